@@ -1,0 +1,158 @@
+"""Tweedie score estimators and the radial-kernel score decomposition.
+
+Conventions follow EDM (Karras et al. 2022): x_t = x + sigma * eps, a denoiser
+D(x_t, sigma) estimates E[x | x_t], and the score of the smoothed density is
+grad log p_sigma(x_t) = (D(x_t, sigma) - x_t) / sigma^2   (Tweedie).
+
+For an empirical distribution p_hat = 1/N sum_j delta(y_j), the posterior mean
+is exact and closed form (the KDE denoiser):
+D_p_hat(x; sigma) = sum_j softmax_j(-||x - y_j||^2 / (2 sigma^2)) y_j,
+so the Gaussian `nw` drifting field is D_p_hat - D_q_hat
+= sigma^2 (grad log p_hat_sigma - grad log q_hat_sigma)
+(Lai et al. 2026, arXiv 2603.07514; DESIGN.md section 1).
+
+For the Laplace kernel k = exp(-r / tau), the companion kernel
+psi(r) = tau (tau + r) exp(-r / tau) satisfies grad_x psi(||x - y||) =
+k(x, y) (y - x), hence V_p = lambda_p grad log P_psi with
+lambda_p = P_psi / P_k = tau (tau + rbar_p), rbar_p the kernel-weighted mean
+distance, and V = V_p - V_q splits exactly into a preconditioned score
+difference plus a scale-mismatch residual (`laplace_decomposition`).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from drift_jax import fields
+from drift_jax import kernels as kernels_lib
+from drift_jax import validation
+
+
+def _per_sample(sigma, n, dtype):
+  """Broadcasts a scalar or [N] noise level to [N, 1]."""
+  sigma = jnp.asarray(sigma, dtype)
+  if sigma.ndim == 0:
+    return jnp.broadcast_to(sigma, (n, 1))
+  if sigma.shape != (n,):
+    raise ValueError(f'`sigma` must be a scalar or have shape ({n},), got '
+                     f'{sigma.shape}.')
+  return sigma[:, None]
+
+
+def kde_denoiser(x, samples, sigma, *, weights=None, exclude_self=False):
+  """Exact posterior mean E[y | y + sigma eps = x] for y ~ empirical samples.
+
+  Args:
+    x: [N, D] noisy points.
+    samples: [M, D] the empirical distribution's atoms.
+    sigma: scalar or [N] noise standard deviation(s), > 0.
+    weights: optional [M] non-negative atom weights.
+    exclude_self: samples[i] is x[i] and is left out for x[i] (leave-one-out).
+
+  Returns:
+    [N, D] sum_j softmax_j(-||x - y_j||^2 / (2 sigma^2) + log w_j) y_j.
+  """
+  validation.check_points('x', x)
+  validation.check_points('samples', samples)
+  validation.check_same_dim(('x', 'samples'), (x, samples))
+  validation.check_positive_scalar('sigma', sigma)
+  validation.check_weights('weights', weights, samples.shape[0])
+  validation.check_self_mask('exclude_self', exclude_self, x, samples)
+  sig = _per_sample(sigma, x.shape[0], x.dtype)
+  logits = -kernels_lib.pairwise_sq_distances(x, samples) / (2.0 * sig**2)
+  if exclude_self:
+    logits = jnp.where(jnp.eye(x.shape[0], dtype=bool), -jnp.inf, logits)
+  if weights is not None:
+    logits = logits + jnp.log(weights)[None, :]
+  return jax.nn.softmax(logits, axis=-1) @ samples
+
+
+def denoiser_to_score(denoised, x_t, sigma):
+  """Tweedie: grad log p_sigma(x_t) = (D(x_t, sigma) - x_t) / sigma^2."""
+  if jnp.shape(denoised) != jnp.shape(x_t):
+    raise ValueError(f'`denoised` {jnp.shape(denoised)} and `x_t` '
+                     f'{jnp.shape(x_t)} must have the same shape.')
+  validation.check_positive_scalar('sigma', sigma)
+  sig = _per_sample(sigma, x_t.shape[0], x_t.dtype)
+  return (denoised - x_t) / sig**2
+
+
+def kde_score(x, samples, sigma, *, weights=None, exclude_self=False):
+  """grad log of the Gaussian KDE sum_j w_j N(x; y_j, sigma^2 I), [N, D]."""
+  denoised = kde_denoiser(x, samples, sigma, weights=weights,
+                          exclude_self=exclude_self)
+  return denoiser_to_score(denoised, x, sigma)
+
+
+def score_difference(real_denoiser, fake_denoiser, x_t, sigma):
+  """grad log p_sigma - grad log q_sigma from two denoisers D(x, sigma).
+
+  The DMD direction before its L1 normalisation (Yin et al. 2024, Eq. 7)
+  is sigma^2 times this, i.e. D_real - D_fake.
+
+  Args:
+    real_denoiser: callable (x [N, D], sigma [N]) -> [N, D].
+    fake_denoiser: callable, same signature.
+    x_t: [N, D] evaluation points.
+    sigma: scalar or [N].
+  """
+  validation.check_points('x_t', x_t)
+  sig = _per_sample(sigma, x_t.shape[0], x_t.dtype)[:, 0]
+  return (denoiser_to_score(real_denoiser(x_t, sig), x_t, sig)
+          - denoiser_to_score(fake_denoiser(x_t, sig), x_t, sig))
+
+
+def laplace_companion(r, temperature):
+  """psi(r) = tau (tau + r) exp(-r / tau): grad_x psi(|x-y|) = k (y - x)."""
+  return temperature * (temperature + r) * jnp.exp(-r / temperature)
+
+
+def companion_score(x, y, temperature, *, exclude_self=False):
+  """Laplace companion score and preconditioner of one sample set.
+
+  Returns:
+    (score, lam): score = grad log P_psi(x) [N, D] with P_psi = sum_j psi(r_j);
+    lam = P_psi / P_k = tau (tau + rbar(x)) [N], rbar the Laplace-weighted
+    mean distance. Computed as V_y / lam (exact, and stable in log space).
+  """
+  (tau,) = validation.as_temperatures(temperature)
+  v = fields.mean_shift(x, y, kernel='laplace', temperature=tau,
+                        exclude_self=exclude_self)
+  x, y = lax.stop_gradient(x), lax.stop_gradient(y)
+  sq = kernels_lib.pairwise_sq_distances(x, y)
+  r = kernels_lib.safe_sqrt(sq)
+  logk = -r / tau
+  if exclude_self:
+    logk = jnp.where(jnp.eye(x.shape[0], dtype=bool), -jnp.inf, logk)
+  r_bar = jnp.sum(jax.nn.softmax(logk, axis=-1) * r, axis=-1)
+  lam = tau * (tau + r_bar)
+  return v / lam[:, None], lam
+
+
+def laplace_decomposition(x, pos, neg, temperature, *, mask_self=False):
+  """Splits the Laplace `nw` drifting field into score part and residual.
+
+  V = lbar (s_p - s_q) + 1/2 (lambda_p - lambda_q) (s_p + s_q), with s the
+  companion scores grad log P_psi, lambda = tau (tau + rbar) and
+  lbar = (lambda_p + lambda_q) / 2 (DESIGN.md section 1).
+
+  Args:
+    x: [N, D] queries; pos: [Np, D]; neg: [Nn, D].
+    temperature: Laplace tau (float).
+    mask_self: neg[i] is x[i] (leave-one-out on the q side).
+
+  Returns:
+    (score_part, residual), each [N, D]; their sum is
+    `drifting_field(..., kernel='laplace', normalization='nw')`.
+  """
+  for name, arr in (('x', x), ('pos', pos), ('neg', neg)):
+    validation.check_points(name, arr)
+  validation.check_same_dim(('x', 'pos', 'neg'), (x, pos, neg))
+  s_p, lam_p = companion_score(x, pos, temperature)
+  s_q, lam_q = companion_score(x, neg, temperature, exclude_self=mask_self)
+  lam_p, lam_q = lam_p[:, None], lam_q[:, None]
+  score_part = 0.5 * (lam_p + lam_q) * (s_p - s_q)
+  residual = 0.5 * (lam_p - lam_q) * (s_p + s_q)
+  return score_part, residual
