@@ -83,7 +83,7 @@ def mean_shift(x, y, *, kernel='laplace', temperature=0.05, weights=None,
   validation.check_points('y', y)
   validation.check_same_dim(('x', 'y'), (x, y))
   validation.check_self_mask('exclude_self', exclude_self, x, y)
-  (tau,) = _single_temperature(temperature)
+  (tau,) = validation.as_single_temperature(temperature)
   validation.check_weights('weights', weights, y.shape[0])
   kern = kernels_lib.get_kernel(kernel)
   x, y = lax.stop_gradient(x), lax.stop_gradient(y)
@@ -169,14 +169,6 @@ class _FieldSpec:
   normalize_distances: bool
   normalize_drift: bool
   block_size: int | None
-
-
-def _single_temperature(temperature):
-  temps = validation.as_temperatures(temperature)
-  if len(temps) != 1:
-    raise ValueError(f'`temperature` must be a single float here, got '
-                     f'{temperature!r}.')
-  return temps
 
 
 def _validate_field_args(x, pos, neg, *, kernel, temperature, normalization,

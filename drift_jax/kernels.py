@@ -110,5 +110,5 @@ def log_kernel_matrix(x, y, *, kernel='laplace', temperature=0.05):
   validation.check_points('x', x)
   validation.check_points('y', y)
   validation.check_same_dim(('x', 'y'), (x, y))
-  (tau,) = validation.as_temperatures(temperature)
+  (tau,) = validation.as_single_temperature(temperature)
   return get_kernel(kernel)(pairwise_sq_distances(x, y), tau)

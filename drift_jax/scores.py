@@ -117,7 +117,7 @@ def companion_score(x, y, temperature, *, exclude_self=False):
     lam = P_psi / P_k = tau (tau + rbar(x)) [N], rbar the Laplace-weighted
     mean distance. Computed as V_y / lam (exact, and stable in log space).
   """
-  (tau,) = validation.as_temperatures(temperature)
+  (tau,) = validation.as_single_temperature(temperature)
   v = fields.mean_shift(x, y, kernel='laplace', temperature=tau,
                         exclude_self=exclude_self)
   x, y = lax.stop_gradient(x), lax.stop_gradient(y)

@@ -71,6 +71,15 @@ def as_temperatures(temperature) -> tuple[float, ...]:
   return temps
 
 
+def as_single_temperature(temperature) -> tuple[float]:
+  """Like `as_temperatures`, for functions that take exactly one."""
+  temps = as_temperatures(temperature)
+  if len(temps) != 1:
+    raise ValueError(f'`temperature` must be a single float here, got '
+                     f'{temperature!r}.')
+  return temps
+
+
 def check_positive_scalar(name: str, value):
   """Checks a scalar (or per-sample vector) that must be > 0 and finite."""
   if is_concrete(value):

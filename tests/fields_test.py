@@ -7,6 +7,7 @@ import pytest
 
 from drift_jax import distributions
 from drift_jax import fields
+from tests import references
 
 NORMS = fields.NORMALIZATIONS
 
@@ -146,59 +147,6 @@ def test_field_vanishes_as_n_grows_when_p_equals_q(normalization):
 # ------------------------------------- Algorithm 2 and App. A.6 references
 
 
-def _np_softmax(z, axis):
-  z = z - np.max(z, axis=axis, keepdims=True)
-  e = np.exp(z)
-  return e / np.sum(e, axis=axis, keepdims=True)
-
-
-def _np_cdist(a, b):
-  return np.sqrt(np.sum((a[:, None, :] - b[None, :, :])**2, axis=-1))
-
-
-def _np_algorithm2(x, y_pos, y_neg, temp):
-  """Deng et al. Algorithm 2, written out in float64 NumPy."""
-  n = x.shape[0]
-  dist_pos = _np_cdist(x, y_pos)
-  dist_neg = _np_cdist(x, y_neg) + np.eye(n) * 1e6  # self-mask
-  logit = np.concatenate([-dist_pos / temp, -dist_neg / temp], axis=1)
-  a = np.sqrt(_np_softmax(logit, -1) * _np_softmax(logit, -2))
-  a_pos, a_neg = a[:, :len(y_pos)], a[:, len(y_pos):]
-  w_pos = a_pos * a_neg.sum(1, keepdims=True)
-  w_neg = a_neg * a_pos.sum(1, keepdims=True)
-  return w_pos @ y_pos - w_neg @ y_neg
-
-
-def _np_released_drift(x, y_pos, w_pos, w_neg, temps, floor):
-  """App. A.6 recipe as in the authors' released loss, float64 NumPy.
-
-  Scaled coordinates, weighted mean-distance normalisation, +100 self-mask
-  on normalised distances, clipped geometric-mean affinities times target
-  weights, per-temperature RMS normalisation. Returns the drift in the
-  authors' scaled coordinates and the coordinate scale s = S / sqrt(D).
-  """
-  n, dim = x.shape
-  targets = np.concatenate([x, y_pos])  # negatives are the generated batch
-  w = np.concatenate([w_neg, w_pos])
-  dist = _np_cdist(x, targets)
-  scale = np.mean(dist * w[None, :]) / np.mean(w)
-  s = scale / np.sqrt(dim)
-  x_s, t_s = x / s, targets / s
-  dist_n = dist / scale
-  dist_n[:, :n] += 100.0 * np.eye(n)
-  total = np.zeros_like(x)
-  for temp in temps:
-    logits = -dist_n / temp
-    aff = np.sqrt(np.maximum(
-        _np_softmax(logits, -1) * _np_softmax(logits, -2), floor)) * w
-    aff_neg, aff_pos = aff[:, :n], aff[:, n:]
-    coeff = np.concatenate([-aff_neg * aff_pos.sum(1, keepdims=True),
-                            aff_pos * aff_neg.sum(1, keepdims=True)], 1)
-    force = coeff @ t_s - coeff.sum(1, keepdims=True) * x_s
-    total += force / np.sqrt(np.mean(force**2))
-  return total, s
-
-
 def test_bidirectional_matches_numpy_algorithm2(x64):
   rng = np.random.default_rng(0)
   x = rng.normal(size=(40, 3))
@@ -207,7 +155,7 @@ def test_bidirectional_matches_numpy_algorithm2(x64):
     v = fields.drifting_field(jnp.asarray(x), jnp.asarray(pos),
                               jnp.asarray(x), temperature=temp,
                               normalization='bidirectional', mask_self=True)
-    assert _rel_err(v, _np_algorithm2(x, pos, x, temp)) <= 1e-10, temp
+    assert _rel_err(v, references.algorithm2(x, pos, x, temp)) <= 1e-10, temp
 
 
 @pytest.mark.parametrize('floor', [0.0, 1e-6])
@@ -224,7 +172,7 @@ def test_multi_temperature_recipe_matches_released_reference(x64, floor):
       normalization='bidirectional', mask_self=True,
       pos_weights=jnp.asarray(w_pos), neg_weights=jnp.asarray(w_neg),
       normalize_distances=True, normalize_drift=True, affinity_floor=floor)
-  ref_scaled, s = _np_released_drift(x, pos, w_pos, w_neg, temps, floor)
+  ref_scaled, s = references.released_drift(x, pos, w_pos, w_neg, temps, floor)
   assert _rel_err(v / s, ref_scaled) <= 1e-9
   assert _rel_err(v, ref_scaled * s) <= 1e-9
 
