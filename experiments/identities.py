@@ -39,9 +39,9 @@ def gaussian_identity() -> float:
                    ((0, 200, 0.0), (1, 300, 0.7), (2, 250, -0.3)))
     v = fields.drifting_field(x, pos, neg, kernel='gaussian', temperature=tau,
                               normalization='nw', mask_self=False)
-    grad_log = jax.vmap(jax.grad(lambda z, y: jax.nn.logsumexp(
-        -jnp.sum((z - y)**2, -1) / (2 * tau**2))), in_axes=(0, None))
-    expected = tau**2 * (grad_log(x, pos) - grad_log(x, neg))
+    grad_log = jax.vmap(jax.grad(lambda z, y, t: jax.nn.logsumexp(
+        -jnp.sum((z - y)**2, -1) / (2 * t**2))), in_axes=(0, None, None))
+    expected = tau**2 * (grad_log(x, pos, tau) - grad_log(x, neg, tau))
     worst = max(worst, _rel_err(v, expected))
   return worst
 

@@ -293,3 +293,16 @@ def test_nw_field_is_difference_of_mean_shifts(x64):
               - fields.mean_shift(x, x, kernel='cauchy', temperature=0.7,
                                   exclude_self=True))
   assert _rel_err(v, expected) <= 1e-12
+
+
+@pytest.mark.parametrize('normalization', NORMS)
+def test_field_carries_no_gradient(normalization):
+  # Deng Eq. 6: V is a fixed target; nothing may backpropagate through it,
+  # also when a user forgets the stop-gradient around x + V.
+  x = _normal(0, (16, 2))
+  pos = _normal(1, (20, 2))
+  grads = jax.grad(lambda z, p: jnp.sum(fields.drifting_field(
+      z, p, z, normalization=normalization, block_size=5)), argnums=(0, 1))(
+          x, pos)
+  for g in grads:
+    assert float(jnp.max(jnp.abs(g))) == 0.0

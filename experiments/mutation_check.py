@@ -1,0 +1,61 @@
+r"""Checks that the tests fail when the math is perturbed (mutation check).
+
+    JAX_NUM_CPU_DEVICES=8 python -m experiments.mutation_check
+
+Copies the package and tests to a temporary folder, applies one deliberate
+bug at a time there (this checkout is never modified), runs the tests that
+should notice, and prints CAUGHT or SURVIVED. Exit code 1 if any survives.
+"""
+
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+# (name, file, original line, mutated line, tests that must fail)
+MUTS = [
+ ('drop self-mask', 'drift_jax/fields.py', "    logk = jnp.where(is_self[None], -jnp.inf, logk)", "    logk = logk", 'tests/fields_test.py'),
+ ('column softmax over targets', 'drift_jax/fields.py', "  col_lse = jax.nn.logsumexp(logk, axis=-2)  # [K, T]", "  col_lse = jnp.broadcast_to(jax.nn.logsumexp(logk, axis=-1)[..., :1], logk.shape[::2])", 'tests/fields_test.py'),
+ ('row cross-weighting swapped', 'drift_jax/fields.py', "  return (a_pos * s_neg) @ targets[:n_pos] - (a_neg * s_pos) @ targets[n_pos:]", "  return (a_pos * s_pos) @ targets[:n_pos] - (a_neg * s_neg) @ targets[n_pos:]", 'tests/fields_test.py'),
+ ('no floor', 'drift_jax/fields.py', "    log_both = jnp.maximum(log_both, jnp.log(spec.floor))", "    log_both = log_both", 'tests/fields_test.py'),
+ ('padding enters column stats', 'drift_jax/fields.py', "      logk = jnp.where(ok[None, :, None], block_log_kernels(xb, qid), -jnp.inf)", "      logk = block_log_kernels(xb, qid)", 'tests/fields_test.py'),
+ ('coord scale without sqrt(D)', 'drift_jax/fields.py', "  coord_scale = (scale / jnp.sqrt(fields.shape[-1])", "  coord_scale = (scale", 'tests/fields_test.py'),
+ ('laplace lambda wrong', 'drift_jax/scores.py', "  lam = tau * (tau + r_bar)", "  lam = tau * (tau + 0.9 * r_bar)", 'tests/scores_test.py'),
+ ('kde sigma not squared', 'drift_jax/scores.py', "/ (2.0 * sig**2)", "/ (2.0 * sig)", 'tests/scores_test.py tests/fields_test.py'),
+ ('gmm denoiser no shrink', 'drift_jax/distributions.py', "proj * self._evals[None] / var", "proj", 'tests/distributions_test.py'),
+ ('gaussian kernel tau not squared', 'drift_jax/kernels.py', "  return -sq / (2.0 * tau * tau)", "  return -sq / (2.0 * tau)", 'tests/fields_test.py tests/kernels_test.py'),
+ ('no centring in distances', 'drift_jax/kernels.py', "  center = jnp.mean(y, axis=0)", "  center = 0.0 * jnp.mean(y, axis=0)", 'tests/kernels_test.py'),
+ ('no stop-gradient', 'drift_jax/fields.py', "  x, pos, neg = (lax.stop_gradient(a) for a in (x, pos, neg))", "  pass", 'tests/fields_test.py'),
+]
+
+
+def main() -> int:
+  survived = 0
+  with tempfile.TemporaryDirectory() as tmp:
+    for sub in ('drift_jax', 'tests', 'pyproject.toml'):
+      src = ROOT / sub
+      if src.is_dir():
+        shutil.copytree(src, pathlib.Path(tmp) / sub)
+      else:
+        shutil.copy(src, tmp)
+    for name, path, old, new, tests in MUTS:
+      file = pathlib.Path(tmp) / path
+      text = file.read_text()
+      if text.count(old) != 1:
+        raise RuntimeError(f'mutation {name!r} no longer applies to {path}')
+      file.write_text(text.replace(old, new))
+      result = subprocess.run(
+          [sys.executable, '-m', 'pytest', '-q', '-x', '-p', 'no:cacheprovider',
+           *tests.split()], cwd=tmp, capture_output=True, text=True)
+      file.write_text(text)
+      caught = result.returncode != 0
+      survived += not caught
+      print(f'{name:32s} {"CAUGHT" if caught else "SURVIVED"}', flush=True)
+  return int(survived > 0)
+
+
+if __name__ == '__main__':
+  sys.exit(main())
