@@ -25,7 +25,6 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from drift_jax import fields
 from drift_jax import kernels as kernels_lib
 from drift_jax import validation
 
@@ -118,17 +117,19 @@ def companion_score(x, y, temperature, *, exclude_self=False):
     mean distance. Computed as V_y / lam (exact, and stable in log space).
   """
   (tau,) = validation.as_single_temperature(temperature)
-  v = fields.mean_shift(x, y, kernel='laplace', temperature=tau,
-                        exclude_self=exclude_self)
+  validation.check_points('x', x)
+  validation.check_points('y', y)
+  validation.check_same_dim(('x', 'y'), (x, y))
+  validation.check_self_mask('exclude_self', exclude_self, x, y)
   x, y = lax.stop_gradient(x), lax.stop_gradient(y)
-  sq = kernels_lib.pairwise_sq_distances(x, y)
-  r = kernels_lib.safe_sqrt(sq)
+  r = kernels_lib.pairwise_distances(x, y)  # [N, M]
   logk = -r / tau
   if exclude_self:
     logk = jnp.where(jnp.eye(x.shape[0], dtype=bool), -jnp.inf, logk)
-  r_bar = jnp.sum(jax.nn.softmax(logk, axis=-1) * r, axis=-1)
-  lam = tau * (tau + r_bar)
-  return v / lam[:, None], lam
+  weights = jax.nn.softmax(logk, axis=-1)  # Laplace NW weights, [N, M]
+  mean_shift = weights @ y - x  # V_y = lambda grad log P_psi
+  lam = tau * (tau + jnp.sum(weights * r, axis=-1))
+  return mean_shift / lam[:, None], lam
 
 
 def laplace_decomposition(x, pos, neg, temperature, *, mask_self=False):
