@@ -23,7 +23,7 @@ MUTS = [
  ('no floor', 'drift_jax/fields.py', "    log_both = jnp.maximum(log_both, jnp.log(spec.floor))", "    log_both = log_both", 'tests/fields_test.py'),
  ('padding enters column stats', 'drift_jax/fields.py', "      logk = jnp.where(ok[None, :, None], block_log_kernels(xb, qid), -jnp.inf)", "      logk = block_log_kernels(xb, qid)", 'tests/fields_test.py'),
  ('coord scale without sqrt(D)', 'drift_jax/fields.py', "  coord_scale = (scale / jnp.sqrt(fields.shape[-1])", "  coord_scale = (scale", 'tests/fields_test.py'),
- ('laplace lambda wrong', 'drift_jax/scores.py', "  lam = tau * (tau + r_bar)", "  lam = tau * (tau + 0.9 * r_bar)", 'tests/scores_test.py'),
+ ('laplace lambda wrong', 'drift_jax/scores.py', "  lam = tau * (tau + jnp.sum(weights * r, axis=-1))", "  lam = tau * (tau + 0.9 * jnp.sum(weights * r, axis=-1))", 'tests/scores_test.py'),
  ('kde sigma not squared', 'drift_jax/scores.py', "/ (2.0 * sig**2)", "/ (2.0 * sig)", 'tests/scores_test.py tests/fields_test.py'),
  ('gmm denoiser no shrink', 'drift_jax/distributions.py', "proj * self._evals[None] / var", "proj", 'tests/distributions_test.py'),
  ('gaussian kernel tau not squared', 'drift_jax/kernels.py', "  return -sq / (2.0 * tau * tau)", "  return -sq / (2.0 * tau)", 'tests/fields_test.py tests/kernels_test.py'),
