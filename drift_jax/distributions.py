@@ -85,13 +85,7 @@ class GaussianMixture:
   def _extra_variance(self, sigma, n, dtype):
     if sigma is None:
       return jnp.zeros((n,), dtype)
-    validation.check_positive_scalar('sigma', sigma)
-    sigma = jnp.asarray(sigma, dtype)
-    if sigma.ndim == 0:
-      sigma = jnp.broadcast_to(sigma, (n,))
-    if sigma.shape != (n,):
-      raise ValueError(f'`sigma` must be a scalar or [{n}], got {sigma.shape}.')
-    return sigma**2
+    return validation.per_sample_sigma(sigma, n, dtype)**2
 
   def _components(self, x, extra_var):
     """Per-component log densities [N, K] and eigenbasis terms.

@@ -79,10 +79,7 @@ def mean_shift(x, y, *, kernel='laplace', temperature=0.05, weights=None,
   Returns:
     [N, D] sum_j w_j k(x, y_j) (y_j - x) / sum_j w_j k(x, y_j).
   """
-  validation.check_points('x', x)
-  validation.check_points('y', y)
-  validation.check_same_dim(('x', 'y'), (x, y))
-  validation.check_self_mask('exclude_self', exclude_self, x, y)
+  validation.check_queries_and_samples(x, 'y', y, exclude_self)
   (tau,) = validation.as_single_temperature(temperature)
   validation.check_weights('weights', weights, y.shape[0])
   kern = kernels_lib.get_kernel(kernel)

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from drift_jax import noise as noise_lib
+from drift_jax import validation
 
 
 def drift_loss(x, v):
@@ -43,7 +44,7 @@ def dmd_direction(x, real_denoiser, fake_denoiser, sigma, eps=None, *,
     [N, D] direction, no gradient.
   """
   x = lax.stop_gradient(x)
-  sig = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), (x.shape[0],))
+  sig = validation.per_sample_sigma(sigma, x.shape[0], x.dtype)
   x_t = x if eps is None else x + sig[:, None] * eps
   d_real = real_denoiser(x_t, sig)
   v = d_real - fake_denoiser(x_t, sig)

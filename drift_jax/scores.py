@@ -29,17 +29,6 @@ from drift_jax import kernels as kernels_lib
 from drift_jax import validation
 
 
-def _per_sample(sigma, n, dtype):
-  """Broadcasts a scalar or [N] noise level to [N, 1]."""
-  sigma = jnp.asarray(sigma, dtype)
-  if sigma.ndim == 0:
-    return jnp.broadcast_to(sigma, (n, 1))
-  if sigma.shape != (n,):
-    raise ValueError(f'`sigma` must be a scalar or have shape ({n},), got '
-                     f'{sigma.shape}.')
-  return sigma[:, None]
-
-
 def kde_denoiser(x, samples, sigma, *, weights=None, exclude_self=False):
   """Exact posterior mean E[y | y + sigma eps = x] for y ~ empirical samples.
 
@@ -53,13 +42,9 @@ def kde_denoiser(x, samples, sigma, *, weights=None, exclude_self=False):
   Returns:
     [N, D] sum_j softmax_j(-||x - y_j||^2 / (2 sigma^2) + log w_j) y_j.
   """
-  validation.check_points('x', x)
-  validation.check_points('samples', samples)
-  validation.check_same_dim(('x', 'samples'), (x, samples))
-  validation.check_positive_scalar('sigma', sigma)
+  validation.check_queries_and_samples(x, 'samples', samples, exclude_self)
   validation.check_weights('weights', weights, samples.shape[0])
-  validation.check_self_mask('exclude_self', exclude_self, x, samples)
-  sig = _per_sample(sigma, x.shape[0], x.dtype)
+  sig = validation.per_sample_sigma(sigma, x.shape[0], x.dtype)[:, None]
   logits = -kernels_lib.pairwise_sq_distances(x, samples) / (2.0 * sig**2)
   if exclude_self:
     logits = jnp.where(jnp.eye(x.shape[0], dtype=bool), -jnp.inf, logits)
@@ -73,9 +58,8 @@ def denoiser_to_score(denoised, x_t, sigma):
   if jnp.shape(denoised) != jnp.shape(x_t):
     raise ValueError(f'`denoised` {jnp.shape(denoised)} and `x_t` '
                      f'{jnp.shape(x_t)} must have the same shape.')
-  validation.check_positive_scalar('sigma', sigma)
-  sig = _per_sample(sigma, x_t.shape[0], x_t.dtype)
-  return (denoised - x_t) / sig**2
+  sig = validation.per_sample_sigma(sigma, x_t.shape[0], x_t.dtype)
+  return (denoised - x_t) / sig[:, None]**2
 
 
 def kde_score(x, samples, sigma, *, weights=None, exclude_self=False):
@@ -98,7 +82,7 @@ def score_difference(real_denoiser, fake_denoiser, x_t, sigma):
     sigma: scalar or [N].
   """
   validation.check_points('x_t', x_t)
-  sig = _per_sample(sigma, x_t.shape[0], x_t.dtype)[:, 0]
+  sig = validation.per_sample_sigma(sigma, x_t.shape[0], x_t.dtype)
   return (denoiser_to_score(real_denoiser(x_t, sig), x_t, sig)
           - denoiser_to_score(fake_denoiser(x_t, sig), x_t, sig))
 
@@ -117,10 +101,7 @@ def companion_score(x, y, temperature, *, exclude_self=False):
     mean distance. Computed as V_y / lam (exact, and stable in log space).
   """
   (tau,) = validation.as_single_temperature(temperature)
-  validation.check_points('x', x)
-  validation.check_points('y', y)
-  validation.check_same_dim(('x', 'y'), (x, y))
-  validation.check_self_mask('exclude_self', exclude_self, x, y)
+  validation.check_queries_and_samples(x, 'y', y, exclude_self)
   x, y = lax.stop_gradient(x), lax.stop_gradient(y)
   r = kernels_lib.pairwise_distances(x, y)  # [N, M]
   logk = -r / tau

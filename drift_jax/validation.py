@@ -121,3 +121,24 @@ def check_self_mask(name: str, enabled: bool, x, neg):
   if jnp.shape(x)[0] < 2:
     raise ValueError(f'`{name}=True` needs at least 2 samples (one is left '
                      f'out), got x {jnp.shape(x)}.')
+
+
+def check_queries_and_samples(x, samples_name: str, samples,
+                              exclude_self: bool = False):
+  """The common prologue: `x` [N, D] and samples [M, D] of one dimension."""
+  check_points('x', x)
+  check_points(samples_name, samples)
+  check_same_dim(('x', samples_name), (x, samples))
+  check_self_mask('exclude_self', exclude_self, x, samples)
+
+
+def per_sample_sigma(sigma, n: int, dtype):
+  """Checks a positive noise level and broadcasts a scalar or [n] to [n]."""
+  check_positive_scalar('sigma', sigma)
+  sigma = jnp.asarray(sigma, dtype)
+  if sigma.ndim == 0:
+    return jnp.broadcast_to(sigma, (n,))
+  if sigma.shape != (n,):
+    raise ValueError(f'`sigma` must be a scalar or have shape ({n},), got '
+                     f'{sigma.shape}.')
+  return sigma

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from drift_jax import noise as noise_lib
+from drift_jax import validation
 
 
 class MLP(nnx.Module):
@@ -62,7 +63,7 @@ class EDMDenoiser(nnx.Module):
     self.net = MLP(dim + 1, dim, width=width, depth=depth, rngs=rngs)
 
   def __call__(self, x, sigma):
-    sigma = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), (x.shape[0],))
+    sigma = validation.per_sample_sigma(sigma, x.shape[0], x.dtype)
     c_skip, c_out, c_in, c_noise = noise_lib.edm_preconditioning(
         sigma, self.sigma_data)
     h = jnp.concatenate([c_in[:, None] * x, c_noise[:, None]], axis=-1)
