@@ -1,0 +1,201 @@
+"""Run configuration: schema, `key=value` arguments and start-up checks.
+
+Config files (`configs/*.py`) define `get_config(arg)` where `arg` is the
+text after the colon in `--config configs/toy2d.py:method=dmd,runlocal`
+(big_vision's mini-language). `base_config()` is the complete schema every
+config starts from; `validate` rejects unknown keys, wrong types and
+impossible combinations before anything is traced, with a message naming
+the key.
+"""
+
+from __future__ import annotations
+
+import os
+
+import ml_collections
+
+from drift_jax import distributions
+from drift_jax import fields
+from drift_jax import kernels
+
+METHODS = ('drifting', 'diffusion', 'dmd')
+NEGATIVES_SCOPES = ('global', 'local')
+DMD_DENOISERS = ('network', 'kde')
+TEACHER_CHOICES = ('oracle', 'train')  # or a path to a diffusion workdir
+
+
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+  """Parses 'a=1,b=x,flag' against typed defaults (bare names mean True).
+
+  Raises:
+    ValueError: for a key not in `defaults` or a value of the wrong type.
+  """
+  result = ml_collections.ConfigDict(defaults)
+  for item in filter(None, (arg or '').split(',')):
+    key, sep, value = item.partition('=')
+    key = key.strip()
+    if key not in defaults:
+      raise ValueError(f'Unknown config argument {key!r} in {arg!r}; '
+                       f'known: {sorted(defaults)}.')
+    kind = type(defaults[key])
+    if not sep:
+      if kind is not bool:
+        raise ValueError(f'Config argument {key!r} needs a value ({key}=...).')
+      result[key] = True
+    elif kind is bool:
+      if value.lower() not in ('true', 'false', '1', '0'):
+        raise ValueError(f'Config argument {key!r} must be true/false, got '
+                         f'{value!r}.')
+      result[key] = value.lower() in ('true', '1')
+    else:
+      try:
+        result[key] = kind(value)
+      except ValueError:
+        raise ValueError(f'Config argument {key!r} must be a '
+                         f'{kind.__name__}, got {value!r}.') from None
+  return result
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every key a run understands, with the drifting toy recipe's values."""
+  c = ml_collections.ConfigDict()
+  c.method = 'drifting'
+  c.seed = 0
+  c.data = dict(name='checkerboard', path='', key='', held_out_fraction=0.2,
+                dim=2, num_components=8, radius=1.0, std=0.08,
+                mixture_seed=0)
+  c.model = dict(
+      generator=dict(name='mlp', noise_dim=32, width=256, depth=3),
+      denoiser=dict(name='mlp', width=256, depth=3))
+  c.optim = dict(lr=1e-3, b1=0.9, b2=0.999, grad_clip=0.0)
+  c.field = dict(kernel='laplace', temperatures=(0.05,),
+                 normalization='bidirectional', mask_self=True,
+                 normalize_distances=False, normalize_drift=False,
+                 affinity_floor=0.0, negatives_scope='global', block_size=0)
+  c.diffusion = dict(sigma_min=0.002, sigma_max=80.0, rho=7.0,
+                     sigma_data=0.5, p_mean=-1.2, p_std=1.2, sample_steps=18)
+  c.dmd = dict(teacher='oracle', teacher_steps=5000, denoisers='network',
+               fake_steps_per_gen=5, fake_lr=0.0, num_sigmas=1000,
+               min_frac=0.02, max_frac=0.98, noised=True, fixed_sigma=0.0,
+               normalize=True, regression_weight=0.0, regression_pairs=4096,
+               regression_batch=256)
+  c.train = dict(steps=2000, batch_size=2048, gen_batch_size=2048,
+                 steps_per_call=1, ema_decay=0.0, log_every=100,
+                 eval_every=1000, checkpoint_every=1000, keep_checkpoints=3,
+                 progress=True)
+  c.eval = dict(num_samples=5000, plot=True)
+  c.mesh = dict(num_devices=-1)
+  return c
+
+
+def runlocal(c: ml_collections.ConfigDict) -> None:
+  """Shrinks a config in place to a seconds-long smoke run (tests)."""
+  c.model.generator.update(width=32, depth=2, noise_dim=8)
+  c.model.denoiser.update(width=32, depth=2)
+  c.train.update(steps=6, batch_size=64, gen_batch_size=64, log_every=1,
+                 eval_every=3, checkpoint_every=3, progress=False)
+  c.dmd.update(teacher_steps=6, fake_steps_per_gen=2, regression_pairs=64,
+               regression_batch=16)
+  c.diffusion.sample_steps = 4
+  c.eval.num_samples = 256
+
+
+def _unknown_keys(config, reference, prefix=''):
+  for key in config.keys():
+    name = f'{prefix}{key}'
+    if key not in reference:
+      yield name
+    elif isinstance(reference[key], ml_collections.ConfigDict):
+      yield from _unknown_keys(config[key], reference[key], f'{name}.')
+
+
+def _type_errors(config, reference, prefix=''):
+  for key in reference.keys():
+    name, want = f'{prefix}{key}', reference[key]
+    if key not in config:
+      yield f'missing key {name!r}'
+      continue
+    got = config[key]
+    if isinstance(want, ml_collections.ConfigDict):
+      yield from _type_errors(got, want, f'{name}.')
+    elif isinstance(want, bool) != isinstance(got, bool) or not isinstance(
+        got, (float, int) if isinstance(want, float) else
+        (tuple, list) if isinstance(want, tuple) else type(want)):
+      yield (f'{name!r} must be {type(want).__name__}, got '
+             f'{type(got).__name__} {got!r}')
+
+
+def validate(c: ml_collections.ConfigDict, device_count: int) -> None:
+  """Raises ValueError naming the key for anything a run cannot start with."""
+  reference = base_config()
+  unknown = list(_unknown_keys(c, reference))
+  if unknown:
+    raise ValueError(f'Unknown config keys: {unknown}.')
+  errors = list(_type_errors(c, reference))
+  if errors:
+    raise ValueError('Config type errors: ' + '; '.join(errors) + '.')
+
+  def choose(name, value, choices):
+    if value not in choices:
+      raise ValueError(f'`{name}` must be one of {tuple(choices)}, got '
+                       f'{value!r}.')
+
+  choose('method', c.method, METHODS)
+  choose('data.name', c.data.name, (('file', 'gmm')
+                                    + tuple(distributions.TOY_SAMPLERS)
+                                    + tuple(distributions.TOY_MIXTURES)))
+  choose('field.kernel', c.field.kernel, tuple(kernels.KERNELS))
+  choose('field.normalization', c.field.normalization, fields.NORMALIZATIONS)
+  choose('field.negatives_scope', c.field.negatives_scope, NEGATIVES_SCOPES)
+  choose('dmd.denoisers', c.dmd.denoisers, DMD_DENOISERS)
+  if c.data.name == 'file' and not c.data.path:
+    raise ValueError("`data.path` is required with data.name='file' (a .npy "
+                     'or .npz holding an [N, D] array).')
+  if c.data.name == 'file' and not os.path.isfile(c.data.path):
+    raise ValueError(f'`data.path` {c.data.path!r} does not exist.')
+  for name in ('steps', 'batch_size', 'gen_batch_size', 'steps_per_call',
+               'log_every', 'eval_every', 'checkpoint_every'):
+    if c.train[name] < 1:
+      raise ValueError(f'`train.{name}` must be >= 1, got {c.train[name]}.')
+  for name in ('batch_size', 'gen_batch_size'):
+    if c.train[name] % device_count:
+      raise ValueError(
+          f'`train.{name}` = {c.train[name]} is not divisible by the device '
+          f'count ({device_count}); use a multiple of {device_count}.')
+  k = c.train.steps_per_call
+  for name in ('steps', 'log_every', 'eval_every', 'checkpoint_every'):
+    if c.train[name] % k:
+      raise ValueError(f'`train.{name}` = {c.train[name]} must be a multiple '
+                       f'of `train.steps_per_call` = {k}.')
+  if not 0.0 <= c.train.ema_decay < 1.0:
+    raise ValueError(f'`train.ema_decay` must be in [0, 1), got '
+                     f'{c.train.ema_decay}.')
+  if c.eval.num_samples < 2:
+    raise ValueError(f'`eval.num_samples` must be >= 2, got '
+                     f'{c.eval.num_samples}.')
+  if c.method == 'dmd':
+    _validate_dmd(c)
+
+
+def _validate_dmd(c):
+  d = c.dmd
+  mixtures = ('gmm',) + tuple(distributions.TOY_MIXTURES)
+  if d.denoisers == 'network':
+    if d.teacher == 'oracle' and c.data.name not in mixtures:
+      raise ValueError(
+          f"`dmd.teacher='oracle'` needs Gaussian-mixture data (one of "
+          f'{mixtures}), got data.name={c.data.name!r}; use '
+          "dmd.teacher='train' or a path to a diffusion workdir.")
+    if d.teacher not in TEACHER_CHOICES and not os.path.isdir(d.teacher):
+      raise ValueError(f'`dmd.teacher` must be one of {TEACHER_CHOICES} or '
+                       f'the workdir of a diffusion run; {d.teacher!r} is '
+                       'neither.')
+  if d.fake_steps_per_gen < 1:
+    raise ValueError(f'`dmd.fake_steps_per_gen` must be >= 1, got '
+                     f'{d.fake_steps_per_gen}.')
+  if not 0.0 <= d.min_frac <= d.max_frac <= 1.0:
+    raise ValueError(f'Need 0 <= dmd.min_frac <= dmd.max_frac <= 1, got '
+                     f'{d.min_frac}, {d.max_frac}.')
+  if d.denoisers == 'kde' and d.regression_weight > 0:
+    raise ValueError('`dmd.regression_weight` > 0 needs a network teacher, '
+                     "not dmd.denoisers='kde'.")

@@ -1,0 +1,153 @@
+"""Training and evaluation data for the runner.
+
+Two kinds of source:
+- synthetic (2-D toys, Gaussian mixtures): a pure JAX sampler, drawn inside
+  one jitted call at global shape, so the batch of step t is the same on any
+  number of devices and each process computes only its own shards;
+- finite (a user's point cloud): a NumPy array split into train and
+  held-out rows; the global batch's row indices are a function of (seed,
+  step) only, and each process gathers just its slice of them
+  (`parallel.host_local_to_global`).
+
+Both give batches [steps_per_call, B, D] for step t0 .. t0 + k - 1, so a
+run that resumes at step t sees exactly the batches an uninterrupted run
+would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from drift_jax import distributions
+from drift_jax import parallel
+
+FILE_DATASET = 'file'
+GMM_DATASET = 'gmm'
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """A data source plus the held-out sets evaluation compares against."""
+  name: str
+  dim: int
+  held_out: np.ndarray  # [E, D] what generated samples are compared with
+  floor_reference: np.ndarray  # [E, D] independent data, for the floor
+  sampler: Callable | None = None  # (key, n) -> [n, D]; synthetic only
+  train: np.ndarray | None = None  # [N, D]; finite only
+  mixture: distributions.GaussianMixture | None = None  # exact density
+
+
+def gaussian_mixture(dim: int, num_components: int, radius: float,
+                     std: float, seed: int = 0):
+  """The `gmm` dataset: equal-weight isotropic components.
+
+  In 2-D the means sit evenly on a circle of `radius` (the classic ring of
+  8 Gaussians); in higher dimension they are `num_components` directions
+  drawn uniformly on the sphere of that radius with `seed`.
+  """
+  if dim < 1 or num_components < 1 or radius < 0 or std <= 0:
+    raise ValueError(
+        f'Invalid mixture: data.dim={dim}, data.num_components='
+        f'{num_components}, data.radius={radius}, data.std={std}; need '
+        'dim >= 1, num_components >= 1, radius >= 0, std > 0.')
+  if dim == 2:
+    angles = 2 * np.pi * np.arange(num_components) / num_components
+    means = radius * np.stack([np.cos(angles), np.sin(angles)], axis=-1)
+  else:
+    directions = np.random.default_rng(seed).normal(
+        size=(num_components, dim))
+    means = radius * directions / np.linalg.norm(directions, axis=-1,
+                                                 keepdims=True)
+  return distributions.GaussianMixture.isotropic(
+      jnp.asarray(means, jnp.float32), std)
+
+
+def make_dataset(data_config, *, eval_size: int, seed: int) -> Dataset:
+  """Builds the `Dataset` that `data_config.name` names.
+
+  Args:
+    data_config: the config's `data` block (`name`, and for `gmm`: `dim`,
+      `num_components`, `radius`, `std`; for `file`: `path`, `key`,
+      `held_out_fraction`).
+    eval_size: number of held-out samples (and of floor samples).
+    seed: the run's seed; held-out sets use their own keys, never the
+      training stream's.
+  """
+  name = data_config.name
+  eval_key = jax.random.fold_in(jax.random.key(seed), 0x5EED)
+  if name == FILE_DATASET:
+    return _file_dataset(data_config, eval_size, seed)
+  mixture = None
+  if name == GMM_DATASET:
+    mixture = gaussian_mixture(data_config.dim, data_config.num_components,
+                               data_config.radius, data_config.std,
+                               data_config.mixture_seed)
+    sampler = mixture.sample
+  else:
+    sampler = distributions.toy_sampler(name)
+    if name in distributions.TOY_MIXTURES:
+      mixture = distributions.TOY_MIXTURES[name]()
+  held_out, floor_reference = (
+      np.asarray(sampler(jax.random.fold_in(eval_key, i), eval_size))
+      for i in (0, 1))
+  return Dataset(name=name, dim=held_out.shape[1], held_out=held_out,
+                 floor_reference=floor_reference, sampler=sampler,
+                 mixture=mixture)
+
+
+def _file_dataset(data_config, eval_size, seed):
+  points = distributions.load_point_cloud(data_config.path,
+                                          data_config.key or None)
+  fraction = data_config.held_out_fraction
+  if not 0 < fraction < 0.5:
+    raise ValueError(f'`data.held_out_fraction` must be in (0, 0.5), got '
+                     f'{fraction}.')
+  points = points[np.random.default_rng(seed).permutation(len(points))]
+  num_held_out = max(2, int(round(fraction * len(points))))
+  held_out, train = points[:num_held_out], points[num_held_out:]
+  size = min(eval_size, len(held_out))
+  # The floor compares held-out rows with as many training rows: two
+  # independent draws from the data distribution.
+  return Dataset(name=FILE_DATASET, dim=points.shape[1],
+                 held_out=held_out[:size], floor_reference=train[:size],
+                 train=train)
+
+
+def make_batch_fn(dataset: Dataset, mesh, *, batch_size: int,
+                  steps_per_call: int, seed: int):
+  """Returns batches(step) -> [steps_per_call, batch_size, D] global array.
+
+  The rows of step t depend on (seed, t) only, never on the device or
+  process count.
+  """
+  parallel.check_divisible('train.batch_size', batch_size, mesh)
+  data_key = jax.random.fold_in(jax.random.key(seed), 0xDA7A)
+  sharding = parallel.batch_sharding(mesh, leading_axes=1)
+  if dataset.sampler is not None:
+    sampler = dataset.sampler
+
+    def draw(step):
+      keys = jax.vmap(lambda i: jax.random.fold_in(data_key, step + i))(
+          jnp.arange(steps_per_call))
+      return jax.vmap(lambda k: sampler(k, batch_size))(keys)
+
+    # out_shardings: each device (and so each process) computes only its
+    # own rows of the global batch.
+    return jax.jit(draw, out_shardings=sharding)
+
+  train = dataset.train
+  rows = parallel.process_slice(batch_size)
+
+  def batches(step):
+    indices = np.stack([
+        np.random.default_rng([seed, int(step) + i]).integers(
+            0, len(train), batch_size) for i in range(steps_per_call)])
+    local = train[indices[:, rows]]  # [k, B / processes, D]
+    return parallel.host_local_to_global(local, mesh, leading_axes=1)
+
+  return batches

@@ -1,0 +1,83 @@
+"""Pieces every method shares, so comparisons differ only in V.
+
+A method is three pure functions (`Method`): `init(key) -> state`,
+`train_step(state, constants, batch, key) -> (state, metrics)` and
+`sample(state, constants, key, n) -> [n, D]`. The state is a plain dict
+pytree (orbax saves it as is); `constants` holds frozen arrays such as a
+teacher's parameters, passed to every call and never checkpointed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from typing import NamedTuple
+
+import jax
+import optax
+from flax import nnx
+
+
+class Method(NamedTuple):
+  init: Callable[[jax.Array], dict]
+  train_step: Callable[..., tuple[dict, dict]]
+  sample: Callable[..., jax.Array]
+  constants: Any = ()  # frozen pytree handed to train_step and sample
+
+
+class Network(NamedTuple):
+  """An NNX module split once: static graph + a pure apply function.
+
+  `nnx.merge` inside the traced step is free at run time (the Flax
+  performance guide's split/merge pattern around a plain `jax.jit`).
+  """
+  graphdef: Any
+  build: Callable[[nnx.Rngs], nnx.Module]
+
+  @classmethod
+  def create(cls, build):
+    graphdef, _ = nnx.split(nnx.eval_shape(lambda: build(nnx.Rngs(0))))
+    return cls(graphdef, build)
+
+  def init(self, key):
+    _, params = nnx.split(self.build(nnx.Rngs(key)))
+    return params
+
+  def apply(self, params, *args):
+    return nnx.merge(self.graphdef, params)(*args)
+
+
+def make_optimizer(config, lr: float | None = None
+                   ) -> optax.GradientTransformation:
+  """Adam(lr, b1, b2), after global-norm clipping when `grad_clip` > 0.
+
+  `lr` overrides `config.lr` (DMD's fake denoiser may have its own).
+  """
+  adam = optax.adam(config.lr if lr is None else lr, b1=config.b1,
+                    b2=config.b2)
+  if config.grad_clip > 0:
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip), adam)
+  return adam
+
+
+def net_state(params, tx, *, ema: bool) -> dict:
+  state = {'params': params, 'opt_state': tx.init(params)}
+  if ema:
+    state['ema'] = params
+  return state
+
+
+def apply_gradients(state: dict, grads, tx, ema_decay: float = 0.0) -> dict:
+  """One optimiser step; EMA (if kept) ema <- d ema + (1 - d) params."""
+  updates, opt_state = tx.update(grads, state['opt_state'], state['params'])
+  params = optax.apply_updates(state['params'], updates)
+  new = {'params': params, 'opt_state': opt_state}
+  if 'ema' in state:
+    new['ema'] = optax.incremental_update(params, state['ema'],
+                                          1.0 - ema_decay)
+  return new
+
+
+def eval_params(state: dict):
+  """EMA parameters when kept, else the raw ones (used for sampling)."""
+  return state.get('ema', state['params'])

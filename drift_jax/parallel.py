@@ -1,0 +1,100 @@
+"""Device mesh, shardings and global batches for the data-parallel step.
+
+The training step is one global-view `jax.jit` over a 1-D ('data',) mesh:
+state replicated (`P()`), batches sharded on their sample axis
+(`P('data')`), gradients averaged by XLA (JAX_NOTES section 11.4). This is the
+semantics of a "pmapped" step without `jax.pmap`, which is legacy since
+JAX 0.8. Axis types are `Auto`: the compiler inserts the collectives, and the
+one cross-sample gather the science cares about is written out in
+`gather_global`.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import AxisType
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+DATA_AXIS = 'data'
+
+
+def make_mesh(num_devices: int = -1) -> jax.sharding.Mesh:
+  """A ('data',) mesh over the first `num_devices` devices (-1: all)."""
+  available = jax.device_count()
+  if num_devices == -1:
+    num_devices = available
+  if not 1 <= num_devices <= available:
+    raise ValueError(f'`mesh.num_devices` must be -1 or in [1, {available}] '
+                     f'(devices visible), got {num_devices}.')
+  if num_devices != available and jax.process_count() > 1:
+    raise ValueError('`mesh.num_devices` must be -1 (all devices) in a '
+                     'multi-process run.')
+  return jax.make_mesh((num_devices,), (DATA_AXIS,),
+                       axis_types=(AxisType.Auto,),
+                       devices=jax.devices()[:num_devices])
+
+
+def replicated(mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh, leading_axes: int = 0) -> NamedSharding:
+  """Shards the sample axis, after `leading_axes` unsharded ones ([k, B, D])."""
+  return NamedSharding(mesh, P(*([None] * leading_axes), DATA_AXIS))
+
+
+def check_divisible(name: str, size: int, mesh) -> None:
+  """Global batches split evenly over devices and over processes."""
+  devices = mesh.devices.size
+  if size % devices:
+    raise ValueError(f'`{name}` = {size} is not divisible by the number of '
+                     f'devices ({devices}); choose a multiple of {devices}.')
+
+
+def gather_global(x, mesh):
+  """All-gather a batch-sharded array: every device sees the whole batch.
+
+  This is where `field.negatives_scope='global'` pays its communication:
+  the field on each device sees every device's samples, so the numbers do
+  not depend on the device count.
+  """
+  return jax.lax.with_sharding_constraint(x, replicated(mesh))
+
+
+def shard_batch(x, mesh):
+  """Constrains a global batch [B, ...] to be sharded over devices."""
+  return jax.lax.with_sharding_constraint(x, batch_sharding(mesh))
+
+
+def per_device(fn, mesh, num_args: int):
+  """`jax.shard_map` of fn over batch-sharded args and output.
+
+  Each device applies `fn` to its own shard only, e.g. a field whose
+  negatives are the device's local generated samples
+  (`negatives_scope='local'`).
+  """
+  spec = P(DATA_AXIS)
+  return jax.shard_map(fn, mesh=mesh, in_specs=(spec,) * num_args,
+                       out_specs=spec)
+
+
+def host_local_to_global(local: np.ndarray, mesh, leading_axes: int = 0):
+  """Assembles each process's slice of a batch into one global jax.Array.
+
+  Every process passes its own `local` rows (global // process_count of
+  them, along the sample axis); on one process this is a device_put.
+  """
+  return jax.make_array_from_process_local_data(
+      batch_sharding(mesh, leading_axes), local)
+
+
+def process_slice(global_size: int) -> slice:
+  """The rows of a global batch that this process loads."""
+  count, index = jax.process_count(), jax.process_index()
+  if global_size % count:
+    raise ValueError(f'Global batch {global_size} is not divisible by the '
+                     f'process count {count}.')
+  local = global_size // count
+  return slice(index * local, (index + 1) * local)

@@ -1,0 +1,90 @@
+"""What a run writes for people: metrics.jsonl, TensorBoard, sample plots.
+
+Only process 0 writes (multi-host runs call these on every process; the
+others return at once).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+
+METRICS_FILE = 'metrics.jsonl'
+
+
+def is_writer() -> bool:
+  return jax.process_index() == 0
+
+
+class MetricWriter:
+  """Appends one JSON object per record and mirrors scalars to TensorBoard."""
+
+  def __init__(self, workdir: str):
+    self._path = os.path.join(workdir, METRICS_FILE)
+    self._tb = None
+    if is_writer():
+      from tensorboardX import SummaryWriter  # optional heavy import
+      self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+
+  def write(self, step: int, scalars: dict) -> None:
+    if not is_writer():
+      return
+    record = {'step': int(step)}
+    record.update({k: float(v) for k, v in scalars.items()})
+    with open(self._path, 'a') as f:
+      f.write(json.dumps(record) + '\n')
+    for key, value in scalars.items():
+      self._tb.add_scalar(key, float(value), int(step))
+    self._tb.flush()
+
+  def close(self) -> None:
+    if self._tb is not None:
+      self._tb.close()
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  """All records of `workdir/metrics.jsonl` (empty list if none)."""
+  path = os.path.join(workdir, METRICS_FILE)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def truncate_metrics(workdir: str, after_step: int) -> None:
+  """Drops records past `after_step` (written after the checkpoint a run
+  resumes from), so a resumed run's file reads like an uninterrupted one."""
+  if not is_writer():
+    return
+  records = [r for r in read_metrics(workdir) if r['step'] <= after_step]
+  with open(os.path.join(workdir, METRICS_FILE), 'w') as f:
+    f.writelines(json.dumps(r) + '\n' for r in records)
+
+
+def plot_samples(path: str, samples, data, title: str) -> None:
+  """Scatter of generated samples over held-out data (first 2 coordinates)."""
+  if not is_writer():
+    return
+  import matplotlib
+  matplotlib.use('Agg')
+  from matplotlib import pyplot as plt
+  samples, data = np.asarray(samples), np.asarray(data)
+  fig, ax = plt.subplots(figsize=(5, 5))
+  if data.shape[1] == 1:  # 1-D data: histograms instead of a scatter
+    ax.hist([data[:, 0], samples[:, 0]], bins=80, label=['data', 'samples'],
+            histtype='step', density=True)
+  else:
+    ax.scatter(data[:, 0], data[:, 1], s=1, alpha=0.3, c='tab:blue',
+               label='held-out data')
+    ax.scatter(samples[:, 0], samples[:, 1], s=1, alpha=0.3, c='tab:orange',
+               label='samples')
+    ax.set_aspect('equal')
+  suffix = '' if data.shape[1] <= 2 else f' (coords 0, 1 of {data.shape[1]})'
+  ax.set_title(title + suffix, fontsize=9)
+  ax.legend(loc='upper right', markerscale=8, fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

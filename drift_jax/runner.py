@@ -1,0 +1,250 @@
+"""`train_and_evaluate(config, workdir)`: the one loop every method uses.
+
+The runner owns data, devices, evaluation, logging and checkpoints; a method
+(`drift_jax.methods`) owns only its state and its step. Drifting and DMD
+therefore share the generator, optimiser, EMA, data stream, evaluation,
+device layout and compute accounting, and differ only in how V is estimated.
+
+Reproducibility: the data batch and the step's random key are functions of
+(seed, step) only, never of the device or process count; the state and the
+step number are checkpointed, so a run resumed from a checkpoint continues
+the trajectory of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from drift_jax import checkpoint
+from drift_jax import config_lib
+from drift_jax import data as data_lib
+from drift_jax import metrics as metrics_lib
+from drift_jax import parallel
+from drift_jax import reporting
+from drift_jax import teachers
+from drift_jax.methods import METHODS
+
+BUDGET_FILE = 'budget.json'
+CONFIG_FILE = 'config.json'
+CHECKPOINT_DIR = 'checkpoints'
+
+
+# ------------------------------------------------------------------ set-up
+
+
+def _write_json(path, obj):
+  if reporting.is_writer():
+    with open(path, 'w') as f:
+      json.dump(obj, f, indent=2, sort_keys=True)
+
+
+def read_budget(workdir: str) -> dict:
+  """Steps and wall seconds spent so far (0 for a fresh workdir)."""
+  path = os.path.join(workdir, BUDGET_FILE)
+  if not os.path.exists(path):
+    return {'steps': 0, 'wall_seconds': 0.0}
+  with open(path) as f:
+    return json.load(f)
+
+
+def _make_step_fn(method, mesh, seed, num_traces):
+  """jit(k steps under lax.scan): one dispatch per `train.steps_per_call`."""
+  base_key = jax.random.fold_in(jax.random.key(seed), 0x57E9)
+  replicated = parallel.replicated(mesh)
+
+  def multi_step(state, constants, batches, step):  # batches [k, B, D]
+    num_traces[0] += 1  # Python side effect: counts (re)compilations
+
+    def body(carry, batch):
+      state, step = carry
+      key = jax.random.fold_in(base_key, step)
+      state, metrics = method.train_step(state, constants, batch, key)
+      return (state, step + 1), metrics
+
+    (state, _), metrics = lax.scan(body, (state, step), batches)
+    return state, jax.tree.map(lambda m: m[-1], metrics)
+
+  return jax.jit(multi_step, donate_argnums=0,
+                 out_shardings=(replicated, replicated))
+
+
+class _Evaluator:
+  """Energy distance and MMD^2 of samples vs held-out data, with floors."""
+
+  def __init__(self, method, dataset, config, constants, mesh):
+    self._dataset = dataset
+    self._n = dataset.held_out.shape[0]
+    self._key = jax.random.fold_in(jax.random.key(config.seed), 0xE7A1)
+    self._sample = jax.jit(method.sample, static_argnums=3,
+                           out_shardings=parallel.replicated(mesh))
+    self._constants = constants
+    held_out, reference = dataset.held_out, dataset.floor_reference
+    self._bandwidths = tuple(
+        f * float(metrics_lib.median_distance(held_out))
+        for f in metrics_lib.MMD_BANDWIDTH_FACTORS)
+    self.floors = {
+        'eval/energy_distance_floor': float(
+            metrics_lib.energy_distance(reference, held_out)),
+        'eval/mmd2_floor': float(
+            metrics_lib.mmd2(reference, held_out, self._bandwidths)),
+    }
+
+  def __call__(self, state):
+    samples = np.asarray(
+        self._sample(state, self._constants, self._key, self._n))
+    held_out = self._dataset.held_out
+    result = {'eval/num_samples': self._n}
+    if not np.all(np.isfinite(samples)):
+      result['eval/energy_distance'] = float('nan')
+      return result, samples
+    ed = float(metrics_lib.energy_distance(samples, held_out))
+    result.update({
+        'eval/energy_distance': ed,
+        'eval/energy_distance_ratio':
+            ed / self.floors['eval/energy_distance_floor'],
+        'eval/mmd2': float(metrics_lib.mmd2(samples, held_out,
+                                            self._bandwidths)),
+        **self.floors})
+    return result, samples
+
+
+# -------------------------------------------------------------------- loop
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  """Trains `config.method`, evaluating and checkpointing into `workdir`.
+
+  Resumes from the newest checkpoint in `workdir/checkpoints` when there is
+  one. Returns a summary: the final record (step, train and eval metrics),
+  budget (steps and wall seconds, a trained teacher's included) and the
+  number of compilations of the training step.
+  """
+  mesh = parallel.make_mesh(config.mesh.num_devices)
+  config_lib.validate(config, mesh.devices.size)
+  os.makedirs(workdir, exist_ok=True)
+  _write_json(os.path.join(workdir, CONFIG_FILE), config.to_dict())
+  tc = config.train
+  dataset = data_lib.make_dataset(config.data, seed=config.seed,
+                                  eval_size=config.eval.num_samples)
+  teacher = teachers.resolve(config, workdir, dataset)
+  method = METHODS[config.method](config, dim=dataset.dim, mesh=mesh,
+                                  teacher=teacher)
+  replicated = parallel.replicated(mesh)
+  constants = jax.device_put(method.constants, replicated)
+  init_key = jax.random.fold_in(jax.random.key(config.seed), 0x1417)
+  abstract = checkpoint.abstract_like(
+      jax.eval_shape(method.init, init_key), replicated)
+
+  manager = checkpoint.make_manager(os.path.join(workdir, CHECKPOINT_DIR),
+                                    max_to_keep=tc.keep_checkpoints)
+  writer = reporting.MetricWriter(workdir)
+  try:
+    start, state = checkpoint.restore_latest(manager, abstract)
+    if state is None:
+      start = 0
+      state = jax.jit(method.init, out_shardings=replicated)(init_key)
+    budget = read_budget(workdir) if start else {'steps': 0,
+                                                 'wall_seconds': 0.0}
+    reporting.truncate_metrics(workdir, start)
+    summary = _train(config, workdir, method, state, start, mesh, dataset,
+                     constants, manager, writer, budget, teacher)
+  finally:
+    # Checkpoints already started are completed even when training failed.
+    checkpoint.wait(manager)
+    manager.close()
+    writer.close()
+  return summary
+
+
+def _train(config, workdir, method, state, start, mesh, dataset, constants,
+           manager, writer, budget, teacher):
+  tc = config.train
+  k = tc.steps_per_call
+  if start % k:
+    raise ValueError(f'Checkpoint step {start} is not a multiple of '
+                     f'`train.steps_per_call` = {k}.')
+  batches = data_lib.make_batch_fn(dataset, mesh, batch_size=tc.batch_size,
+                                   steps_per_call=k, seed=config.seed)
+  num_traces = [0]
+  step_fn = _make_step_fn(method, mesh, config.seed, num_traces)
+  evaluator = _Evaluator(method, dataset, config, constants, mesh)
+  teacher_cost = {'budget/teacher_steps': teacher.steps if teacher else 0,
+                  'budget/teacher_seconds':
+                      teacher.seconds if teacher else 0.0}
+  progress = _progress_bar(tc, start)
+  wall0 = time.perf_counter() - budget['wall_seconds']
+  record, samples = {'step': start}, None
+  step = start
+  while step < tc.steps:
+    state, train_metrics = step_fn(state, constants, batches(step),
+                                   jnp.asarray(step, jnp.int32))
+    step += k
+    record = {}
+    if step % tc.log_every == 0 or step == tc.steps:
+      record.update({k: float(v) for k, v in
+                     jax.device_get(train_metrics).items()})
+      if not np.isfinite(record['train/loss']):
+        raise FloatingPointError(
+            f'train/loss is {record["train/loss"]} at step {step}; the last '
+            f'good checkpoint is kept in {workdir}/{CHECKPOINT_DIR}.')
+    if step % tc.eval_every == 0 or step == tc.steps:
+      eval_metrics, samples = evaluator(state)
+      record.update(eval_metrics)
+      _plot(config, workdir, samples, dataset, step, eval_metrics)
+    if record:
+      wall = time.perf_counter() - wall0
+      record.update({'time/wall_seconds': wall,
+                     'budget/total_seconds':
+                         wall + teacher_cost['budget/teacher_seconds'],
+                     **teacher_cost})
+      writer.write(step, record)
+      if progress is not None and 'train/loss' in record:
+        progress.set_postfix(loss=f'{record["train/loss"]:.3g}')
+    if step % tc.checkpoint_every == 0 or step == tc.steps:
+      checkpoint.save(manager, step, state)
+      _write_json(os.path.join(workdir, BUDGET_FILE),
+                  {'steps': step,
+                   'wall_seconds': time.perf_counter() - wall0})
+    if progress is not None:
+      progress.update(k)
+  if progress is not None:
+    progress.close()
+  if step == start:  # already finished: report the last record written
+    records = reporting.read_metrics(workdir)
+    record = records[-1] if records else {}
+  final = {'step': step, **record}
+  final['budget/wall_seconds'] = read_budget(workdir)['wall_seconds']
+  final.update(teacher_cost)
+  final['num_compiles'] = num_traces[0]
+  return final
+
+
+def _progress_bar(train_config, start):
+  if not (train_config.progress and reporting.is_writer()):
+    return None
+  from tqdm import tqdm
+  return tqdm(total=train_config.steps, initial=start, unit='step',
+              dynamic_ncols=True)
+
+
+def _plot(config, workdir, samples, dataset, step, eval_metrics):
+  if not config.eval.plot:
+    return
+  plots = os.path.join(workdir, 'plots')
+  os.makedirs(plots, exist_ok=True)
+  path = os.path.join(plots, f'samples_{step:07d}.png')
+  ratio = eval_metrics.get('eval/energy_distance_ratio', float('nan'))
+  reporting.plot_samples(
+      path, samples, dataset.held_out,
+      f'{config.method} on {dataset.name}, step {step}: energy distance '
+      f'{ratio:.2f}x floor')
+  if reporting.is_writer():
+    shutil.copyfile(path, os.path.join(workdir, 'samples.png'))
