@@ -24,7 +24,8 @@ def make_manager(directory: str, *, max_to_keep: int,
   options = ocp.CheckpointManagerOptions(
       max_to_keep=max_to_keep, enable_async_checkpointing=True,
       read_only=read_only, create=not read_only)
-  return ocp.CheckpointManager(os.path.abspath(directory), options=options)
+  return ocp.CheckpointManager(os.path.abspath(directory), options=options,
+                               item_handlers=ocp.StandardCheckpointHandler())
 
 
 def save(manager, step: int, state) -> None:
@@ -68,3 +69,12 @@ def restore_from(directory: str, abstract_state):
   if step is None:
     raise FileNotFoundError(f'No checkpoint in {directory!r}.')
   return step, state
+
+
+def saved_keys(directory: str) -> set[str]:
+  """Top-level keys of the newest checkpoint's state (what was saved)."""
+  manager = make_manager(directory, max_to_keep=1, read_only=True)
+  try:
+    return set(manager.item_metadata(manager.latest_step()).keys())
+  finally:
+    manager.close()

@@ -199,3 +199,12 @@ def _validate_dmd(c):
   if d.denoisers == 'kde' and d.regression_weight > 0:
     raise ValueError('`dmd.regression_weight` > 0 needs a network teacher, '
                      "not dmd.denoisers='kde'.")
+
+
+def improved_toy_defaults(c: ml_collections.ConfigDict) -> None:
+  """Default toy settings beyond the paper's demo recipe.
+
+  What experiments/toy_quality.py measured to help on the 2-D toys (README,
+  "Quality bar"): an EMA of the generator for evaluation.
+  """
+  c.train.ema_decay = 0.999

@@ -17,6 +17,8 @@ import jax
 import optax
 from flax import nnx
 
+from drift_jax import parallel
+
 
 class Method(NamedTuple):
   init: Callable[[jax.Array], dict]
@@ -81,3 +83,14 @@ def apply_gradients(state: dict, grads, tx, ema_decay: float = 0.0) -> dict:
 def eval_params(state: dict):
   """EMA parameters when kept, else the raw ones (used for sampling)."""
   return state.get('ema', state['params'])
+
+
+def generator_noise(key, n: int, noise_dim: int, mesh):
+  """z ~ N(0, I) [n, noise_dim] for the generator update.
+
+  Every method draws it the same way from the step key, so two methods
+  started from the same parameters see the same z (the kde-DMD = drifting
+  test relies on it). Drawn at global shape: the same on any mesh.
+  """
+  z = jax.random.normal(jax.random.fold_in(key, 0), (n, noise_dim))
+  return parallel.shard_batch(z, mesh)

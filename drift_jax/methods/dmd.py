@@ -83,11 +83,10 @@ def make(config, *, dim: int, mesh, teacher: Teacher | None = None
     constants['regression'] = _regression_pairs(config, dim, teacher)
 
   def init(key):
-    k_gen, k_fake = jax.random.split(key)
-    state = {'gen': common.net_state(gen.init(k_gen), tx_gen,
+    state = {'gen': common.net_state(gen.init(key), tx_gen,
                                      ema=ema_decay > 0)}
     if not use_kde:
-      fake_params = fake.init(k_fake)
+      fake_params = fake.init(jax.random.fold_in(key, 1))
       if teacher is not None and teacher.params is not None and (
           _same_structure(teacher.params, fake_params)):
         fake_params = teacher.params  # DMD: D_fake starts as the teacher
@@ -95,8 +94,7 @@ def make(config, *, dim: int, mesh, teacher: Teacher | None = None
     return state
 
   def draw_noise(key):
-    return parallel.shard_batch(
-        jax.random.normal(key, (gen_batch, noise_dim)), mesh)
+    return common.generator_noise(key, gen_batch, noise_dim, mesh)
 
   def fake_update(fake_state, gen_params, key):
     k_z, k_sigma, k_eps = jax.random.split(key, 3)
@@ -137,7 +135,7 @@ def make(config, *, dim: int, mesh, teacher: Teacher | None = None
                                 normalize=cfg.normalize)
 
   def train_step(state, constants, batch, key):
-    k_fake, k_z, k_dir, k_reg = jax.random.split(key, 4)
+    k_fake, k_dir, k_reg = (jax.random.fold_in(key, i) for i in (1, 2, 3))
     metrics = {}
     if not use_kde:
       def fake_body(i, carry):
@@ -149,7 +147,7 @@ def make(config, *, dim: int, mesh, teacher: Teacher | None = None
           (state['fake'], jnp.zeros(())))
       state = {**state, 'fake': fake_state}
       metrics['train/fake_loss'] = fake_loss
-    z = draw_noise(k_z)
+    z = draw_noise(key)
 
     def loss_fn(params):
       x = gen.apply(params, z)

@@ -63,8 +63,7 @@ def make(config, *, dim: int, mesh, teacher=None) -> common.Method:
 
   def train_step(state, constants, batch, key):
     del constants
-    z = parallel.shard_batch(jax.random.normal(key, (gen_batch, noise_dim)),
-                             mesh)
+    z = common.generator_noise(key, gen_batch, noise_dim, mesh)
 
     def loss_fn(params):
       x = gen.apply(params, z)  # [G, D]

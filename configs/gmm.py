@@ -1,0 +1,27 @@
+r"""d-dimensional Gaussian mixtures, where every density and score is exact.
+
+python -m experiments.main --config configs/gmm.py:method=dmd --workdir runs/gmm_dmd
+python -m experiments.main --config configs/gmm.py:method=dmd,teacher=train --workdir runs/gmm_dmd_t
+python -m experiments.main --config configs/gmm.py:method=drifting,dim=32 --workdir runs/gmm32
+
+Arguments: method (drifting | diffusion | dmd), dim (default 2: the ring of
+8 Gaussians, radius 1, std 0.08; in higher dimension the means are random
+directions of that radius), components, std, teacher (oracle | train | a
+diffusion workdir; default oracle: the exact mixture denoiser), runlocal.
+"""
+
+from drift_jax import config_lib
+
+
+def get_config(arg=None):
+  a = config_lib.parse_arg(arg, method='drifting', dim=2, components=8,
+                           std=0.08, teacher='oracle', runlocal=False)
+  c = config_lib.base_config()
+  c.method = a.method
+  c.data.update(name='gmm', dim=a.dim, num_components=a.components,
+                std=a.std)
+  c.dmd.teacher = a.teacher
+  config_lib.improved_toy_defaults(c)
+  if a.runlocal:
+    config_lib.runlocal(c)
+  return c
