@@ -65,9 +65,11 @@ def base_config() -> ml_collections.ConfigDict:
                 dim=2, num_components=8, radius=1.0, std=0.08,
                 mixture_seed=0)
   c.model = dict(
-      generator=dict(name='mlp', noise_dim=32, width=256, depth=3),
+      generator=dict(name='mlp', noise_dim=32, width=256, depth=3,
+                     init='lecun'),
       denoiser=dict(name='mlp', width=256, depth=3))
-  c.optim = dict(lr=1e-3, b1=0.9, b2=0.999, grad_clip=0.0)
+  c.optim = dict(lr=1e-3, b1=0.9, b2=0.999, grad_clip=0.0,
+                 schedule='constant')
   c.field = dict(kernel='laplace', temperatures=(0.05,),
                  normalization='bidirectional', mask_self=True,
                  normalize_distances=False, normalize_drift=False,
@@ -148,6 +150,8 @@ def validate(c: ml_collections.ConfigDict, device_count: int) -> None:
   choose('field.normalization', c.field.normalization, fields.NORMALIZATIONS)
   choose('field.negatives_scope', c.field.negatives_scope, NEGATIVES_SCOPES)
   choose('dmd.denoisers', c.dmd.denoisers, DMD_DENOISERS)
+  choose('optim.schedule', c.optim.schedule, ('constant', 'cosine'))
+  choose('model.generator.init', c.model.generator.init, ('lecun', 'torch'))
   if c.data.name == 'file' and not c.data.path:
     raise ValueError("`data.path` is required with data.name='file' (a .npy "
                      'or .npz holding an [N, D] array).')

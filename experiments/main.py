@@ -4,9 +4,10 @@ r"""Trains one run: `python -m experiments.main --config FILE:ARGS --workdir DIR
       --workdir runs/checkerboard --config.train.steps=2000
 
 Multi-host: run the same command on every host with --jax_distributed (or
-DRIFT_JAX_DISTRIBUTED=1); JAX then reads the coordinator address, process
-count and index from the cluster environment (or JAX_COORDINATOR_ADDRESS,
-JAX_NUM_PROCESSES, JAX_PROCESS_ID).
+DRIFT_JAX_DISTRIBUTED=1). On a managed cluster (TPU pods, SLURM, ...) JAX
+finds the coordinator and process ids itself; elsewhere pass
+--coordinator=host:port --num_processes=N --process_id=i
+(experiments/multihost_demo.py runs 2 local processes this way).
 """
 
 import os
@@ -22,6 +23,9 @@ flags.DEFINE_string('workdir', None, 'Directory for checkpoints and logs.')
 flags.DEFINE_bool('jax_distributed',
                   os.environ.get('DRIFT_JAX_DISTRIBUTED', '') == '1',
                   'Call jax.distributed.initialize() (multi-host runs).')
+flags.DEFINE_string('coordinator', None, 'host:port of process 0.')
+flags.DEFINE_integer('num_processes', None, 'Number of processes.')
+flags.DEFINE_integer('process_id', None, 'This process\'s index.')
 flags.mark_flags_as_required(['config', 'workdir'])
 FLAGS = flags.FLAGS
 
@@ -33,7 +37,8 @@ def main(argv):
   import jax
   if FLAGS.jax_distributed:
     # Must precede any other JAX call.
-    jax.distributed.initialize()
+    jax.distributed.initialize(FLAGS.coordinator, FLAGS.num_processes,
+                               FLAGS.process_id)
   from drift_jax import runner
   summary = runner.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   if jax.process_index() == 0:

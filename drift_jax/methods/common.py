@@ -49,14 +49,20 @@ class Network(NamedTuple):
     return nnx.merge(self.graphdef, params)(*args)
 
 
-def make_optimizer(config, lr: float | None = None
+SCHEDULES = ('constant', 'cosine')
+
+
+def make_optimizer(config, lr: float | None = None, *, total_steps: int = 0
                    ) -> optax.GradientTransformation:
   """Adam(lr, b1, b2), after global-norm clipping when `grad_clip` > 0.
 
-  `lr` overrides `config.lr` (DMD's fake denoiser may have its own).
+  `lr` overrides `config.lr` (DMD's fake denoiser may have its own);
+  `config.schedule='cosine'` decays it to 0 over `total_steps` updates.
   """
-  adam = optax.adam(config.lr if lr is None else lr, b1=config.b1,
-                    b2=config.b2)
+  lr = config.lr if lr is None else lr
+  if config.schedule == 'cosine':
+    lr = optax.cosine_decay_schedule(lr, max(total_steps, 1))
+  adam = optax.adam(lr, b1=config.b1, b2=config.b2)
   if config.grad_clip > 0:
     return optax.chain(optax.clip_by_global_norm(config.grad_clip), adam)
   return adam

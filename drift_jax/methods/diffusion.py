@@ -71,7 +71,8 @@ def make(config, *, dim: int, mesh, teacher=None) -> common.Method:
   del teacher
   den = make_denoiser_net(config, dim)
   cfg = config.diffusion
-  tx = common.make_optimizer(config.optim)
+  tx = common.make_optimizer(config.optim,
+                                total_steps=config.train.steps)
   ema_decay = config.train.ema_decay
   sample_sigmas = sampling_sigmas(cfg)
 

@@ -71,8 +71,10 @@ def make(config, *, dim: int, mesh, teacher: Teacher | None = None
       lambda rngs: models.make_generator(config.model.generator, dim, rngs))
   fake = diffusion.make_denoiser_net(config, dim)
   noise_dim = config.model.generator.noise_dim
-  tx_gen = common.make_optimizer(config.optim)
-  tx_fake = common.make_optimizer(config.optim, cfg.fake_lr or None)
+  steps = config.train.steps
+  tx_gen = common.make_optimizer(config.optim, total_steps=steps)
+  tx_fake = common.make_optimizer(config.optim, cfg.fake_lr or None,
+                                  total_steps=steps * cfg.fake_steps_per_gen)
   gen_batch, ema_decay = config.train.gen_batch_size, config.train.ema_decay
   grid = noise_lib.karras_sigmas(cfg.num_sigmas, config.diffusion.sigma_min,
                                  config.diffusion.sigma_max,

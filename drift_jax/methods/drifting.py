@@ -53,7 +53,8 @@ def make(config, *, dim: int, mesh, teacher=None) -> common.Method:
   gen = common.Network.create(
       lambda rngs: models.make_generator(config.model.generator, dim, rngs))
   noise_dim = config.model.generator.noise_dim
-  tx = common.make_optimizer(config.optim)
+  tx = common.make_optimizer(config.optim,
+                                total_steps=config.train.steps)
   field_fn = make_field_fn(config.field, mesh)
   gen_batch = config.train.gen_batch_size
   ema_decay = config.train.ema_decay

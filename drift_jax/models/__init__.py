@@ -16,7 +16,8 @@ def make_generator(config, dim: int, rngs: nnx.Rngs):
   validation.check_choice('model.generator.name', config.name,
                           tuple(GENERATORS))
   return GENERATORS[config.name](config.noise_dim, dim, width=config.width,
-                                 depth=config.depth, rngs=rngs)
+                                 depth=config.depth, rngs=rngs,
+                                 init=config.init)
 
 
 def make_denoiser(config, dim: int, rngs: nnx.Rngs, sigma_data: float):

@@ -17,18 +17,37 @@ from drift_jax import noise as noise_lib
 from drift_jax import validation
 
 
+INITS = ('lecun', 'torch')
+
+
+def _linear(fan_in: int, fan_out: int, init: str, rngs: nnx.Rngs):
+  """nnx.Linear with Flax's init ('lecun': normal weights, zero bias) or
+  PyTorch's nn.Linear default ('torch': weights and bias uniform in
+  +-1/sqrt(fan_in)), which the drifting paper's demo notebook uses."""
+  if init == 'lecun':
+    return nnx.Linear(fan_in, fan_out, rngs=rngs)
+  bound = 1.0 / fan_in**0.5
+  return nnx.Linear(
+      fan_in, fan_out, rngs=rngs,
+      kernel_init=nnx.initializers.variance_scaling(1 / 3, 'fan_in',
+                                                    'uniform'),
+      bias_init=lambda key, shape, dtype=jnp.float32: jax.random.uniform(
+          key, shape, dtype, -bound, bound))
+
+
 class MLP(nnx.Module):
   """in_dim -> width (x depth, SiLU) -> out_dim."""
 
   def __init__(self, in_dim: int, out_dim: int, *, width: int, depth: int,
-               rngs: nnx.Rngs):
+               rngs: nnx.Rngs, init: str = 'lecun'):
     if depth < 1 or width < 1:
       raise ValueError(f'`depth` and `width` must be >= 1, got {depth}, '
                        f'{width}.')
+    validation.check_choice('init', init, INITS)
     dims = [in_dim] + [width] * depth
-    self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs)
+    self.hidden = nnx.List([_linear(a, b, init, rngs)
                             for a, b in zip(dims[:-1], dims[1:], strict=True)])
-    self.out = nnx.Linear(width, out_dim, rngs=rngs)
+    self.out = _linear(width, out_dim, init, rngs)
 
   def __call__(self, h):
     for layer in self.hidden:
@@ -40,9 +59,10 @@ class MLPGenerator(nnx.Module):
   """One-step generator x = f(z), z ~ N(0, I) of dimension `noise_dim`."""
 
   def __init__(self, noise_dim: int, out_dim: int, *, width: int = 256,
-               depth: int = 3, rngs: nnx.Rngs):
+               depth: int = 3, rngs: nnx.Rngs, init: str = 'lecun'):
     self.noise_dim = noise_dim
-    self.net = MLP(noise_dim, out_dim, width=width, depth=depth, rngs=rngs)
+    self.net = MLP(noise_dim, out_dim, width=width, depth=depth, rngs=rngs,
+                   init=init)
 
   def __call__(self, z):
     if z.shape[-1] != self.noise_dim:

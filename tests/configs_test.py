@@ -1,0 +1,121 @@
+"""Config files load through absl/config_flags; bad configs fail clearly."""
+
+import glob
+import os
+
+import jax
+import ml_collections
+import pytest
+from absl import flags
+from ml_collections import config_flags
+
+from drift_jax import config_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_FILES = sorted(glob.glob(os.path.join(ROOT, 'configs', '*.py')))
+
+
+def _load(argv_tail):
+  argv = ['main'] + argv_tail
+  values = flags.FlagValues()
+  # sys_argv: config_flags finds the --config.a.b overrides in it.
+  config_flags.DEFINE_config_file('config', None, flag_values=values,
+                                  lock_config=True, sys_argv=argv)
+  values(argv)
+  return values.config
+
+
+def test_there_are_config_files():
+  names = {os.path.basename(p) for p in CONFIG_FILES}
+  assert {'toy2d.py', 'gmm.py'} <= names
+
+
+@pytest.mark.parametrize('path', CONFIG_FILES, ids=os.path.basename)
+@pytest.mark.parametrize('method', config_lib.METHODS)
+def test_every_config_loads_with_runlocal(path, method):
+  c = _load([f'--config={path}:method={method},runlocal'])
+  config_lib.validate(c, jax.device_count())
+  assert c.method == method
+  assert c.train.steps <= 10 and c.train.log_every == 1
+
+
+def test_flag_overrides_are_typed_and_tuples_survive():
+  path = os.path.join(ROOT, 'configs', 'toy2d.py')
+  c = _load([f'--config={path}:dataset=swiss_roll',
+             '--config.train.steps=40',
+             '--config.field.temperatures=(0.02,0.05,0.2)'])
+  assert c.data.name == 'swiss_roll' and c.train.steps == 40
+  assert tuple(c.field.temperatures) == (0.02, 0.05, 0.2)
+  with pytest.raises(Exception, match='nosuchkey'):
+    _load([f'--config={path}', '--config.train.nosuchkey=1'])
+
+
+def test_recipe_is_the_papers_demo():
+  path = os.path.join(ROOT, 'configs', 'toy2d.py')
+  c = _load([f'--config={path}:recipe'])
+  g = c.model.generator
+  assert (g.noise_dim, g.width, g.depth) == (32, 256, 3)
+  assert (c.train.steps, c.train.batch_size, c.train.gen_batch_size) == (
+      2000, 2048, 2048)
+  assert c.optim.lr == 1e-3 and c.train.ema_decay == 0.0
+  assert tuple(c.field.temperatures) == (0.05,)
+  assert (c.field.kernel, c.field.normalization, c.field.mask_self) == (
+      'laplace', 'bidirectional', True)
+
+
+def test_config_arguments_are_checked():
+  with pytest.raises(ValueError, match="Unknown config argument 'datset'"):
+    config_lib.parse_arg('datset=x', dataset='checkerboard')
+  with pytest.raises(ValueError, match="'dim' must be a int"):
+    config_lib.parse_arg('dim=two', dim=2)
+  with pytest.raises(ValueError, match="'runlocal' must be true/false"):
+    config_lib.parse_arg('runlocal=maybe', runlocal=False)
+  got = config_lib.parse_arg('dim=8,runlocal', dim=2, runlocal=False)
+  assert got.dim == 8 and got.runlocal is True
+
+
+def _config(**flat):
+  c = config_lib.base_config()
+  config_lib.runlocal(c)
+  c.update_from_flattened_dict(flat)
+  return c
+
+
+@pytest.mark.parametrize('flat,devices,message', [
+    ({'method': 'dmd', 'data.name': 'checkerboard', 'dmd.teacher': 'oracle'},
+     1, "dmd.teacher='oracle'` needs Gaussian-mixture data"),
+    ({'train.batch_size': 100}, 8,
+     '`train.batch_size` = 100 is not divisible by the device count'),
+    ({'train.steps_per_call': 4}, 1,
+     'must be a multiple of `train.steps_per_call`'),
+    ({'data.name': 'file'}, 1, '`data.path` is required'),
+    ({'data.name': 'file', 'data.path': '/nonexistent/cloud.npy'}, 1,
+     'does not exist'),
+    ({'data.name': 'moons'}, 1, '`data.name` must be one of'),
+    ({'field.negatives_scope': 'everywhere'}, 1, 'negatives_scope'),
+    ({'method': 'dmd', 'data.name': 'gmm', 'dmd.teacher': '/no/such/run'},
+     1, '`dmd.teacher` must be one of'),
+    ({'train.ema_decay': 1.0}, 1, '`train.ema_decay` must be in'),
+    ({'method': 'flow'}, 1, '`method` must be one of'),
+])
+def test_impossible_configs_fail_at_start_up(flat, devices, message):
+  with pytest.raises(ValueError, match=message.replace('(', r'\(')):
+    config_lib.validate(_config(**flat), devices)
+
+
+def test_unknown_and_mistyped_keys_are_named():
+  c = _config()
+  c.train.stpes = 10
+  with pytest.raises(ValueError, match=r"Unknown config keys: \['train.stpes'"):
+    config_lib.validate(c, 1)
+  # ConfigDict refuses a mistyped assignment itself, naming the field ...
+  with pytest.raises(TypeError, match="field 'steps'"):
+    _config().train.steps = '10'
+  # ... and `validate` catches configs built from plain dicts (e.g. JSON).
+  for key, value, message in (
+      ('steps', '10', "'train.steps' must be int, got str"),
+      ('progress', 1, "'train.progress' must be bool, got int")):
+    raw = _config().to_dict()
+    raw['train'][key] = value
+    with pytest.raises(ValueError, match=message):
+      config_lib.validate(ml_collections.ConfigDict(raw), 1)
