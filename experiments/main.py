@@ -1,4 +1,4 @@
-r"""Trains one run: `python -m experiments.main --config FILE:ARGS --workdir DIR`.
+r"""Trains one run: `--config FILE:ARGS --workdir DIR` (absl flags).
 
   python -m experiments.main --config configs/toy2d.py:recipe \
       --workdir runs/checkerboard --config.train.steps=2000

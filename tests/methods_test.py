@@ -139,3 +139,20 @@ def test_drift_field_config_reaches_the_field():
                                normalize_distances=True,
                                normalize_drift=True)
   np.testing.assert_allclose(field_fn(x, pos), want, rtol=1e-6)
+
+
+def test_ema_warm_up_follows_then_averages():
+  import optax
+
+  from drift_jax.methods import common
+  tx = optax.sgd(1.0)
+  state = common.net_state({'w': jnp.zeros(())}, tx, ema=True)
+  grads = {'w': -jnp.ones(())}  # every step moves w by +1
+  state = common.apply_gradients(state, grads, tx, ema_decay=0.999)
+  # d_0 = min(0.999, 1/10): the EMA moves 90% of the way to w = 1.
+  np.testing.assert_allclose(state['ema']['w'], 0.9, rtol=1e-6)
+  for _ in range(999):
+    state = common.apply_gradients(state, grads, tx, ema_decay=0.999)
+  # w = 1000; the EMA trails it, by roughly 1 / (1 - d) steps at most.
+  assert 1000 - 1000 < 1000 - float(state['ema']['w']) < 1000
+  assert int(state['ema_updates']) == 1000

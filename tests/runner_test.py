@@ -115,3 +115,30 @@ def test_smoke_run_writes_metrics_plots_checkpoints(tmp_path, method,
     assert checkpoint.saved_keys(
         os.path.join(workdir, runner.CHECKPOINT_DIR)) == {'gen', 'fake'}
 
+
+
+def test_failing_run_keeps_written_checkpoints_and_resumes(tmp_path,
+                                                           monkeypatch):
+  real_plot = runner._plot
+
+  def plot_that_fails_late(config, workdir, samples, dataset, step, m):
+    if step == 6:
+      raise RuntimeError('disk full')
+    real_plot(config, workdir, samples, dataset, step, m)
+
+  monkeypatch.setattr(runner, '_plot', plot_that_fails_late)
+  c = tiny_config(steps=6)
+  c.eval.plot = True
+  with pytest.raises(RuntimeError, match='disk full'):
+    runner.train_and_evaluate(c, str(tmp_path))
+  assert os.listdir(tmp_path / runner.CHECKPOINT_DIR) == ['3']
+  monkeypatch.setattr(runner, '_plot', real_plot)
+  summary = runner.train_and_evaluate(c, str(tmp_path))
+  assert summary['step'] == 6 and summary['num_compiles'] == 1
+
+
+def test_nan_loss_stops_the_run_with_a_clear_error(tmp_path):
+  c = tiny_config(steps=6)
+  c.optim.lr = 1e30  # parameters overflow within a step or two
+  with pytest.raises(FloatingPointError, match='train/loss is nan'):
+    runner.train_and_evaluate(c, str(tmp_path))

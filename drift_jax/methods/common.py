@@ -14,6 +14,7 @@ from typing import Any
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import optax
 from flax import nnx
 
@@ -72,17 +73,25 @@ def net_state(params, tx, *, ema: bool) -> dict:
   state = {'params': params, 'opt_state': tx.init(params)}
   if ema:
     state['ema'] = params
+    state['ema_updates'] = jnp.zeros((), jnp.int32)
   return state
 
 
 def apply_gradients(state: dict, grads, tx, ema_decay: float = 0.0) -> dict:
-  """One optimiser step; EMA (if kept) ema <- d ema + (1 - d) params."""
+  """One optimiser step, then (if kept) ema <- d_t ema + (1 - d_t) params.
+
+  d_t = min(ema_decay, (1 + t) / (10 + t)) after t updates (the warm-up of
+  TensorFlow's ExponentialMovingAverage): early on the EMA follows the
+  parameters instead of lagging at the initialisation for ~1/(1-d) steps.
+  """
   updates, opt_state = tx.update(grads, state['opt_state'], state['params'])
   params = optax.apply_updates(state['params'], updates)
   new = {'params': params, 'opt_state': opt_state}
   if 'ema' in state:
-    new['ema'] = optax.incremental_update(params, state['ema'],
-                                          1.0 - ema_decay)
+    t = state['ema_updates'].astype(jnp.float32)
+    decay = jnp.minimum(ema_decay, (1.0 + t) / (10.0 + t))
+    new['ema'] = optax.incremental_update(params, state['ema'], 1.0 - decay)
+    new['ema_updates'] = state['ema_updates'] + 1
   return new
 
 

@@ -16,7 +16,6 @@ from flax import nnx
 from drift_jax import noise as noise_lib
 from drift_jax import validation
 
-
 INITS = ('lecun', 'torch')
 
 
