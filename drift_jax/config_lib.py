@@ -14,13 +14,17 @@ import os
 
 import ml_collections
 
+from drift_jax import data
 from drift_jax import distributions
 from drift_jax import fields
 from drift_jax import kernels
+from drift_jax import methods
+from drift_jax.methods import common
+from drift_jax.methods import dmd
+from drift_jax.methods import drifting
+from drift_jax.models import mlp
 
-METHODS = ('drifting', 'diffusion', 'dmd')
-NEGATIVES_SCOPES = ('global', 'local')
-DMD_DENOISERS = ('network', 'kde')
+METHODS = tuple(methods.METHODS)
 TEACHER_CHOICES = ('oracle', 'train')  # or a path to a diffusion workdir
 
 
@@ -143,19 +147,20 @@ def validate(c: ml_collections.ConfigDict, device_count: int) -> None:
                        f'{value!r}.')
 
   choose('method', c.method, METHODS)
-  choose('data.name', c.data.name, (('file', 'gmm')
+  choose('data.name', c.data.name, ((data.FILE_DATASET, data.GMM_DATASET)
                                     + tuple(distributions.TOY_SAMPLERS)
                                     + tuple(distributions.TOY_MIXTURES)))
   choose('field.kernel', c.field.kernel, tuple(kernels.KERNELS))
   choose('field.normalization', c.field.normalization, fields.NORMALIZATIONS)
-  choose('field.negatives_scope', c.field.negatives_scope, NEGATIVES_SCOPES)
-  choose('dmd.denoisers', c.dmd.denoisers, DMD_DENOISERS)
-  choose('optim.schedule', c.optim.schedule, ('constant', 'cosine'))
-  choose('model.generator.init', c.model.generator.init, ('lecun', 'torch'))
-  if c.data.name == 'file' and not c.data.path:
+  choose('field.negatives_scope', c.field.negatives_scope,
+         drifting.NEGATIVES_SCOPES)
+  choose('dmd.denoisers', c.dmd.denoisers, dmd.DENOISER_KINDS)
+  choose('optim.schedule', c.optim.schedule, common.SCHEDULES)
+  choose('model.generator.init', c.model.generator.init, mlp.INITS)
+  if c.data.name == data.FILE_DATASET and not c.data.path:
     raise ValueError("`data.path` is required with data.name='file' (a .npy "
                      'or .npz holding an [N, D] array).')
-  if c.data.name == 'file' and not os.path.isfile(c.data.path):
+  if c.data.name == data.FILE_DATASET and not os.path.isfile(c.data.path):
     raise ValueError(f'`data.path` {c.data.path!r} does not exist.')
   for name in ('steps', 'batch_size', 'gen_batch_size', 'steps_per_call',
                'log_every', 'eval_every', 'checkpoint_every'):
@@ -183,7 +188,7 @@ def validate(c: ml_collections.ConfigDict, device_count: int) -> None:
 
 def _validate_dmd(c):
   d = c.dmd
-  mixtures = ('gmm',) + tuple(distributions.TOY_MIXTURES)
+  mixtures = (data.GMM_DATASET,) + tuple(distributions.TOY_MIXTURES)
   if d.denoisers == 'network':
     if d.teacher == 'oracle' and c.data.name not in mixtures:
       raise ValueError(
