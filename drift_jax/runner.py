@@ -175,7 +175,10 @@ def _train(config, workdir, method, state, start, mesh, dataset, constants,
                                    steps_per_call=k, seed=config.seed)
   num_traces = [0]
   step_fn = _make_step_fn(method, mesh, config.seed, num_traces)
-  evaluator = _Evaluator(method, dataset, config, constants, mesh)
+  # The floors cost two 5,000 x 5,000 distance passes: skip them when the
+  # run is already finished (a reused teacher, a re-printed quality table).
+  evaluator = (_Evaluator(method, dataset, config, constants, mesh)
+               if start < tc.steps else None)
   teacher_cost = {'budget/teacher_steps': teacher.steps if teacher else 0,
                   'budget/teacher_seconds':
                       teacher.seconds if teacher else 0.0}
