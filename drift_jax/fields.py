@@ -39,9 +39,18 @@ authors' code does for the CFG negatives (App. A.7). The weighted mean
 distance used by `normalize_distances` is sum_ij w_j d_ij / (N sum_j w_j),
 over all pairs including the self pair, as in the released code.
 
-Memory. The dense path holds [K, N, Np + Nn] logits (K temperatures).
-`block_size=B` evaluates queries in blocks with running log-sum-exp column
-statistics (a first pass), so peak memory is O((N + M) D + K B (N + M)).
+Memory and speed. The dense path holds [K, N, Np + Nn] logits (K
+temperatures). `block_size=B` evaluates queries in blocks of B rows, so peak
+memory is O((N + M) D + K B (N + M)); the default (`block_size=None`) picks B
+so that one block's logits stay near the CPU cache (`auto_block_size`), which
+is also faster than dense on a CPU (BENCHMARKS.md). `bidirectional` without
+an affinity floor takes one exponential per pair and pass: with row and
+column log-maxima m_i, n_j (kernel of the row / column minimum distance),
+F_ij = exp(l_ij - (m_i + n_j) / 2) <= 1 gives A_ij = F_ij / sqrt(R_i S_j)
+with R_i = sum_j F_ij exp((n_j - m_i) / 2) and S_j = sum_i exp(l_ij - n_j)
+(`_bidirectional_fields`); when the logits span more than float range
+allows (a row or column max more than 150 below the global max) it falls
+back to the log-space formulas.
 
 Every function here is pure jax.numpy, works under jit and vmap (over a
 leading group axis), and never differentiates through V: the inputs pass
@@ -116,7 +125,8 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
     affinity_floor: lower clip of row * col softmax before the square root;
       `bidirectional` only. 0.0 is the paper, 1e-6 the released code.
     block_size: evaluate queries in blocks of this many rows (same numbers,
-      memory O(block_size (Np + Nn)) instead of O(N (Np + Nn))).
+      memory O(block_size (Np + Nn)) instead of O(N (Np + Nn))); None picks
+      `auto_block_size` (dense when one block holds every query).
 
   Returns:
     [N, D] field in input coordinates (module docstring), no gradient.
@@ -126,11 +136,37 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
       normalization=normalization, mask_self=mask_self,
       pos_weights=pos_weights, neg_weights=neg_weights,
       affinity_floor=affinity_floor, block_size=block_size)
+  if block_size is None:
+    block_size = auto_block_size(x.shape[0], pos.shape[0] + neg.shape[0],
+                                 len(temps), x.shape[1])
   spec = _FieldSpec(kernels_lib.get_kernel(kernel), temps, normalization,
                     mask_self, pos.shape[0], float(affinity_floor),
                     bool(normalize_distances), bool(normalize_drift),
-                    None if block_size is None else int(block_size))
+                    int(block_size))
   return _drifting_field(x, pos, neg, pos_weights, neg_weights, spec)
+
+
+# Elements of one [K, B, T] block of logits: 2^20 float32 (4 MiB) keeps a
+# block in a CPU's L2/L3 cache at low D; at higher D the distance matmul
+# dominates and wants taller blocks.
+_BLOCK_ELEMENTS_LOW_D = 2**20
+_BLOCK_ELEMENTS_HIGH_D = 2**22
+
+
+def auto_block_size(n_queries: int, n_targets: int, n_temperatures: int = 1,
+                    dim: int = 2) -> int:
+  """Rows per block for `drifting_field(block_size=None)`.
+
+  A power of two with n_temperatures * B * n_targets near 2^20 elements
+  (2^22 for dim > 16), at least 8 rows; n_queries (dense) when that is
+  no more. Measured on CPU in BENCHMARKS.md ("block size").
+  """
+  budget = _BLOCK_ELEMENTS_LOW_D if dim <= 16 else _BLOCK_ELEMENTS_HIGH_D
+  rows = budget // max(1, n_temperatures * n_targets)
+  block = 8
+  while block * 2 <= rows:
+    block *= 2
+  return n_queries if block >= n_queries else block
 
 
 # ----------------------------------------------------------------- internals
@@ -144,7 +180,9 @@ def _drifting_field(x, pos, neg, pos_weights, neg_weights, spec):
   w_neg = _weights_or_ones(neg_weights, neg.shape[0], x.dtype)
   targets = jnp.concatenate([pos, neg], axis=0)  # [T, D]
   w = lax.stop_gradient(jnp.concatenate([w_pos, w_neg]))  # [T]
-  if spec.block_size is None or spec.block_size >= x.shape[0]:
+  if spec.normalization == 'bidirectional':
+    fields, scale = _bidirectional_fields(x, targets, w, spec)
+  elif spec.block_size >= x.shape[0]:
     fields, scale = _dense_fields(x, targets, w, spec)
   else:
     fields, scale = _blocked_fields(x, targets, w, spec)
@@ -165,7 +203,7 @@ class _FieldSpec:
   floor: float
   normalize_distances: bool
   normalize_drift: bool
-  block_size: int | None
+  block_size: int
 
 
 def _validate_field_args(x, pos, neg, *, kernel, temperature, normalization,
@@ -256,23 +294,43 @@ def _distance_scale(sq, w):
 
 
 def _dense_fields(x, targets, w, spec):
+  """`nw` and `row` fields of all queries at once."""
   sq = kernels_lib.pairwise_sq_distances(x, targets)  # [N, T]
   scale = _distance_scale(sq, w) if spec.normalize_distances else 1.0
   logk = _log_kernels(sq, spec.kernel, spec.temps, 1.0 / scale**2,
                       jnp.arange(x.shape[0]), spec.n_pos, spec.mask_self)
-  col_lse = jax.nn.logsumexp(logk, axis=-2)  # [K, T]
-  return _fields_from_log_kernels(logk, targets, w, spec, col_lse), scale
+  return _fields_from_log_kernels(logk, targets, w, spec, None), scale
 
 
-def _blocked_fields(x, targets, w, spec):
-  """Same as `_dense_fields`, one [B, T] block of queries at a time."""
+def _query_blocks(x, block):
+  """x as [n_blocks, block, D] (zero-padded), query ids, and a valid mask."""
   n, dim = x.shape
-  block = spec.block_size
   n_blocks = -(-n // block)
   x_blocks = jnp.pad(x, ((0, n_blocks * block - n), (0, 0)))
   x_blocks = x_blocks.reshape(n_blocks, block, dim)
   ids = jnp.arange(n_blocks * block).reshape(n_blocks, block)
-  valid = ids < n  # padded rows must not enter batch statistics
+  return x_blocks, ids, ids < n  # padded rows must not enter statistics
+
+
+def _map_blocks(fn, blocks):
+  """lax.map over blocks; a single block is called directly, so that XLA
+  can share its distances between passes (the dense case)."""
+  if jax.tree.leaves(blocks)[0].shape[0] == 1:
+    return jax.tree.map(lambda a: a[None], fn(jax.tree.map(
+        lambda a: a[0], blocks)))
+  return lax.map(fn, blocks)
+
+
+def _unblock(fields, n):
+  """[n_blocks, K, B, D] -> [K, n, D]."""
+  k, dim = fields.shape[1], fields.shape[-1]
+  return jnp.moveaxis(fields, 1, 0).reshape(k, -1, dim)[:, :n]
+
+
+def _blocked_fields(x, targets, w, spec):
+  """Same as `_dense_fields`, one [B, T] block of queries at a time."""
+  n = x.shape[0]
+  x_blocks, ids, valid = _query_blocks(x, spec.block_size)
 
   def block_sq(xb):
     return kernels_lib.pairwise_sq_distances(xb, targets)
@@ -287,28 +345,118 @@ def _blocked_fields(x, targets, w, spec):
                         (x_blocks, valid))
     scale = total / (n * jnp.sum(w))
 
-  def block_log_kernels(xb, qid):
-    return _log_kernels(block_sq(xb), spec.kernel, spec.temps,
-                        1.0 / scale**2, qid, spec.n_pos, spec.mask_self)
-
-  col_lse = None
-  if spec.normalization == 'bidirectional':
-    # First pass: column statistics over all queries (Alg. 2 softmax over x).
-    def add_columns(lse, inputs):
-      xb, qid, ok = inputs
-      logk = jnp.where(ok[None, :, None], block_log_kernels(xb, qid), -jnp.inf)
-      return jnp.logaddexp(lse, jax.nn.logsumexp(logk, axis=-2)), None
-    init = jnp.full((len(spec.temps), targets.shape[0]), -jnp.inf, x.dtype)
-    col_lse, _ = lax.scan(add_columns, init, (x_blocks, ids, valid))
-
   def block_fields(inputs):
     xb, qid = inputs
-    return _fields_from_log_kernels(block_log_kernels(xb, qid), targets, w,
-                                    spec, col_lse)
+    logk = _log_kernels(block_sq(xb), spec.kernel, spec.temps,
+                        1.0 / scale**2, qid, spec.n_pos, spec.mask_self)
+    return _fields_from_log_kernels(logk, targets, w, spec, None)
 
-  fields = lax.map(block_fields, (x_blocks, ids))  # [n_blocks, K, B, D]
-  fields = jnp.moveaxis(fields, 1, 0).reshape(len(spec.temps), -1, dim)
-  return fields[:, :n], scale
+  return _unblock(_map_blocks(block_fields, (x_blocks, ids)), n), scale
+
+
+# Largest gap (in log units) between a row's or column's log-kernel maximum
+# and the global one for which the one-exponential form stays in float32
+# range: its factors exp(-gap / 2) must not underflow (e^-75 > 1e-38).
+_MAX_LOG_GAP = 150.0
+
+
+def _bidirectional_fields(x, targets, w, spec):
+  """Alg. 2's bidirectional field (no floor), blocked, one exp per pass.
+
+  Pass 1 (no exponentials): the distance scale, and each row's and column's
+  smallest (self-masked) distance, whose kernel values are the log maxima
+  m_i, n_j. Pass 2: S_j = sum_i exp(l_ij - n_j). Pass 3: F_ij =
+  exp(l_ij - (m_i + n_j) / 2) in (0, 1], and one matmul of F with the
+  targets scaled by c_j = w_j / sqrt(S_j), augmented with the columns c and
+  g_j = exp((n_j - M) / 2) (M = max n): it returns A @ y, the row sums of A
+  over positives and negatives, and R_i = h_i^-1 sum_j F_ij g_j with
+  h_i = exp((m_i - M) / 2), so that A_ij = F_ij c_j / sqrt(R_i). This is
+  exp(l_ij - (lse_j l + lse_i l) / 2), the geometric mean of the row and
+  column softmaxes.
+  """
+  n, dim = x.shape
+  n_pos, n_t = spec.n_pos, targets.shape[0]
+  x_blocks, ids, valid = _query_blocks(x, spec.block_size)
+  temps = spec.temps
+
+  def masked_sq(xb, qid):
+    sq = kernels_lib.pairwise_sq_distances(xb, targets)
+    if spec.mask_self:
+      is_self = (jnp.arange(n_t) - n_pos)[None, :] == qid[:, None]
+      return sq, jnp.where(is_self, jnp.inf, sq)
+    return sq, sq
+
+  def pass1(inputs):
+    xb, qid, ok = inputs
+    sq, msq = masked_sq(xb, qid)
+    dist_sum = jnp.sum(jnp.where(ok[:, None], kernels_lib.safe_sqrt(sq) * w,
+                                 0.0))
+    col_min = jnp.min(jnp.where(ok[:, None], msq, jnp.inf), axis=0)
+    return jnp.min(msq, axis=1), col_min, dist_sum
+
+  row_min, col_min, dist_sum = _map_blocks(pass1, (x_blocks, ids, valid))
+  col_min = jnp.min(col_min, axis=0)  # [T]
+  scale = (jnp.sum(dist_sum) / (n * jnp.sum(w))
+           if spec.normalize_distances else 1.0)
+  inv_sq = 1.0 / scale**2
+  kern = lambda sq: jnp.stack([spec.kernel(sq * inv_sq, t) for t in temps])
+  m = kern(row_min)  # [K, n_blocks, B]: kernels are decreasing in distance
+  col_max = kern(col_min)  # [K, T]
+  top = jnp.max(col_max, axis=-1)  # [K], the global max M
+  m_valid = jnp.where(valid[None], m, top[:, None, None])
+  in_range = jnp.logical_and(
+      jnp.all(m_valid - top[:, None, None] >= -_MAX_LOG_GAP),
+      jnp.all(col_max - top[:, None] >= -_MAX_LOG_GAP))
+
+  # Temperatures are a Python loop of 2-D [B, T] arrays, not one [K, B, T]
+  # array: XLA:CPU runs the batched form several times slower (BENCHMARKS.md).
+  def log_kernels(xb, qid):
+    sq = masked_sq(xb, qid)[1] * inv_sq  # self pairs at +inf: log k = -inf
+    return [spec.kernel(sq, t) for t in temps]
+
+  def pass2(col_sum, inputs):
+    xb, qid, ok = inputs
+    sums = [jnp.sum(jnp.exp(jnp.where(ok[:, None], logk, -jnp.inf)
+                            - col_max[k][None, :]), axis=0)
+            for k, logk in enumerate(log_kernels(xb, qid))]
+    return col_sum + jnp.stack(sums), None
+
+  col_sum, _ = lax.scan(pass2, jnp.zeros((len(temps), n_t), x.dtype),
+                        (x_blocks, ids, valid))  # S_j >= 1
+  g = jnp.exp(0.5 * (col_max - top[:, None]))  # [K, T]
+  c = w / jnp.sqrt(col_sum)  # [K, T]
+  aug = jnp.concatenate([c[..., None] * targets, c[..., None], g[..., None]],
+                        axis=-1)  # [K, T, D + 2]
+
+  def pass3_fast(inputs):
+    xb, qid, m_b = inputs  # m_b: [K, B]
+    out = []
+    for k, logk in enumerate(log_kernels(xb, qid)):
+      f = jnp.exp(logk - 0.5 * (m_b[k][:, None] + col_max[k][None, :]))
+      out_pos = f[:, :n_pos] @ aug[k, :n_pos]  # [B, D + 2]
+      out_neg = f[:, n_pos:] @ aug[k, n_pos:]
+      h = jnp.exp(0.5 * (m_b[k] - top[k]))  # [B]
+      inv_r = jnp.sqrt(h / jnp.maximum(out_pos[:, -1] + out_neg[:, -1],
+                                       jnp.finfo(x.dtype).tiny))
+      s_pos = out_pos[:, dim] * inv_r  # row sums of A over positives
+      s_neg = out_neg[:, dim] * inv_r
+      out.append(inv_r[:, None] * (out_pos[:, :dim] * s_neg[:, None]
+                                   - out_neg[:, :dim] * s_pos[:, None]))
+    return jnp.stack(out)
+
+  def pass3_log_space(inputs):
+    xb, qid, _ = inputs
+    col_lse = col_max + jnp.log(col_sum)
+    logk = jnp.stack(log_kernels(xb, qid))
+    return _fields_from_log_kernels(logk, targets, w, spec, col_lse)
+
+  blocks = (x_blocks, ids, jnp.moveaxis(m, 1, 0))  # m: [n_blocks, K, B]
+  if spec.floor > 0:  # the floor acts on A itself: log-space formulas
+    fields = _map_blocks(pass3_log_space, blocks)
+  else:
+    fields = lax.cond(in_range, lambda: _map_blocks(pass3_fast, blocks),
+                      lambda: _map_blocks(pass3_log_space, blocks))
+  return _unblock(fields, n), scale
 
 
 def _rms(v):

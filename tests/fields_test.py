@@ -177,6 +177,44 @@ def test_multi_temperature_recipe_matches_released_reference(x64, floor):
   assert _rel_err(v, ref_scaled * s) <= 1e-9
 
 
+@pytest.mark.parametrize('block', [None, 7])
+def test_bidirectional_one_exp_path_and_log_space_fallback(x64, monkeypatch,
+                                                           block):
+  # In range, the one-exponential form is used; an outlier 40 units away at
+  # tau = 0.05 puts logits 800 below the global max, beyond float range for
+  # that form, so the log-space formulas take over. Both must equal Alg. 2.
+  rng = np.random.default_rng(3)
+  x = rng.normal(size=(30, 2))
+  pos = rng.normal(size=(25, 2)) * 0.5
+  far = x.copy()
+  far[0] = 40.0
+  for xs in (x, far):
+    v = fields.drifting_field(jnp.asarray(xs), jnp.asarray(pos),
+                              jnp.asarray(xs), temperature=0.05,
+                              block_size=block)
+    assert _rel_err(v, references.algorithm2(xs, pos, xs, 0.05)) <= 1e-10
+  # Forcing the fallback everywhere gives the same numbers as the fast form.
+  fast = fields.drifting_field(jnp.asarray(x), jnp.asarray(pos),
+                               jnp.asarray(x), temperature=(0.05, 0.2),
+                               block_size=block)
+  monkeypatch.setattr(fields, '_MAX_LOG_GAP', -1.0)
+  jax.clear_caches()
+  slow = fields.drifting_field(jnp.asarray(x), jnp.asarray(pos),
+                               jnp.asarray(x), temperature=(0.05, 0.2),
+                               block_size=block)
+  jax.clear_caches()
+  assert _rel_err(fast, slow) <= 1e-12
+
+
+def test_auto_block_size():
+  assert fields.auto_block_size(100, 200) == 100  # small: dense
+  b = fields.auto_block_size(65536, 131072, 1, 64)
+  assert 8 <= b < 65536 and b & (b - 1) == 0
+  assert fields.auto_block_size(65536, 131072, 3, 2) == 8  # at least 8 rows
+  assert (fields.auto_block_size(4096, 4096, 3)
+          < fields.auto_block_size(4096, 4096, 1))
+
+
 def test_affinity_floor_changes_the_low_temperature_field():
   # The released code's floor is not a detail: at tau = 0.02 on normalised
   # distances it visibly rotates the field, so it must stay explicit.

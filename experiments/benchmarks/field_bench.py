@@ -1,0 +1,255 @@
+r"""Field and drifting-loss benchmarks against the authors' algorithm.
+
+  python -m experiments.benchmarks.field_bench [--quick] [--sections ...]
+
+Every figure is printed beside the baseline (`baseline.compute_v`: the
+authors' Algorithm 2 with their App. A.6 normalisations, plain dense jnp)
+measured in the same process, so the ratios survive a noisy machine.
+Sections:
+  grad     the drifting-loss gradient at the toy size (N = M = 2048, D = 2):
+           3 temperatures with both normalisations, and the demo's single
+           raw temperature.
+  sweep    field throughput and XLA's compiled memory against N = M, D,
+           1 or 3 temperatures, dense vs blocked (float32).
+  large    N = M = 65,536, D = 64, bidirectional, one temperature, in a
+           child process: wall time and the child's peak RSS.
+  floor    the machine's floor at the toy size: the N (N + M) exponentials
+           alone, and the matmul FLOP rate.
+  train    training steps per second of the toy recipe (runner's step vs the
+           same generator and optimiser with the baseline field).
+Results go to BENCHMARKS.md by hand, with this command.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from drift_jax import fields
+from drift_jax import losses
+from experiments.benchmarks import baseline
+
+TOY_TEMPS = (0.02, 0.05, 0.2)
+
+
+def timeit(fn, *args, repeats=5, min_seconds=1.0):
+  """Median seconds per call of a jitted fn (compiled and warmed first)."""
+  jax.block_until_ready(fn(*args))
+  times = []
+  start = time.perf_counter()
+  while len(times) < repeats or time.perf_counter() - start < min_seconds:
+    t = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - t)
+    if len(times) >= 50:
+      break
+  return float(np.median(times))
+
+
+def compiled_bytes(fn, *args):
+  """XLA's compiled temp + output bytes for fn(*args), or None."""
+  try:
+    m = jax.jit(fn).lower(*args).compile().memory_analysis()
+    return int(m.temp_size_in_bytes + m.output_size_in_bytes)
+  except Exception:  # noqa: BLE001 (not every backend reports it)
+    return None
+
+
+def points(n, dim, seed):
+  return jax.random.normal(jax.random.key(seed), (n, dim), jnp.float32)
+
+
+def ours_field(temps, normalize, block_size=None):
+  return lambda x, pos: fields.drifting_field(
+      x, pos, x, temperature=temps, normalize_distances=normalize,
+      normalize_drift=normalize, block_size=block_size)
+
+
+def ours_loss(temps, normalize, block_size=None):
+  field = ours_field(temps, normalize, block_size)
+  return lambda x, pos: losses.drift_loss(x, field(x, pos))
+
+
+def rel_err(a, b):
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+def section_grad(args):
+  print('\n## Drifting-loss gradient, N = M = 2048, D = 2 (float32)\n')
+  print('| case | baseline (ms) | ours (ms) | speed-up | max rel. diff of V |')
+  print('|---|---|---|---|---|')
+  x, pos = points(2048, 2, 0), points(2048, 2, 1) * 0.5
+  for name, temps, norm in (('3 temperatures, both normalisations',
+                             TOY_TEMPS, True),
+                            ('demo: tau = 0.05, raw distances', (0.05,),
+                             False)):
+    g_base = jax.jit(jax.grad(
+        lambda x, p: baseline.drifting_loss(x, p, temps, norm)))
+    g_ours = jax.jit(jax.grad(ours_loss(temps, norm)))
+    t_base, t_ours = timeit(g_base, x, pos), timeit(g_ours, x, pos)
+    v_base, scale = jax.jit(
+        lambda x, p: baseline.compute_v(x, p, x, temps, norm))(x, pos)
+    v_ours = jax.jit(ours_field(temps, norm))(x, pos)
+    err = rel_err(v_ours / scale, v_base)
+    print(f'| {name} | {1e3 * t_base:.1f} | {1e3 * t_ours:.1f} | '
+          f'{t_base / t_ours:.2f}x | {err:.1e} |', flush=True)
+
+
+def section_sweep(args):
+  print('\n## Field throughput and compiled memory (float32, bidirectional,'
+        ' normalised)\n')
+  print('| N = M | D | temps | baseline ms | dense ms | blocked ms '
+        '(block) | dense / blocked / baseline MiB | speed-up dense |')
+  print('|---|---|---|---|---|---|---|---|')
+  sizes = (2048, 8192) if args.quick else (2048, 8192, 16384)
+  dims = (2, 64) if args.quick else (2, 64, 512)
+  for n in sizes:
+    for dim in dims:
+      for temps in ((0.05,), TOY_TEMPS):
+        x, pos = points(n, dim, 0), points(n, dim, 1)
+        block = 1024
+        base = jax.jit(lambda x, p, t=temps: baseline.compute_v(
+            x, p, x, t, True)[0])
+        dense = jax.jit(ours_field(temps, True))
+        blocked = jax.jit(ours_field(temps, True, block))
+        mib = [compiled_bytes(f, x, pos) for f in (dense, blocked, base)]
+        mib = ' / '.join('-' if b is None else f'{b / 2**20:.0f}' for b in mib)
+        t_base = timeit(base, x, pos, repeats=3, min_seconds=0.5)
+        t_dense = timeit(dense, x, pos, repeats=3, min_seconds=0.5)
+        t_block = timeit(blocked, x, pos, repeats=3, min_seconds=0.5)
+        print(f'| {n} | {dim} | {len(temps)} | {1e3 * t_base:.0f} | '
+              f'{1e3 * t_dense:.0f} | {1e3 * t_block:.0f} ({block}) | {mib} | '
+              f'{t_base / t_dense:.2f}x |', flush=True)
+
+
+def _large_child(n, dim, block):
+  x, pos = points(n, dim, 0), points(n, dim, 1)
+  field = jax.jit(ours_field((0.05,), True, block))
+  t = time.perf_counter()
+  v = jax.block_until_ready(field(x, pos))
+  seconds = time.perf_counter() - t
+  ok = bool(jnp.all(jnp.isfinite(v)))
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+  print(json.dumps({'seconds': seconds, 'peak_rss': peak, 'finite': ok}))
+
+
+def section_large(args):
+  n = 16384 if args.quick else 65536
+  dim, block = 64, args.large_block
+  print(f'\n## N = M = {n}, D = {dim}, bidirectional, 1 temperature\n')
+  dense_bytes = 4 * n * 2 * n
+  print(f'The dense [N, N + M] logits alone need {dense_bytes / 2**30:.1f} '
+        'GiB (float32); the baseline holds several such matrices.')
+  out = subprocess.run(
+      [sys.executable, '-m', 'experiments.benchmarks.field_bench',
+       '--_large_child', str(n), str(dim), str(block)],
+      capture_output=True, text=True, check=True)
+  r = json.loads(out.stdout.strip().splitlines()[-1])
+  print(f'\nblocked (block {block}): {r["seconds"]:.1f} s including '
+        f'compilation, peak RSS {r["peak_rss"] / 2**30:.2f} GiB, finite: '
+        f'{r["finite"]}', flush=True)
+
+
+def section_floor(args):
+  print('\n## Machine floor at the toy size (N = 2048, N + M = 4096)\n')
+  n, t = 2048, 4096
+  logits = -jnp.abs(points(n, t // n * n, 2).reshape(n, t))
+  exps = jax.jit(lambda a: jnp.sum(jnp.exp(a), axis=-1))
+  t_exp = timeit(exps, logits)
+  a, b = points(2048, 2048, 3), points(2048, 2048, 4)
+  mm = jax.jit(lambda a, b: a @ b)
+  t_mm = timeit(mm, a, b)
+  x, pos = points(2048, 2, 0), points(2048, 2, 1)
+  for temps in ((0.05,), TOY_TEMPS):
+    t_field = timeit(jax.jit(ours_field(temps, True)), x, pos)
+    print(f'- {len(temps)} temperature(s): field {1e3 * t_field:.1f} ms = '
+          f'{t_field / (len(temps) * t_exp):.1f}x the time of its '
+          f'{len(temps)} x N(N+M) exponentials ({1e3 * t_exp:.2f} ms each)')
+  print(f'- matmul 2048^3: {2 * 2048**3 / t_mm / 1e9:.1f} GFLOP/s')
+
+
+def section_train(args):
+  from configs import toy2d
+  from drift_jax.methods import common
+  from drift_jax import data as data_lib
+  from drift_jax import parallel
+  from drift_jax.methods import drifting
+  print('\n## Toy recipe training steps per second (1 device)\n')
+  config = toy2d.get_config('recipe')
+  mesh = parallel.make_mesh(1)
+  method = drifting.make(config, dim=2, mesh=mesh)
+  state = method.init(jax.random.key(0))
+  batch = points(2048, 2, 1) * 0.5
+  step = jax.jit(method.train_step, donate_argnums=0)
+
+  # Baseline: same generator, optimiser and loss, the authors' field.
+  gen = common.Network.create(lambda rngs: __import__(
+      'drift_jax.models', fromlist=['x']).make_generator(
+          config.model.generator, 2, rngs))
+  tx = common.make_optimizer(config.optim, total_steps=config.train.steps)
+  params = gen.init(jax.random.key(0))
+  opt = tx.init(params)
+
+  def base_step(carry, batch, key):
+    params, opt = carry
+    z = jax.random.normal(key, (2048, 32))
+
+    def loss_fn(p):
+      x = gen.apply(p, z)
+      v, _ = baseline.compute_v(x, batch, x, (0.05,), False)
+      return losses.drift_loss(x, v)
+    grads = jax.grad(loss_fn)(params)
+    updates, opt = tx.update(grads, opt, params)
+    return (jax.tree.map(jnp.add, params, updates), opt)
+  base = jax.jit(base_step, donate_argnums=0)
+
+  def run(fn, carry, n):
+    carry = fn(carry, batch, jax.random.key(0))
+    jax.block_until_ready(carry)
+    t = time.perf_counter()
+    for i in range(n):
+      carry = fn(carry, batch, jax.random.key(i))
+    jax.block_until_ready(carry)
+    return n / (time.perf_counter() - t)
+
+  n = 20 if args.quick else 100
+  sps_base = run(base, (params, opt), n)
+  sps_ours = run(lambda s, b, k: step(s, method.constants, b, k)[0], state, n)
+  print(f'- baseline {sps_base:.1f} steps/s, ours {sps_ours:.1f} steps/s '
+        f'({sps_ours / sps_base:.2f}x); 2000 steps = {2000 / sps_ours:.0f} s '
+        'of stepping')
+
+
+SECTIONS = {'grad': section_grad, 'sweep': section_sweep,
+            'large': section_large, 'floor': section_floor,
+            'train': section_train}
+
+
+def main():
+  if len(sys.argv) > 1 and sys.argv[1] == '--_large_child':
+    _large_child(*map(int, sys.argv[2:5]))
+    return
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--quick', action='store_true',
+                      help='smaller sizes (a smoke run)')
+  parser.add_argument('--sections', nargs='*', choices=sorted(SECTIONS))
+  parser.add_argument('--large_block', type=int, default=256)
+  args = parser.parse_args()
+  print(f'# field_bench: jax {jax.__version__}, {jax.devices()[0].device_kind}'
+        f' x{jax.device_count()}, {platform.processor() or platform.machine()}'
+        f', {os.cpu_count()} CPUs')
+  for name in args.sections or SECTIONS:
+    SECTIONS[name](args)
+
+
+if __name__ == '__main__':
+  main()
