@@ -21,6 +21,7 @@ Results go to BENCHMARKS.md by hand, with this command.
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -83,57 +84,85 @@ def rel_err(a, b):
   return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
 
+def log_space_field(temps, normalize):
+  """Our field through its log-space formulas only (the pre-fast path)."""
+  def field(x, pos):
+    saved = fields._MAX_LOG_GAP  # noqa: SLF001 (benchmark-only switch)
+    fields._MAX_LOG_GAP = -1.0  # every block out of range: log space
+    try:
+      return jax.jit(ours_field(temps, normalize, x.shape[0]))(x, pos)
+    finally:
+      fields._MAX_LOG_GAP = saved
+      jax.clear_caches()
+  return field
+
+
 def section_grad(args):
   print('\n## Drifting-loss gradient, N = M = 2048, D = 2 (float32)\n')
-  print('| case | baseline (ms) | ours (ms) | speed-up | max rel. diff of V |')
-  print('|---|---|---|---|---|')
+  print('V is compared with our log-space formulas in float32 and with a '
+        'float64 evaluation (relative max-abs differences).\n')
+  print('| case | baseline (ms) | ours (ms) | speed-up | ours vs log-space '
+        '| ours vs f64 | baseline vs f64 |')
+  print('|---|---|---|---|---|---|---|')
   x, pos = points(2048, 2, 0), points(2048, 2, 1) * 0.5
-  for name, temps, norm in (('3 temperatures, both normalisations',
-                             TOY_TEMPS, True),
-                            ('demo: tau = 0.05, raw distances', (0.05,),
-                             False)):
-    g_base = jax.jit(jax.grad(
-        lambda x, p: baseline.drifting_loss(x, p, temps, norm)))
+  cases = (('3 temperatures, both normalisations', TOY_TEMPS, True),
+           ('demo: tau = 0.05, raw distances', (0.05,), False))
+  for name, temps, norm in cases:
+    g_base = jax.jit(jax.grad(functools.partial(
+        baseline.drifting_loss, temperatures=temps, normalize=norm)))
     g_ours = jax.jit(jax.grad(ours_loss(temps, norm)))
     t_base, t_ours = timeit(g_base, x, pos), timeit(g_ours, x, pos)
-    v_base, scale = jax.jit(
-        lambda x, p: baseline.compute_v(x, p, x, temps, norm))(x, pos)
+    v_base, scale = jax.jit(functools.partial(
+        baseline.compute_v, temperatures=temps, normalize=norm))(x, pos, x)
     v_ours = jax.jit(ours_field(temps, norm))(x, pos)
-    err = rel_err(v_ours / scale, v_base)
+    v_log = log_space_field(temps, norm)(x, pos)
+    with jax.enable_x64():
+      x64, p64 = (np.asarray(a, np.float64) for a in (x, pos))
+      v_64 = ours_field(temps, norm, 2048)(x64, p64)
     print(f'| {name} | {1e3 * t_base:.1f} | {1e3 * t_ours:.1f} | '
-          f'{t_base / t_ours:.2f}x | {err:.1e} |', flush=True)
+          f'{t_base / t_ours:.2f}x | {rel_err(v_ours, v_log):.1e} | '
+          f'{rel_err(v_ours, v_64):.1e} | '
+          f'{rel_err(np.asarray(v_base) * float(scale), v_64):.1e} |',
+          flush=True)
 
 
 def section_sweep(args):
   print('\n## Field throughput and compiled memory (float32, bidirectional,'
-        ' normalised)\n')
-  print('| N = M | D | temps | baseline ms | dense ms | blocked ms '
-        '(block) | dense / blocked / baseline MiB | speed-up dense |')
+        ' both normalisations)\n')
+  print('"auto" is the default (`block_size=None`, rows per block in '
+        'parentheses); "one block" holds all N rows at once. Memory is XLA\'s '
+        'compiled temp + output bytes. The baseline is skipped (-) where it '
+        f'would need more than {args.max_gib} GiB.\n')
+  print('| N = M | D | temps | baseline ms | auto ms (block) | one block ms |'
+        ' baseline / auto / one block MiB | speed-up auto |')
   print('|---|---|---|---|---|---|---|---|')
   sizes = (2048, 8192) if args.quick else (2048, 8192, 16384)
   dims = (2, 64) if args.quick else (2, 64, 512)
+  limit = args.max_gib * 2**30
   for n in sizes:
     for dim in dims:
       for temps in ((0.05,), TOY_TEMPS):
         x, pos = points(n, dim, 0), points(n, dim, 1)
-        block = 1024
-        base = jax.jit(lambda x, p, t=temps: baseline.compute_v(
-            x, p, x, t, True)[0])
-        dense = jax.jit(ours_field(temps, True))
-        blocked = jax.jit(ours_field(temps, True, block))
-        mib = [compiled_bytes(f, x, pos) for f in (dense, blocked, base)]
-        mib = ' / '.join('-' if b is None else f'{b / 2**20:.0f}' for b in mib)
-        t_base = timeit(base, x, pos, repeats=3, min_seconds=0.5)
-        t_dense = timeit(dense, x, pos, repeats=3, min_seconds=0.5)
-        t_block = timeit(blocked, x, pos, repeats=3, min_seconds=0.5)
-        print(f'| {n} | {dim} | {len(temps)} | {1e3 * t_base:.0f} | '
-              f'{1e3 * t_dense:.0f} | {1e3 * t_block:.0f} ({block}) | {mib} | '
-              f'{t_base / t_dense:.2f}x |', flush=True)
+        block = fields.auto_block_size(n, 2 * n, len(temps), dim)
+        fns = [jax.jit(lambda x, p, t=temps: baseline.compute_v(
+                   x, p, x, t, True)[0]),
+               jax.jit(ours_field(temps, True)),
+               jax.jit(ours_field(temps, True, n))]
+        mem = [compiled_bytes(f, x, pos) for f in fns]
+        times = [timeit(f, x, pos, repeats=3, min_seconds=0.5)
+                 if b is not None and b <= limit else None
+                 for f, b in zip(fns, mem, strict=True)]
+        ms = ['-' if t is None else f'{1e3 * t:.0f}' for t in times]
+        mib = ' / '.join('?' if b is None else f'{b / 2**20:.0f}' for b in mem)
+        speed = ('-' if times[0] is None or times[1] is None
+                 else f'{times[0] / times[1]:.2f}x')
+        print(f'| {n} | {dim} | {len(temps)} | {ms[0]} | {ms[1]} ({block}) | '
+              f'{ms[2]} | {mib} | {speed} |', flush=True)
 
 
 def _large_child(n, dim, block):
   x, pos = points(n, dim, 0), points(n, dim, 1)
-  field = jax.jit(ours_field((0.05,), True, block))
+  field = jax.jit(ours_field((0.05,), True, block or None))
   t = time.perf_counter()
   v = jax.block_until_ready(field(x, pos))
   seconds = time.perf_counter() - t
@@ -154,6 +183,7 @@ def section_large(args):
        '--_large_child', str(n), str(dim), str(block)],
       capture_output=True, text=True, check=True)
   r = json.loads(out.stdout.strip().splitlines()[-1])
+  block = block or fields.auto_block_size(n, 2 * n, 1, dim)
   print(f'\nblocked (block {block}): {r["seconds"]:.1f} s including '
         f'compilation, peak RSS {r["peak_rss"] / 2**30:.2f} GiB, finite: '
         f'{r["finite"]}', flush=True)
@@ -179,9 +209,8 @@ def section_floor(args):
 
 def section_train(args):
   from configs import toy2d
-  from drift_jax.methods import common
-  from drift_jax import data as data_lib
   from drift_jax import parallel
+  from drift_jax.methods import common
   from drift_jax.methods import drifting
   print('\n## Toy recipe training steps per second (1 device)\n')
   config = toy2d.get_config('recipe')
@@ -242,7 +271,10 @@ def main():
   parser.add_argument('--quick', action='store_true',
                       help='smaller sizes (a smoke run)')
   parser.add_argument('--sections', nargs='*', choices=sorted(SECTIONS))
-  parser.add_argument('--large_block', type=int, default=256)
+  parser.add_argument('--large_block', type=int, default=0,
+                      help='rows per block for `large` (0: auto)')
+  parser.add_argument('--max_gib', type=float, default=6.0,
+                      help='skip runs whose compiled memory exceeds this')
   args = parser.parse_args()
   print(f'# field_bench: jax {jax.__version__}, {jax.devices()[0].device_kind}'
         f' x{jax.device_count()}, {platform.processor() or platform.machine()}'
