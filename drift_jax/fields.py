@@ -150,7 +150,7 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
 # block in a CPU's L2/L3 cache at low D; at higher D the distance matmul
 # dominates and wants taller blocks.
 _BLOCK_ELEMENTS_LOW_D = 2**20
-_BLOCK_ELEMENTS_HIGH_D = 2**22
+_BLOCK_ELEMENTS_HIGH_D = 2**25
 
 
 def auto_block_size(n_queries: int, n_targets: int, n_temperatures: int = 1,
@@ -158,8 +158,8 @@ def auto_block_size(n_queries: int, n_targets: int, n_temperatures: int = 1,
   """Rows per block for `drifting_field(block_size=None)`.
 
   A power of two with n_temperatures * B * n_targets near 2^20 elements
-  (2^22 for dim > 16), at least 8 rows; n_queries (dense) when that is
-  no more. Measured on CPU in BENCHMARKS.md ("block size").
+  (2^25 for dim > 16, where taller blocks make the distance matmul
+  efficient), at least 8 rows; n_queries (dense) when that is no more. Measured on CPU in BENCHMARKS.md ("block size").
   """
   budget = _BLOCK_ELEMENTS_LOW_D if dim <= 16 else _BLOCK_ELEMENTS_HIGH_D
   rows = budget // max(1, n_temperatures * n_targets)
@@ -386,17 +386,21 @@ def _bidirectional_fields(x, targets, w, spec):
       return sq, jnp.where(is_self, jnp.inf, sq)
     return sq, sq
 
-  def pass1(inputs):
+  def pass1(carry, inputs):
+    col_min, dist_sum = carry
     xb, qid, ok = inputs
     sq, msq = masked_sq(xb, qid)
-    dist_sum = jnp.sum(jnp.where(ok[:, None], kernels_lib.safe_sqrt(sq) * w,
-                                 0.0))
-    col_min = jnp.min(jnp.where(ok[:, None], msq, jnp.inf), axis=0)
-    return jnp.min(msq, axis=1), col_min, dist_sum
+    dist_sum += jnp.sum(jnp.where(ok[:, None], kernels_lib.safe_sqrt(sq) * w,
+                                  0.0))
+    col_min = jnp.minimum(
+        col_min, jnp.min(jnp.where(ok[:, None], msq, jnp.inf), axis=0))
+    return (col_min, dist_sum), jnp.min(msq, axis=1)
 
-  row_min, col_min, dist_sum = _map_blocks(pass1, (x_blocks, ids, valid))
-  col_min = jnp.min(col_min, axis=0)  # [T]
-  scale = (jnp.sum(dist_sum) / (n * jnp.sum(w))
+  # A scan, not a map: per-block column minima would be [n_blocks, T].
+  init = (jnp.full((n_t,), jnp.inf, x.dtype), jnp.zeros((), x.dtype))
+  (col_min, dist_sum), row_min = lax.scan(pass1, init,
+                                          (x_blocks, ids, valid))
+  scale = (dist_sum / (n * jnp.sum(w))
            if spec.normalize_distances else 1.0)
   inv_sq = 1.0 / scale**2
   kern = lambda sq: jnp.stack([spec.kernel(sq * inv_sq, t) for t in temps])

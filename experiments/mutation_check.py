@@ -18,10 +18,12 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # (name, file, original line, mutated line, tests that must fail)
 MUTS = [
  ('drop self-mask', 'drift_jax/fields.py', "    logk = jnp.where(is_self[None], -jnp.inf, logk)", "    logk = logk", 'tests/fields_test.py'),
- ('column softmax over targets', 'drift_jax/fields.py', "  col_lse = jax.nn.logsumexp(logk, axis=-2)  # [K, T]", "  col_lse = jnp.broadcast_to(jax.nn.logsumexp(logk, axis=-1)[..., :1], logk.shape[::2])", 'tests/fields_test.py'),
+ ('drop self-mask (bidirectional)', 'drift_jax/fields.py', "      return sq, jnp.where(is_self, jnp.inf, sq)", "      return sq, sq", 'tests/fields_test.py'),
+ ('column sums to the wrong power', 'drift_jax/fields.py', "  c = w / jnp.sqrt(col_sum)  # [K, T]", "  c = w / col_sum  # [K, T]", 'tests/fields_test.py'),
+ ('row sums lose their shift', 'drift_jax/fields.py', "      h = jnp.exp(0.5 * (m_b[k] - top[k]))  # [B]", "      h = jnp.ones_like(m_b[k])  # [B]", 'tests/fields_test.py'),
  ('row cross-weighting swapped', 'drift_jax/fields.py', "  return (a_pos * s_neg) @ targets[:n_pos] - (a_neg * s_pos) @ targets[n_pos:]", "  return (a_pos * s_pos) @ targets[:n_pos] - (a_neg * s_neg) @ targets[n_pos:]", 'tests/fields_test.py'),
  ('no floor', 'drift_jax/fields.py', "    log_both = jnp.maximum(log_both, jnp.log(spec.floor))", "    log_both = log_both", 'tests/fields_test.py'),
- ('padding enters column stats', 'drift_jax/fields.py', "      logk = jnp.where(ok[None, :, None], block_log_kernels(xb, qid), -jnp.inf)", "      logk = block_log_kernels(xb, qid)", 'tests/fields_test.py'),
+ ('padding enters column sums', 'drift_jax/fields.py', "jnp.exp(jnp.where(ok[:, None], logk, -jnp.inf)", "jnp.exp(logk", 'tests/fields_test.py'),
  ('coord scale without sqrt(D)', 'drift_jax/fields.py', "  coord_scale = (scale / jnp.sqrt(fields.shape[-1])", "  coord_scale = (scale", 'tests/fields_test.py'),
  ('laplace lambda wrong', 'drift_jax/scores.py', "  lam = tau * (tau + jnp.sum(weights * r, axis=-1))", "  lam = tau * (tau + 0.9 * jnp.sum(weights * r, axis=-1))", 'tests/scores_test.py'),
  ('kde sigma not squared', 'drift_jax/scores.py', "/ (2.0 * sig**2)", "/ (2.0 * sig)", 'tests/scores_test.py tests/fields_test.py'),

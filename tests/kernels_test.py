@@ -8,18 +8,20 @@ import pytest
 from drift_jax import kernels
 
 
-def test_pairwise_distances_match_direct_formula(x64):
+@pytest.mark.parametrize('dim', [5, 12])  # direct differences / expansion
+def test_pairwise_distances_match_direct_formula(x64, dim):
   rng = np.random.default_rng(0)
-  x, y = rng.normal(size=(9, 5)) + 100.0, rng.normal(size=(7, 5)) + 100.0
+  x, y = rng.normal(size=(9, dim)) + 100.0, rng.normal(size=(7, dim)) + 100.0
   direct = np.linalg.norm(x[:, None] - y[None], axis=-1)
   got = kernels.pairwise_distances(jnp.asarray(x), jnp.asarray(y))
   # Centring removes the cancellation far from the origin (offset 100).
   np.testing.assert_allclose(got, direct, rtol=1e-10)
 
 
-def test_float32_distances_far_from_origin():
+@pytest.mark.parametrize('dim', [3, 12])  # direct differences / expansion
+def test_float32_distances_far_from_origin(dim):
   rng = np.random.default_rng(1)
-  x = rng.normal(size=(20, 3)).astype(np.float32) + 1000.0
+  x = rng.normal(size=(20, dim)).astype(np.float32) + 1000.0
   direct = np.linalg.norm(x[:, None].astype(np.float64) - x[None], axis=-1)
   got = np.asarray(kernels.pairwise_distances(jnp.asarray(x), jnp.asarray(x)))
   off_diag = ~np.eye(20, dtype=bool)
