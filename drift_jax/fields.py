@@ -159,7 +159,8 @@ def auto_block_size(n_queries: int, n_targets: int, n_temperatures: int = 1,
 
   A power of two with n_temperatures * B * n_targets near 2^20 elements
   (2^25 for dim > 16, where taller blocks make the distance matmul
-  efficient), at least 8 rows; n_queries (dense) when that is no more. Measured on CPU in BENCHMARKS.md ("block size").
+  efficient), at least 8 rows; n_queries (dense) when that is no more.
+  BENCHMARKS.md has the measurements behind these budgets.
   """
   budget = _BLOCK_ELEMENTS_LOW_D if dim <= 16 else _BLOCK_ELEMENTS_HIGH_D
   rows = budget // max(1, n_temperatures * n_targets)
