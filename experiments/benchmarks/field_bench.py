@@ -11,6 +11,7 @@ Sections:
            raw temperature.
   sweep    field throughput and XLA's compiled memory against N = M, D,
            1 or 3 temperatures, dense vs blocked (float32).
+  blocks   the field's time against rows per block at the toy size.
   large    N = M = 65,536, D = 64, bidirectional, one temperature, in a
            child process: wall time and the child's peak RSS.
   floor    the machine's floor at the toy size: the N (N + M) exponentials
@@ -160,6 +161,21 @@ def section_sweep(args):
               f'{ms[2]} | {mib} | {speed} |', flush=True)
 
 
+def section_blocks(args):
+  print('\n## Rows per block at the toy size (N = M = 2048, D = 2, '
+        'normalised)\n')
+  print('| temps | ' + ' | '.join(str(b) for b in BLOCKS) + ' | auto |')
+  print('|---' * (len(BLOCKS) + 2) + '|')
+  x, pos = points(2048, 2, 0), points(2048, 2, 1) * 0.5
+  for temps in ((0.05,), TOY_TEMPS):
+    cells = [f'{1e3 * timeit(jax.jit(ours_field(temps, True, b)), x, pos):.0f}'
+             f' ms' for b in (*BLOCKS, None)]
+    print(f'| {len(temps)} | ' + ' | '.join(cells) + ' |', flush=True)
+
+
+BLOCKS = (32, 64, 128, 256, 512, 2048)
+
+
 def _large_child(n, dim, block):
   x, pos = points(n, dim, 0), points(n, dim, 1)
   field = jax.jit(ours_field((0.05,), True, block or None))
@@ -259,8 +275,8 @@ def section_train(args):
 
 
 SECTIONS = {'grad': section_grad, 'sweep': section_sweep,
-            'large': section_large, 'floor': section_floor,
-            'train': section_train}
+            'large': section_large, 'blocks': section_blocks,
+            'floor': section_floor, 'train': section_train}
 
 
 def main():
