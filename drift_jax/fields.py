@@ -342,7 +342,7 @@ def _blocked_fields(x, targets, w, spec):
       xb, ok = inputs
       d = kernels_lib.safe_sqrt(block_sq(xb))
       return total + jnp.sum(jnp.where(ok[:, None], d * w, 0.0)), None
-    total, _ = lax.scan(add_distances, jnp.zeros((), x.dtype),
+    total, _ = lax.scan(add_distances, jnp.zeros_like(targets[0, 0]),
                         (x_blocks, valid))
     scale = total / (n * jnp.sum(w))
 
@@ -398,7 +398,10 @@ def _bidirectional_fields(x, targets, w, spec):
     return (col_min, dist_sum), jnp.min(msq, axis=1)
 
   # A scan, not a map: per-block column minima would be [n_blocks, T].
-  init = (jnp.full((n_t,), jnp.inf, x.dtype), jnp.zeros((), x.dtype))
+  # Carries start from `targets` so that under shard_map they have its
+  # (device-varying) type.
+  zero = jnp.zeros_like(targets[:, 0])  # [T]
+  init = (zero + jnp.inf, zero[0])
   (col_min, dist_sum), row_min = lax.scan(pass1, init,
                                           (x_blocks, ids, valid))
   scale = (dist_sum / (n * jnp.sum(w))
@@ -426,7 +429,7 @@ def _bidirectional_fields(x, targets, w, spec):
             for k, logk in enumerate(log_kernels(xb, qid))]
     return col_sum + jnp.stack(sums), None
 
-  col_sum, _ = lax.scan(pass2, jnp.zeros((len(temps), n_t), x.dtype),
+  col_sum, _ = lax.scan(pass2, jnp.stack([zero] * len(temps)),
                         (x_blocks, ids, valid))  # S_j >= 1
   g = jnp.exp(0.5 * (col_max - top[:, None]))  # [K, T]
   c = w / jnp.sqrt(col_sum)  # [K, T]
