@@ -183,8 +183,6 @@ def _drifting_field(x, pos, neg, pos_weights, neg_weights, spec):
   w = lax.stop_gradient(jnp.concatenate([w_pos, w_neg]))  # [T]
   if spec.normalization == 'bidirectional':
     fields, scale = _bidirectional_fields(x, targets, w, spec)
-  elif spec.block_size >= x.shape[0]:
-    fields, scale = _dense_fields(x, targets, w, spec)
   else:
     fields, scale = _blocked_fields(x, targets, w, spec)
   return _combine_temperatures(fields, scale, spec)
@@ -245,10 +243,20 @@ def _log_kernels(sq, kernel, temps, inv_scale_sq, query_ids, n_pos,
   sq = sq * inv_scale_sq
   logk = jnp.stack([kernel(sq, t) for t in temps])
   if mask_self:
-    neg_ids = jnp.arange(sq.shape[-1]) - n_pos  # position in `neg`
-    is_self = neg_ids[None, :] == query_ids[:, None]  # [B, T]
+    is_self = _self_pairs(query_ids, sq.shape[-1], n_pos)
     logk = jnp.where(is_self[None], -jnp.inf, logk)
   return logk
+
+
+def _self_pairs(query_ids, n_targets, n_pos):
+  """[B, T] mask of (query i, negative i) pairs: target j is neg[j - n_pos]."""
+  return (jnp.arange(n_targets) - n_pos)[None, :] == query_ids[:, None]
+
+
+def _weighted_distance_sum(sq, w, ok):
+  """sum_ij w_j d_ij over the valid rows `ok` of a block (self pairs in)."""
+  d = kernels_lib.safe_sqrt(sq)
+  return jnp.sum(jnp.where(ok[:, None], d * w, 0.0))
 
 
 def _cross_weighted(a, targets, n_pos):
@@ -288,21 +296,6 @@ def _fields_from_log_kernels(logk, targets, w, spec, col_lse):
   return _cross_weighted(a, targets, n_pos)
 
 
-def _distance_scale(sq, w):
-  """Weighted mean distance sum_ij w_j d_ij / (N sum_j w_j) of one block."""
-  d = kernels_lib.safe_sqrt(sq)
-  return jnp.sum(d * w) / (sq.shape[0] * jnp.sum(w))
-
-
-def _dense_fields(x, targets, w, spec):
-  """`nw` and `row` fields of all queries at once."""
-  sq = kernels_lib.pairwise_sq_distances(x, targets)  # [N, T]
-  scale = _distance_scale(sq, w) if spec.normalize_distances else 1.0
-  logk = _log_kernels(sq, spec.kernel, spec.temps, 1.0 / scale**2,
-                      jnp.arange(x.shape[0]), spec.n_pos, spec.mask_self)
-  return _fields_from_log_kernels(logk, targets, w, spec, None), scale
-
-
 def _query_blocks(x, block):
   """x as [n_blocks, block, D] (zero-padded), query ids, and a valid mask."""
   n, dim = x.shape
@@ -329,7 +322,8 @@ def _unblock(fields, n):
 
 
 def _blocked_fields(x, targets, w, spec):
-  """Same as `_dense_fields`, one [B, T] block of queries at a time."""
+  """`nw` and `row` fields, one [B, T] block of queries at a time (a single
+  block when `spec.block_size` >= N: the dense evaluation)."""
   n = x.shape[0]
   x_blocks, ids, valid = _query_blocks(x, spec.block_size)
 
@@ -340,8 +334,7 @@ def _blocked_fields(x, targets, w, spec):
   if spec.normalize_distances:
     def add_distances(total, inputs):
       xb, ok = inputs
-      d = kernels_lib.safe_sqrt(block_sq(xb))
-      return total + jnp.sum(jnp.where(ok[:, None], d * w, 0.0)), None
+      return total + _weighted_distance_sum(block_sq(xb), w, ok), None
     total, _ = lax.scan(add_distances, jnp.zeros_like(targets[0, 0]),
                         (x_blocks, valid))
     scale = total / (n * jnp.sum(w))
@@ -383,7 +376,7 @@ def _bidirectional_fields(x, targets, w, spec):
   def masked_sq(xb, qid):
     sq = kernels_lib.pairwise_sq_distances(xb, targets)
     if spec.mask_self:
-      is_self = (jnp.arange(n_t) - n_pos)[None, :] == qid[:, None]
+      is_self = _self_pairs(qid, n_t, n_pos)
       return sq, jnp.where(is_self, jnp.inf, sq)
     return sq, sq
 
@@ -391,8 +384,7 @@ def _bidirectional_fields(x, targets, w, spec):
     col_min, dist_sum = carry
     xb, qid, ok = inputs
     sq, msq = masked_sq(xb, qid)
-    dist_sum += jnp.sum(jnp.where(ok[:, None], kernels_lib.safe_sqrt(sq) * w,
-                                  0.0))
+    dist_sum += _weighted_distance_sum(sq, w, ok)
     col_min = jnp.minimum(
         col_min, jnp.min(jnp.where(ok[:, None], msq, jnp.inf), axis=0))
     return (col_min, dist_sum), jnp.min(msq, axis=1)
@@ -407,9 +399,9 @@ def _bidirectional_fields(x, targets, w, spec):
   scale = (dist_sum / (n * jnp.sum(w))
            if spec.normalize_distances else 1.0)
   inv_sq = 1.0 / scale**2
-  kern = lambda sq: jnp.stack([spec.kernel(sq * inv_sq, t) for t in temps])
-  m = kern(row_min)  # [K, n_blocks, B]: kernels are decreasing in distance
-  col_max = kern(col_min)  # [K, T]
+  kernels = lambda sq: [spec.kernel(sq * inv_sq, t) for t in temps]
+  m = jnp.stack(kernels(row_min))  # [K, n_blocks, B]: decreasing kernels
+  col_max = jnp.stack(kernels(col_min))  # [K, T]
   top = jnp.max(col_max, axis=-1)  # [K], the global max M
   m_valid = jnp.where(valid[None], m, top[:, None, None])
   in_range = jnp.logical_and(
@@ -419,8 +411,7 @@ def _bidirectional_fields(x, targets, w, spec):
   # Temperatures are a Python loop of 2-D [B, T] arrays, not one [K, B, T]
   # array: XLA:CPU runs the batched form several times slower (BENCHMARKS.md).
   def log_kernels(xb, qid):
-    sq = masked_sq(xb, qid)[1] * inv_sq  # self pairs at +inf: log k = -inf
-    return [spec.kernel(sq, t) for t in temps]
+    return kernels(masked_sq(xb, qid)[1])  # self pairs at +inf: log k = -inf
 
   def pass2(col_sum, inputs):
     xb, qid, ok = inputs

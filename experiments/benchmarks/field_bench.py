@@ -225,6 +225,7 @@ def section_floor(args):
 
 def section_train(args):
   from configs import toy2d
+  from drift_jax import models
   from drift_jax import parallel
   from drift_jax.methods import common
   from drift_jax.methods import drifting
@@ -237,9 +238,8 @@ def section_train(args):
   step = jax.jit(method.train_step, donate_argnums=0)
 
   # Baseline: same generator, optimiser and loss, the authors' field.
-  gen = common.Network.create(lambda rngs: __import__(
-      'drift_jax.models', fromlist=['x']).make_generator(
-          config.model.generator, 2, rngs))
+  gen = common.Network.create(
+      lambda rngs: models.make_generator(config.model.generator, 2, rngs))
   tx = common.make_optimizer(config.optim, total_steps=config.train.steps)
   params = gen.init(jax.random.key(0))
   opt = tx.init(params)
