@@ -105,6 +105,19 @@ class GaussianMixture:
   def _responsibilities(self, log_pdf):
     return jax.nn.softmax(log_pdf + jnp.log(self.weights), axis=-1)  # [N, K]
 
+  def mahalanobis(self, x):
+    """Mahalanobis distances [N, K] of x to every component."""
+    self._check_x(x)
+    diff = x[:, None, :] - self.means[None]
+    proj = jnp.einsum('nkd,kde->nke', diff, self._evecs)
+    return jnp.sqrt(jnp.sum(proj**2 / self._evals[None], axis=-1))
+
+  def responsibilities(self, x):
+    """Posterior component probabilities p(k | x) [N, K]."""
+    self._check_x(x)
+    log_pdf, _, _ = self._components(x, jnp.zeros((x.shape[0],), x.dtype))
+    return self._responsibilities(log_pdf)
+
   def log_prob(self, x, sigma=None):
     """log density [N] (of the sigma-smoothed mixture when sigma is given)."""
     self._check_x(x)
