@@ -10,6 +10,7 @@ the key.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import ml_collections
@@ -58,6 +59,44 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
         raise ValueError(f'Config argument {key!r} must be a '
                          f'{kind.__name__}, got {value!r}.') from None
   return result
+
+
+def load_config_file(spec: str) -> ml_collections.ConfigDict:
+  """'path/to/config.py:args' -> that file's get_config(args), as the
+  --config flag of experiments/main.py would load it."""
+  path, _, arg = spec.partition(':')
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'Config file {path!r} (from {spec!r}) does not '
+                            'exist.')
+  module_spec = importlib.util.spec_from_file_location(
+      f'_drift_jax_config_{abs(hash(path))}', path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  if not hasattr(module, 'get_config'):
+    raise ValueError(f'Config file {path!r} defines no get_config().')
+  return module.get_config(arg or None)
+
+
+def set_by_path(config: ml_collections.ConfigDict, key: str, value) -> None:
+  """config['a.b.c'] = value, for an existing dotted key only.
+
+  Raises:
+    KeyError: naming the key when any part of it is not in the config.
+  """
+  *parents, leaf = key.split('.')
+  node = config
+  for i, part in enumerate(parents):
+    if part not in node or not isinstance(node[part],
+                                          ml_collections.ConfigDict):
+      raise KeyError(f'Unknown config key {".".join(parents[:i + 1])!r} '
+                     f'(from {key!r}).')
+    node = node[part]
+  if leaf not in node:
+    raise KeyError(f'Unknown config key {key!r}; known under '
+                   f'{".".join(parents) or "the root"}: {sorted(node)}.')
+  if isinstance(node[leaf], tuple) and isinstance(value, list):
+    value = tuple(value)
+  node[leaf] = value
 
 
 def base_config() -> ml_collections.ConfigDict:

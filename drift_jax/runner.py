@@ -35,6 +35,7 @@ from drift_jax.methods import METHODS
 BUDGET_FILE = 'budget.json'
 CONFIG_FILE = 'config.json'
 CHECKPOINT_DIR = 'checkpoints'
+SAMPLES_FILE = 'samples.npy'  # the last evaluation's samples
 
 
 # ------------------------------------------------------------------ set-up
@@ -113,6 +114,11 @@ class _Evaluator:
         'eval/mmd2': float(metrics_lib.mmd2(samples, held_out,
                                             self._bandwidths)),
         **self.floors})
+    if self._dataset.mixture is not None:
+      quality = metrics_lib.mixture_quality(samples, self._dataset.mixture)
+      result.update({f'eval/{k}': float(v) for k, v in quality.items()
+                     if k != 'mode_mass'})
+      result['eval/min_mode_mass'] = float(np.min(quality['mode_mass']))
     return result, samples
 
 
@@ -202,6 +208,8 @@ def _train(config, workdir, method, state, start, mesh, dataset, constants,
       eval_metrics, samples = evaluator(state)
       record.update(eval_metrics)
       _plot(config, workdir, samples, dataset, step, eval_metrics)
+      if reporting.is_writer():  # the newest samples, for sweep plots
+        np.save(os.path.join(workdir, SAMPLES_FILE), samples)
     if record:
       wall = time.perf_counter() - wall0
       record.update({'time/wall_seconds': wall,

@@ -101,9 +101,18 @@ def test_smoke_run_writes_metrics_plots_checkpoints(tmp_path, method,
     assert np.isfinite(summary[key]), key
   assert summary['eval/energy_distance_floor'] > 0
   assert sorted(losses(workdir)) == list(range(1, c.train.steps + 1))
-  for name in ('samples.png', 'metrics.jsonl', 'config.json', 'budget.json'):
+  for name in ('samples.png', 'metrics.jsonl', 'config.json', 'budget.json',
+               runner.SAMPLES_FILE):
     assert os.path.isfile(os.path.join(workdir, name)), name
   assert os.listdir(os.path.join(workdir, 'tensorboard'))
+  # Mixture data add the mode metrics; other data do not.
+  mixture_keys = {'eval/modes_covered', 'eval/high_quality_fraction',
+                  'eval/mode_mass_error', 'eval/log_likelihood'}
+  if dataset == 'eight_gaussians':
+    assert mixture_keys <= set(summary)
+    assert 0 <= summary['eval/modes_covered'] <= 8
+  else:
+    assert not mixture_keys & set(summary)
   assert os.listdir(os.path.join(workdir, runner.CHECKPOINT_DIR))
   if teacher == 'train':
     teacher_dir = os.path.join(workdir, 'teacher')

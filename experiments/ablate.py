@@ -1,0 +1,283 @@
+r"""Runs a grid of configs through the runner and tabulates and plots it.
+
+  python -m experiments.ablate --sweep sweeps/toy_temperatures.py \
+      --workdir runs/ablate/temperatures [--seeds 3] [--dry_run]
+
+A sweep file defines `get_sweep()` returning a dict:
+  base: 'configs/toy2d.py:recipe'      the config every point starts from;
+  overrides: {'train.steps': 1000}     dotted keys set on every point;
+  grid: {'field.temperatures': [(0.02,), (0.05,)], 'method': [...]}
+        the axes; points are their Cartesian product. A value may also be a
+        dict of several overrides, with an optional 'name' (one setting
+        that touches several keys, e.g. a method and its teacher);
+  seeds: 3                              config.seed = 0..seeds-1 per point.
+
+Each (point, seed) trains in WORKDIR/POINT/seed_S. A finished run leaves
+`result.json` there and is skipped next time, and an interrupted one
+resumes from its checkpoints, so re-running the command resumes a sweep.
+Outputs in WORKDIR: results.csv (one row per run), results.md (mean +- std
+over seeds), samples.png, metric_vs_step.png, metric_vs_wall.png (teacher
+time included) and, for 2-D drifting points, fields.png.
+"""
+
+import argparse
+import csv
+import importlib.util
+import itertools
+import json
+import os
+import re
+import statistics
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+from drift_jax import config_lib  # noqa: E402
+from drift_jax import reporting  # noqa: E402
+from drift_jax import runner  # noqa: E402
+
+RESULT_FILE = 'result.json'
+TABLE_METRICS = ('eval/energy_distance_ratio', 'eval/mmd2',
+                 'eval/high_quality_fraction', 'eval/modes_covered',
+                 'budget/total_seconds')
+PLOT_METRIC = 'eval/energy_distance_ratio'
+
+
+def load_sweep(path):
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'Sweep file {path!r} does not exist.')
+  spec = importlib.util.spec_from_file_location('_sweep', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  sweep = module.get_sweep()
+  unknown = set(sweep) - {'base', 'overrides', 'grid', 'seeds'}
+  if unknown or 'base' not in sweep:
+    raise ValueError(f'Sweep {path!r}: needs `base`, may have overrides, '
+                     f'grid, seeds; unknown keys {sorted(unknown)}.')
+  return sweep
+
+
+def _label(value):
+  if isinstance(value, dict):
+    return value.get('name') or ','.join(f'{k}={_label(v)}'
+                                         for k, v in value.items())
+  if isinstance(value, (tuple, list)):
+    return '+'.join(str(v) for v in value)
+  return str(value)
+
+
+def points(sweep):
+  """[(name, {axis: label}, {dotted key: value})] over the grid product."""
+  grid = sweep.get('grid', {})
+  axes = list(grid)
+  result = []
+  for values in itertools.product(*(grid[a] for a in axes)):
+    overrides, labels = dict(sweep.get('overrides', {})), {}
+    for axis, value in zip(axes, values, strict=True):
+      labels[axis] = _label(value)
+      if isinstance(value, dict):
+        overrides.update({k: v for k, v in value.items() if k != 'name'})
+      else:
+        overrides[axis] = value
+    name = '__'.join(f'{a.split(".")[-1]}={labels[a]}' for a in axes)
+    result.append((re.sub(r'[^\w.=+,-]', '_', name) or 'base', labels,
+                   overrides))
+  return result
+
+
+def make_config(sweep, overrides, seed):
+  config = config_lib.load_config_file(sweep['base'])
+  for key, value in overrides.items():
+    config_lib.set_by_path(config, key, value)
+  config.seed = seed
+  config.train.progress = False
+  return config
+
+
+def run_sweep(sweep, workdir, seeds, dry_run=False):
+  rows = []
+  for name, labels, overrides in points(sweep):
+    for seed in range(seeds):
+      run_dir = os.path.join(workdir, name, f'seed_{seed}')
+      config = make_config(sweep, overrides, seed)  # fails early on bad keys
+      result_path = os.path.join(run_dir, RESULT_FILE)
+      if os.path.exists(result_path):
+        with open(result_path) as f:
+          summary = json.load(f)
+      elif dry_run:
+        print(f'would run {run_dir}')
+        continue
+      else:
+        print(f'running {run_dir}', flush=True)
+        summary = runner.train_and_evaluate(config, run_dir)
+        with open(result_path, 'w') as f:
+          json.dump(summary, f, indent=1)
+      rows.append({'point': name, **labels, 'seed': seed,
+                   'method': config.method, 'run_dir': run_dir, **summary})
+  return rows
+
+
+def write_tables(rows, workdir, axes):
+  keys = list(dict.fromkeys(k for r in rows for k in r))
+  with open(os.path.join(workdir, 'results.csv'), 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+  metrics = [m for m in TABLE_METRICS if any(m in r for r in rows)]
+  lines = ['| ' + ' | '.join([*axes, 'seeds', *metrics]) + ' |',
+           '|' + '---|' * (len(axes) + 1 + len(metrics))]
+  for name in dict.fromkeys(r['point'] for r in rows):
+    group = [r for r in rows if r['point'] == name]
+    cells = [str(group[0][a]) for a in axes] + [str(len(group))]
+    for m in metrics:
+      values = [float(r[m]) for r in group if m in r]
+      std = statistics.stdev(values) if len(values) > 1 else 0.0
+      cells.append(f'{statistics.fmean(values):.3g} +- {std:.2g}'
+                   if values else '-')
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  table = '\n'.join(lines)
+  with open(os.path.join(workdir, 'results.md'), 'w') as f:
+    f.write(table + '\n')
+  return table
+
+
+def _pyplot():
+  import matplotlib
+  matplotlib.use('Agg')
+  from matplotlib import pyplot as plt
+  return plt
+
+
+def _held_out(run_dir):
+  from drift_jax import data as data_lib
+  config = _run_config(run_dir)
+  return data_lib.make_dataset(config.data, seed=config.seed,
+                               eval_size=config.eval.num_samples).held_out
+
+
+def _run_config(run_dir):
+  import ml_collections
+  with open(os.path.join(run_dir, runner.CONFIG_FILE)) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def plot_samples(rows, workdir):
+  first = [r for r in rows if r['seed'] == 0]
+  if not first:
+    return
+  plt = _pyplot()
+  cols = min(4, len(first))
+  nrows = -(-len(first) // cols)
+  fig, axes = plt.subplots(nrows, cols, figsize=(3 * cols, 3 * nrows),
+                           squeeze=False)
+  for ax, r in zip(axes.flat, first, strict=False):
+    samples = np.load(os.path.join(r['run_dir'], runner.SAMPLES_FILE))
+    data = _held_out(r['run_dir'])
+    ax.scatter(data[:, 0], data[:, 1], s=0.5, alpha=0.3, c='tab:blue')
+    ax.scatter(samples[:, 0], samples[:, 1], s=0.5, alpha=0.3,
+               c='tab:orange')
+    ax.set_title(f"{r['point']}\n{PLOT_METRIC.split('/')[-1]} "
+                 f"{r.get(PLOT_METRIC, float('nan')):.2f}", fontsize=7)
+    ax.set_aspect('equal')
+    ax.set_xticks([])
+    ax.set_yticks([])
+  for ax in list(axes.flat)[len(first):]:
+    ax.axis('off')
+  fig.tight_layout()
+  fig.savefig(os.path.join(workdir, 'samples.png'), dpi=110)
+  plt.close(fig)
+
+
+def plot_curves(rows, workdir):
+  """Mean over seeds of PLOT_METRIC against step and against wall-clock
+  (`budget/total_seconds`: the run's time plus its teacher's)."""
+  plt = _pyplot()
+  for x_key, file_name in (('step', 'metric_vs_step.png'),
+                           ('budget/total_seconds', 'metric_vs_wall.png')):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in dict.fromkeys(r['point'] for r in rows):
+      curves = []
+      for r in rows:
+        if r['point'] != name:
+          continue
+        records = [rec for rec in reporting.read_metrics(r['run_dir'])
+                   if PLOT_METRIC in rec]
+        curves.append([(rec[x_key], rec[PLOT_METRIC]) for rec in records])
+      length = min(len(c) for c in curves)
+      if not length:
+        continue
+      xy = np.array([c[:length] for c in curves])  # [seeds, evals, 2]
+      ax.plot(xy[..., 0].mean(0), xy[..., 1].mean(0), marker='o', ms=3,
+              label=name)
+    ax.set_xlabel('generator step' if x_key == 'step'
+                  else 'wall-clock seconds (teacher included)')
+    ax.set_ylabel(PLOT_METRIC + ' (mean over seeds)')
+    ax.set_yscale('log')
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(os.path.join(workdir, file_name), dpi=110)
+    plt.close(fig)
+
+
+def plot_fields(rows, workdir, num_arrows=300):
+  """Quiver of each 2-D drifting point's field at its final samples
+  (positives: held-out data, negatives: the samples themselves)."""
+  from drift_jax import parallel
+  from drift_jax.methods import drifting
+  first = [r for r in rows if r['seed'] == 0 and r['method'] == 'drifting']
+  if not first:
+    return
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, len(first), figsize=(3.2 * len(first), 3.2),
+                           squeeze=False)
+  for ax, r in zip(axes.flat, first, strict=True):
+    config = _run_config(r['run_dir'])
+    samples = np.load(os.path.join(r['run_dir'], runner.SAMPLES_FILE))
+    if samples.shape[1] != 2:
+      continue
+    data = _held_out(r['run_dir'])
+    batch = min(2048, len(samples), len(data))
+    field_fn = drifting.make_field_fn(config.field, parallel.make_mesh(1))
+    v = np.asarray(field_fn(samples[:batch], data[:batch]))
+    ax.scatter(data[:, 0], data[:, 1], s=0.5, alpha=0.2, c='tab:blue')
+    ax.quiver(samples[:num_arrows, 0], samples[:num_arrows, 1],
+              v[:num_arrows, 0], v[:num_arrows, 1], color='tab:red',
+              angles='xy', width=0.004)
+    ax.set_title(r['point'], fontsize=7)
+    ax.set_aspect('equal')
+  fig.tight_layout()
+  fig.savefig(os.path.join(workdir, 'fields.png'), dpi=110)
+  plt.close(fig)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--sweep', required=True, help='sweep file (.py)')
+  parser.add_argument('--workdir', required=True)
+  parser.add_argument('--seeds', type=int, default=0,
+                      help='override the sweep file\'s number of seeds')
+  parser.add_argument('--dry_run', action='store_true',
+                      help='list the runs still to do, train nothing')
+  args = parser.parse_args(argv)
+  sweep = load_sweep(args.sweep)
+  seeds = args.seeds or sweep.get('seeds', 1)
+  os.makedirs(args.workdir, exist_ok=True)
+  rows = run_sweep(sweep, args.workdir, seeds, args.dry_run)
+  if args.dry_run or not rows:
+    return
+  table = write_tables(rows, args.workdir, list(sweep.get('grid', {})))
+  print(table)
+  plot_samples(rows, args.workdir)
+  plot_curves(rows, args.workdir)
+  plot_fields(rows, args.workdir)
+  print(f'\nresults: {os.path.join(args.workdir, "results.csv")}, '
+        'results.md, samples.png, metric_vs_step.png, metric_vs_wall.png'
+        + (', fields.png' if any(r['method'] == 'drifting' for r in rows)
+           else ''))
+
+
+if __name__ == '__main__':
+  main()

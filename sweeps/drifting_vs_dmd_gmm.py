@@ -1,0 +1,18 @@
+"""Drifting vs DMD (oracle and trained teacher) on the 8-Gaussian ring,
+at the configs' defaults.
+
+  python -m experiments.ablate --sweep sweeps/drifting_vs_dmd_gmm.py \
+      --workdir runs/ablate/drifting_vs_dmd
+"""
+
+
+def get_sweep():
+  return {
+      'base': 'configs/gmm.py',
+      'grid': {'method': [
+          {'name': 'drifting', 'method': 'drifting'},
+          {'name': 'dmd_oracle', 'method': 'dmd', 'dmd.teacher': 'oracle'},
+          {'name': 'dmd_trained', 'method': 'dmd', 'dmd.teacher': 'train'},
+      ]},
+      'seeds': 3,
+  }

@@ -1,0 +1,16 @@
+"""Temperature ablation on the checkerboard (drifting paper Table 8
+analogue): 0.02 / 0.05 / 0.2 / all three, the demo recipe otherwise.
+
+  python -m experiments.ablate --sweep sweeps/toy_temperatures.py \
+      --workdir runs/ablate/temperatures
+"""
+
+
+def get_sweep():
+  return {
+      'base': 'configs/toy2d.py:recipe,dataset=checkerboard',
+      'overrides': {'train.steps': 2000},
+      'grid': {'field.temperatures': [(0.02,), (0.05,), (0.2,),
+                                      (0.02, 0.05, 0.2)]},
+      'seeds': 3,
+  }
