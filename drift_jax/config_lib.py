@@ -63,8 +63,12 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
 
 def load_config_file(spec: str) -> ml_collections.ConfigDict:
   """'path/to/config.py:args' -> that file's get_config(args), as the
-  --config flag of experiments/main.py would load it."""
+  --config flag of experiments/main.py would load it. A relative path is
+  tried from the working directory, then from the checkout root."""
   path, _, arg = spec.partition(':')
+  in_checkout = os.path.join(os.path.dirname(os.path.dirname(__file__)), path)
+  if not os.path.isfile(path) and os.path.isfile(in_checkout):
+    path = in_checkout  # 'configs/x.py' from outside the checkout root
   if not os.path.isfile(path):
     raise FileNotFoundError(f'Config file {path!r} (from {spec!r}) does not '
                             'exist.')
