@@ -120,7 +120,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.field = dict(kernel='laplace', temperatures=(0.05,),
                  normalization='bidirectional', mask_self=True,
                  normalize_distances=False, normalize_drift=False,
-                 affinity_floor=0.0, negatives_scope='global', block_size=0)
+                 affinity_floor=0.0, negatives_scope='global', block_size=0,
+                 pos_scale=1.0, neg_scale=1.0)
   c.diffusion = dict(sigma_min=0.002, sigma_max=80.0, rho=7.0,
                      sigma_data=0.5, p_mean=-1.2, p_std=1.2, sample_steps=18)
   c.dmd = dict(teacher='oracle', teacher_steps=5000, denoisers='network',

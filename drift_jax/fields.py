@@ -15,6 +15,14 @@ Three normalisations of the kernel weights exist side by side:
 * `bidirectional`: Deng's Algorithm 2: A = sqrt(softmax_rows * softmax_cols)
   (softmax over targets and over queries), cross-weighted so that both halves
   have equal mass. No closed form; the authors' default.
+* `none`: no normalisation (Z = 1, Deng Table 11's last row): the mean over
+  each side's targets of w_j k(x, y_j) (y_j - x), positives minus negatives.
+
+Antisymmetry scales. `pos_scale` a and `neg_scale` b give a V_p - b V_q
+(Deng Table 1's 1.5V+ - V-, V+ only, ...), where V_p and V_q are the two
+halves of the chosen normalisation (for `row` and `bidirectional`, the
+cross-weighted halves W_pos (y+ - x) and W_neg (y- - x) of Algorithm 2).
+With a = b the x terms cancel and this is the usual field times a.
 
 Affinity floor. Algorithm 2 in the paper has no floor (`affinity_floor=0.0`,
 the default). The authors' released training code (`drift_loss.py`) computes
@@ -61,6 +69,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -69,7 +78,7 @@ from jax import lax
 from drift_jax import kernels as kernels_lib
 from drift_jax import validation
 
-NORMALIZATIONS = ('nw', 'row', 'bidirectional')
+NORMALIZATIONS = ('nw', 'row', 'bidirectional', 'none')
 
 
 def mean_shift(x, y, *, kernel='laplace', temperature=0.05, weights=None,
@@ -104,7 +113,8 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
                    normalization='bidirectional', mask_self=True,
                    pos_weights=None, neg_weights=None,
                    normalize_distances=False, normalize_drift=False,
-                   affinity_floor=0.0, block_size=None):
+                   affinity_floor=0.0, block_size=None, pos_scale=1.0,
+                   neg_scale=1.0):
   """The drifting field V(x) = V_p(x) - V_q(x) (Deng Alg. 2, App. A.6).
 
   Args:
@@ -114,7 +124,8 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
     kernel: kernel name or RadialKernel; default Laplace (Deng Eq. 12).
     temperature: float or tuple of floats. Several temperatures give the sum
       of their fields (each divided by its RMS when `normalize_drift`).
-    normalization: 'nw', 'row' or 'bidirectional' (module docstring).
+    normalization: 'nw', 'row', 'bidirectional' or 'none' (module
+      docstring).
     mask_self: neg[i] is x[i] and is excluded for x[i] (Deng Alg. 2 step 2);
       needs Nn == N >= 2.
     pos_weights: optional [Np] weights; neg_weights: optional [Nn] weights.
@@ -127,6 +138,8 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
     block_size: evaluate queries in blocks of this many rows (same numbers,
       memory O(block_size (Np + Nn)) instead of O(N (Np + Nn))); None picks
       `auto_block_size` (dense when one block holds every query).
+    pos_scale, neg_scale: V = pos_scale V_p - neg_scale V_q (module
+      docstring, "Antisymmetry scales"); 1.0 and 1.0 is the field.
 
   Returns:
     [N, D] field in input coordinates (module docstring), no gradient.
@@ -139,10 +152,13 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
   if block_size is None:
     block_size = auto_block_size(x.shape[0], pos.shape[0] + neg.shape[0],
                                  len(temps), x.shape[1])
+  for name, value in (('pos_scale', pos_scale), ('neg_scale', neg_scale)):
+    if not (isinstance(value, (int, float)) and math.isfinite(value)):
+      raise ValueError(f'`{name}` must be a finite float, got {value!r}.')
   spec = _FieldSpec(kernels_lib.get_kernel(kernel), temps, normalization,
                     mask_self, pos.shape[0], float(affinity_floor),
                     bool(normalize_distances), bool(normalize_drift),
-                    int(block_size))
+                    int(block_size), float(pos_scale), float(neg_scale))
   return _drifting_field(x, pos, neg, pos_weights, neg_weights, spec)
 
 
@@ -203,6 +219,8 @@ class _FieldSpec:
   normalize_distances: bool
   normalize_drift: bool
   block_size: int
+  pos_scale: float = 1.0
+  neg_scale: float = 1.0
 
 
 def _validate_field_args(x, pos, neg, *, kernel, temperature, normalization,
@@ -259,15 +277,29 @@ def _weighted_distance_sum(sq, w, ok):
   return jnp.sum(jnp.where(ok[:, None], d * w, 0.0))
 
 
-def _cross_weighted(a, targets, n_pos):
-  """V = A_pos rowsum(A_neg) @ pos - A_neg rowsum(A_pos) @ neg (Alg. 2)."""
+def _scaled_halves(m_pos, m_neg, mass, xb, spec):
+  """a (m_pos - mass x) - b (m_neg - mass x): the two halves of a field
+  with total weight `mass` each, scaled by (a, b) = (pos_scale, neg_scale);
+  with a = b the x terms cancel (and are not computed)."""
+  a, b = spec.pos_scale, spec.neg_scale
+  if a == b:
+    return a * (m_pos - m_neg) if a != 1.0 else m_pos - m_neg
+  return a * m_pos - b * m_neg - (a - b) * mass * xb
+
+
+def _cross_weighted(a, targets, xb, spec):
+  """V = A_pos rowsum(A_neg) (pos - x) - A_neg rowsum(A_pos) (neg - x)
+  (Alg. 2, each half scaled by `_scaled_halves`)."""
+  n_pos = spec.n_pos
   a_pos, a_neg = a[..., :n_pos], a[..., n_pos:]
   s_pos = jnp.sum(a_pos, axis=-1, keepdims=True)
   s_neg = jnp.sum(a_neg, axis=-1, keepdims=True)
-  return (a_pos * s_neg) @ targets[:n_pos] - (a_neg * s_pos) @ targets[n_pos:]
+  return _scaled_halves((a_pos * s_neg) @ targets[:n_pos],
+                        (a_neg * s_pos) @ targets[n_pos:], s_pos * s_neg, xb,
+                        spec)
 
 
-def _fields_from_log_kernels(logk, targets, w, spec, col_lse):
+def _fields_from_log_kernels(logk, targets, w, spec, col_lse, xb):
   """Per-temperature fields [K, B, D] of one block of queries.
 
   Args:
@@ -276,16 +308,30 @@ def _fields_from_log_kernels(logk, targets, w, spec, col_lse):
     w: [T] target weights.
     spec: _FieldSpec.
     col_lse: [K, T] log-sum-exp over *all* queries (bidirectional only).
+    xb: [B, D] the queries.
   """
   n_pos = spec.n_pos
   if spec.normalization == 'nw':
     logits = logk + jnp.log(w)
     m_pos = jax.nn.softmax(logits[..., :n_pos], axis=-1) @ targets[:n_pos]
     m_neg = jax.nn.softmax(logits[..., n_pos:], axis=-1) @ targets[n_pos:]
-    return m_pos - m_neg
+    return _scaled_halves(m_pos, m_neg, 1.0, xb, spec)
+  if spec.normalization == 'none':
+    # Mean of w k (y - x) per side; masked self pairs are not counted.
+    kw = jnp.exp(logk) * w
+    counted = jnp.where(jnp.isneginf(logk), 0.0, w)
+    n_p = jnp.sum(counted[..., :n_pos], axis=-1, keepdims=True)
+    n_n = jnp.maximum(jnp.sum(counted[..., n_pos:], axis=-1, keepdims=True),
+                      jnp.finfo(kw.dtype).tiny)
+    m_pos = kw[..., :n_pos] @ targets[:n_pos] / n_p
+    m_neg = kw[..., n_pos:] @ targets[n_pos:] / n_n
+    mass_pos = jnp.sum(kw[..., :n_pos], axis=-1, keepdims=True) / n_p
+    mass_neg = jnp.sum(kw[..., n_pos:], axis=-1, keepdims=True) / n_n
+    a, b = spec.pos_scale, spec.neg_scale
+    return a * (m_pos - mass_pos * xb) - b * (m_neg - mass_neg * xb)
   if spec.normalization == 'row':
     a = jax.nn.softmax(logk + jnp.log(w), axis=-1)
-    return _cross_weighted(a, targets, n_pos)
+    return _cross_weighted(a, targets, xb, spec)
   # bidirectional: geometric mean of the row and column softmaxes, in log
   # space so that nothing underflows at small temperature.
   log_row = logk - jax.nn.logsumexp(logk, axis=-1, keepdims=True)
@@ -293,7 +339,7 @@ def _fields_from_log_kernels(logk, targets, w, spec, col_lse):
   if spec.floor > 0:
     log_both = jnp.maximum(log_both, jnp.log(spec.floor))
   a = jnp.exp(0.5 * log_both) * w
-  return _cross_weighted(a, targets, n_pos)
+  return _cross_weighted(a, targets, xb, spec)
 
 
 def _query_blocks(x, block):
@@ -343,7 +389,7 @@ def _blocked_fields(x, targets, w, spec):
     xb, qid = inputs
     logk = _log_kernels(block_sq(xb), spec.kernel, spec.temps,
                         1.0 / scale**2, qid, spec.n_pos, spec.mask_self)
-    return _fields_from_log_kernels(logk, targets, w, spec, None)
+    return _fields_from_log_kernels(logk, targets, w, spec, None, xb)
 
   return _unblock(_map_blocks(block_fields, (x_blocks, ids)), n), scale
 
@@ -439,15 +485,17 @@ def _bidirectional_fields(x, targets, w, spec):
                                        jnp.finfo(x.dtype).tiny))
       s_pos = out_pos[:, dim] * inv_r  # row sums of A over positives
       s_neg = out_neg[:, dim] * inv_r
-      out.append(inv_r[:, None] * (out_pos[:, :dim] * s_neg[:, None]
-                                   - out_neg[:, :dim] * s_pos[:, None]))
+      out.append(_scaled_halves(
+          inv_r[:, None] * out_pos[:, :dim] * s_neg[:, None],
+          inv_r[:, None] * out_neg[:, :dim] * s_pos[:, None],
+          (s_pos * s_neg)[:, None], xb, spec))
     return jnp.stack(out)
 
   def pass3_log_space(inputs):
     xb, qid, _ = inputs
     col_lse = col_max + jnp.log(col_sum)
     logk = jnp.stack(log_kernels(xb, qid))
-    return _fields_from_log_kernels(logk, targets, w, spec, col_lse)
+    return _fields_from_log_kernels(logk, targets, w, spec, col_lse, xb)
 
   blocks = (x_blocks, ids, jnp.moveaxis(m, 1, 0))  # m: [n_blocks, K, B]
   if spec.floor > 0:  # the floor acts on A itself: log-space formulas

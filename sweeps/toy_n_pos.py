@@ -11,5 +11,5 @@ def get_sweep():
   return {
       'base': 'configs/toy2d.py:recipe,dataset=checkerboard',
       'grid': {'train.batch_size': [16, 128, 512, 2048]},
-      'seeds': 3,
+      'seeds': 2,
   }

@@ -12,5 +12,5 @@ def get_sweep():
       'overrides': {'train.steps': 2000},
       'grid': {'field.temperatures': [(0.02,), (0.05,), (0.2,),
                                       (0.02, 0.05, 0.2)]},
-      'seeds': 3,
+      'seeds': 2,
   }

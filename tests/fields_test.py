@@ -344,3 +344,83 @@ def test_field_carries_no_gradient(normalization):
           x, pos)
   for g in grads:
     assert float(jnp.max(jnp.abs(g))) == 0.0
+
+
+# ------------------------------------------- antisymmetry scales, Z = 1
+
+
+def _algorithm2_halves(x, pos, temp):
+  """Alg. 2's cross-weighted halves V+ = W_pos (y+ - x), V- = W_neg (y- - x)
+  (negatives = x, self-masked), float64 NumPy."""
+  n = x.shape[0]
+  dist_pos = references.cdist(x, pos)
+  dist_neg = references.cdist(x, x) + np.eye(n) * 1e6
+  logit = np.concatenate([-dist_pos / temp, -dist_neg / temp], axis=1)
+  a = np.sqrt(references.softmax(logit, -1) * references.softmax(logit, -2))
+  a_pos, a_neg = a[:, :len(pos)], a[:, len(pos):]
+  w_pos = a_pos * a_neg.sum(1, keepdims=True)
+  w_neg = a_neg * a_pos.sum(1, keepdims=True)
+  v_pos = w_pos @ pos - w_pos.sum(1, keepdims=True) * x
+  v_neg = w_neg @ x - w_neg.sum(1, keepdims=True) * x
+  return v_pos, v_neg
+
+
+@pytest.mark.parametrize('scales', [(1.5, 1.0), (1.0, 2.0), (1.0, 0.0)])
+@pytest.mark.parametrize('fallback', [False, True])
+def test_antisymmetry_scales_match_algorithm2_halves(x64, monkeypatch,
+                                                     scales, fallback):
+  """a V+ - b V- for the bidirectional field, on the one-exponential path
+  and on the log-space path (forced)."""
+  rng = np.random.default_rng(5)
+  x, pos = rng.normal(size=(40, 2)), rng.normal(size=(30, 2)) * 0.5 + 0.3
+  if fallback:
+    monkeypatch.setattr(fields, '_MAX_LOG_GAP', -1.0)
+    jax.clear_caches()
+  a, b = scales
+  v = fields.drifting_field(jnp.asarray(x), jnp.asarray(pos), jnp.asarray(x),
+                            temperature=0.3, pos_scale=a, neg_scale=b)
+  if fallback:
+    jax.clear_caches()
+  v_pos, v_neg = _algorithm2_halves(x, pos, 0.3)
+  assert _rel_err(v, a * v_pos - b * v_neg) <= 1e-10
+  # The halves sum to the usual field (the x terms cancel).
+  np.testing.assert_allclose(v_pos - v_neg,
+                             references.algorithm2(x, pos, x, 0.3),
+                             atol=1e-12)
+
+
+@pytest.mark.parametrize('normalization', ['nw', 'row', 'none'])
+def test_antisymmetry_scales_are_linear_and_nw_half_is_the_mean_shift(
+    x64, normalization):
+  x, pos = _normal(0, (50, 3), dtype=jnp.float64), _normal(
+      1, (60, 3), 0.5, jnp.float64)
+  field = lambda a, b: fields.drifting_field(
+      x, pos, x, normalization=normalization, temperature=0.7,
+      pos_scale=a, neg_scale=b)
+  v_p, minus_v_q = field(1.0, 0.0), field(0.0, 1.0)
+  assert _rel_err(field(1.5, 1.0), 1.5 * v_p + minus_v_q) <= 1e-12
+  assert _rel_err(field(1.0, 1.0), v_p + minus_v_q) <= 1e-12
+  if normalization == 'nw':
+    assert _rel_err(v_p, fields.mean_shift(x, pos, temperature=0.7)) <= 1e-12
+
+
+def test_unnormalised_field_matches_numpy(x64):
+  """Z = 1: mean over each side of k (y - x); the self pair is not counted."""
+  rng = np.random.default_rng(6)
+  x, pos = rng.normal(size=(20, 2)), rng.normal(size=(15, 2)) + 0.4
+  tau = 0.5
+  k_pos = np.exp(-references.cdist(x, pos) / tau)
+  k_neg = np.exp(-references.cdist(x, x) / tau) * (1 - np.eye(20))
+  want = ((k_pos[:, :, None] * (pos[None] - x[:, None])).sum(1) / 15
+          - (k_neg[:, :, None] * (x[None] - x[:, None])).sum(1) / 19)
+  v = fields.drifting_field(jnp.asarray(x), jnp.asarray(pos), jnp.asarray(x),
+                            temperature=tau, normalization='none')
+  assert _rel_err(v, want) <= 1e-12
+
+
+def test_antisymmetry_scales_reject_non_finite():
+  x = _normal(0, (8, 2))
+  with pytest.raises(ValueError, match='pos_scale'):
+    fields.drifting_field(x, x, x, pos_scale=float('nan'))
+  with pytest.raises(ValueError, match='neg_scale'):
+    fields.drifting_field(x, x, x, neg_scale='1')

@@ -36,7 +36,8 @@ def make_field_fn(field_config, mesh):
       normalize_distances=field_config.normalize_distances,
       normalize_drift=field_config.normalize_drift,
       affinity_floor=field_config.affinity_floor,
-      block_size=field_config.block_size or None)
+      block_size=field_config.block_size or None,
+      pos_scale=field_config.pos_scale, neg_scale=field_config.neg_scale)
   if field_config.negatives_scope == 'local':
     return parallel.per_device(lambda x, pos: field(x, pos, x), mesh, 2)
 
