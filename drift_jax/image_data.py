@@ -1,0 +1,180 @@
+"""Image datasets: scikit-learn's digits (shipped, the default) and loaders
+for MNIST, CIFAR-10, a folder of PNGs and an `.npz`, from local paths.
+
+Every loader returns `(images, labels)`: images float32 [N, H, W, C] scaled
+to [-1, 1], labels int32 [N] (-1 where the source has none). Nothing is
+downloaded: a missing path raises `FileNotFoundError` with the layout the
+loader expects.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import struct
+
+import numpy as np
+
+FORMATS = ('digits', 'mnist', 'cifar10', 'png_folder', 'npz')
+
+MNIST_LAYOUT = ('an MNIST folder holding train-images-idx3-ubyte and '
+                'train-labels-idx1-ubyte (optionally .gz), and for the test '
+                'split t10k-images-idx3-ubyte / t10k-labels-idx1-ubyte')
+CIFAR_LAYOUT = ('the extracted cifar-10-batches-py folder: data_batch_1 .. '
+                'data_batch_5 and test_batch (python pickles with b"data" '
+                '[10000, 3072] uint8 and b"labels")')
+PNG_LAYOUT = ('a folder of .png files, or of one sub-folder per class '
+              '(labels are the sorted sub-folder names\' indices)')
+
+
+def _scale(images_uint8_or_float, max_value):
+  x = np.asarray(images_uint8_or_float, np.float32) / max_value
+  return x * 2.0 - 1.0
+
+
+def _require(path, layout):
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'Image data path {path!r} does not exist; '
+                            f'expected {layout}.')
+
+
+def load_digits(size: int = 8):
+  """scikit-learn's 8x8 digits (1,797 images, 10 classes, values 0..16).
+
+  Args:
+    size: 8, or 16 (each pixel repeated 2x2: an exact upsampling).
+  """
+  if size not in (8, 16):
+    raise ValueError(f'`size` must be 8 or 16 for digits, got {size}.')
+  from sklearn.datasets import load_digits as sklearn_digits
+  digits = sklearn_digits()
+  images = _scale(digits.images, 16.0)[..., None]  # [N, 8, 8, 1]
+  if size == 16:
+    images = images.repeat(2, axis=1).repeat(2, axis=2)
+  return images, digits.target.astype(np.int32)
+
+
+def _read_idx(path):
+  """An IDX file (LeCun's MNIST format): magic 0x0000 08 ndim, big-endian
+  int32 sizes, then uint8 data."""
+  opener = gzip.open if path.endswith('.gz') else open
+  with opener(path, 'rb') as f:
+    zero, dtype, ndim = struct.unpack('>HBB', f.read(4))
+    if zero != 0 or dtype != 0x08:
+      raise ValueError(f'{path!r} is not an unsigned-byte IDX file (magic '
+                       f'{zero:#06x} {dtype:#04x}).')
+    shape = struct.unpack(f'>{ndim}I', f.read(4 * ndim))
+    data = np.frombuffer(f.read(), np.uint8)
+  if data.size != int(np.prod(shape)):
+    raise ValueError(f'{path!r}: header says {shape}, found {data.size} '
+                     'values.')
+  return data.reshape(shape)
+
+
+def _find(folder, name):
+  for candidate in (name, name + '.gz'):
+    if os.path.isfile(os.path.join(folder, candidate)):
+      return os.path.join(folder, candidate)
+  raise FileNotFoundError(f'{name}(.gz) not found in {folder!r}; expected '
+                          f'{MNIST_LAYOUT}.')
+
+
+def load_mnist(path: str, split: str = 'train'):
+  """MNIST (or Fashion-MNIST) from IDX files in `path`."""
+  _require(path, MNIST_LAYOUT)
+  prefix = {'train': 'train', 'test': 't10k'}.get(split)
+  if prefix is None:
+    raise ValueError(f'`split` must be train or test, got {split!r}.')
+  images = _read_idx(_find(path, f'{prefix}-images-idx3-ubyte'))
+  labels = _read_idx(_find(path, f'{prefix}-labels-idx1-ubyte'))
+  if images.ndim != 3 or labels.shape != images.shape[:1]:
+    raise ValueError(f'MNIST files in {path!r} disagree: images '
+                     f'{images.shape}, labels {labels.shape}.')
+  return _scale(images, 255.0)[..., None], labels.astype(np.int32)
+
+
+def load_cifar10(path: str, split: str = 'train'):
+  """CIFAR-10 from the python pickle batches in `path`."""
+  _require(path, CIFAR_LAYOUT)
+  names = {'train': [f'data_batch_{i}' for i in range(1, 6)],
+           'test': ['test_batch']}.get(split)
+  if names is None:
+    raise ValueError(f'`split` must be train or test, got {split!r}.')
+  images, labels = [], []
+  for name in names:
+    file = os.path.join(path, name)
+    if not os.path.isfile(file):
+      raise FileNotFoundError(f'{name} not found in {path!r}; expected '
+                              f'{CIFAR_LAYOUT}.')
+    with open(file, 'rb') as f:
+      batch = pickle.load(f, encoding='bytes')
+    data = np.asarray(batch[b'data'], np.uint8)
+    images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    labels.append(np.asarray(batch[b'labels'], np.int32))
+  return _scale(np.concatenate(images), 255.0), np.concatenate(labels)
+
+
+def load_png_folder(path: str):
+  """PNGs of one size from `path` (flat, or one sub-folder per class)."""
+  from PIL import Image
+  _require(path, PNG_LAYOUT)
+  classes = sorted(d for d in os.listdir(path)
+                   if os.path.isdir(os.path.join(path, d)))
+  groups = ([(i, os.path.join(path, c)) for i, c in enumerate(classes)]
+            if classes else [(-1, path)])
+  images, labels = [], []
+  for label, folder in groups:
+    for name in sorted(os.listdir(folder)):
+      if name.lower().endswith('.png'):
+        with Image.open(os.path.join(folder, name)) as im:
+          array = np.asarray(im)
+        images.append(array if array.ndim == 3 else array[..., None])
+        labels.append(label)
+  if not images:
+    raise FileNotFoundError(f'No .png files in {path!r}; expected '
+                            f'{PNG_LAYOUT}.')
+  shapes = {im.shape for im in images}
+  if len(shapes) > 1:
+    raise ValueError(f'PNGs in {path!r} differ in shape: {sorted(shapes)}.')
+  return _scale(np.stack(images), 255.0), np.asarray(labels, np.int32)
+
+
+def load_npz(path: str, images_key: str = 'images',
+             labels_key: str = 'labels'):
+  """Images [N, H, W] or [N, H, W, C] (uint8 0..255, or float already in
+  [-1, 1]) and optional labels from an `.npz`."""
+  _require(path, f'an .npz with {images_key!r} [N, H, W(, C)] and '
+                 f'optionally {labels_key!r} [N]')
+  with np.load(path) as f:
+    if images_key not in f:
+      raise KeyError(f'{path!r} has no array {images_key!r}; it holds '
+                     f'{sorted(f.files)}.')
+    images = f[images_key]
+    labels = (f[labels_key].astype(np.int32) if labels_key in f
+              else np.full((len(images),), -1, np.int32))
+  if images.ndim == 3:
+    images = images[..., None]
+  if images.ndim != 4 or labels.shape != images.shape[:1]:
+    raise ValueError(f'{path!r}: need images [N, H, W(, C)] and labels '
+                     f'[N], got {images.shape} and {labels.shape}.')
+  if images.dtype == np.uint8:
+    return _scale(images, 255.0), labels
+  images = images.astype(np.float32)
+  if images.min() < -1.0 - 1e-6 or images.max() > 1.0 + 1e-6:
+    raise ValueError(f'{path!r}: float images must lie in [-1, 1], got '
+                     f'[{images.min()}, {images.max()}].')
+  return images, labels
+
+
+def load(name: str, path: str = '', size: int = 8):
+  """Dispatch by format name (one of FORMATS)."""
+  if name == 'digits':
+    return load_digits(size)
+  if not path:
+    raise ValueError(f'Image dataset {name!r} needs a local `path`.')
+  loaders = {'mnist': load_mnist, 'cifar10': load_cifar10,
+             'png_folder': load_png_folder, 'npz': load_npz}
+  if name not in loaders:
+    raise ValueError(f'Unknown image dataset {name!r}; known: {FORMATS}.')
+  return loaders[name](path)
