@@ -113,7 +113,7 @@ def base_config() -> ml_collections.ConfigDict:
                 mixture_seed=0)
   c.model = dict(
       generator=dict(name='mlp', noise_dim=32, width=256, depth=3,
-                     init='lecun'),
+                     init='lecun', init_offset=(), init_scale=1.0),
       denoiser=dict(name='mlp', width=256, depth=3))
   c.optim = dict(lr=1e-3, b1=0.9, b2=0.999, grad_clip=0.0,
                  schedule='constant')

@@ -36,6 +36,7 @@ BUDGET_FILE = 'budget.json'
 CONFIG_FILE = 'config.json'
 CHECKPOINT_DIR = 'checkpoints'
 SAMPLES_FILE = 'samples.npy'  # the last evaluation's samples
+MAX_LOGGED_MODES = 16  # mixtures up to this size log each mode's mass
 
 
 # ------------------------------------------------------------------ set-up
@@ -119,6 +120,9 @@ class _Evaluator:
       result.update({f'eval/{k}': float(v) for k, v in quality.items()
                      if k != 'mode_mass'})
       result['eval/min_mode_mass'] = float(np.min(quality['mode_mass']))
+      if len(quality['mode_mass']) <= MAX_LOGGED_MODES:
+        result.update({f'eval/mode_mass/{k}': float(m)
+                       for k, m in enumerate(quality['mode_mass'])})
     return result, samples
 
 

@@ -10,7 +10,9 @@ A sweep file defines `get_sweep()` returning a dict:
         the axes; points are their Cartesian product. A value may also be a
         dict of several overrides, with an optional 'name' (one setting
         that touches several keys, e.g. a method and its teacher);
-  seeds: 3                              config.seed = 0..seeds-1 per point.
+  seeds: 3                              config.seed = 0..seeds-1 per point;
+  plot_metrics: ('eval/mode_mass/0',)   optional extra metrics to plot
+        against step and wall-clock (besides the energy-distance ratio).
 
 Each (point, seed) trains in WORKDIR/POINT/seed_S. A finished run leaves
 `result.json` there and is skipped next time, and an interrupted one
@@ -53,10 +55,12 @@ def load_sweep(path):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   sweep = module.get_sweep()
-  unknown = set(sweep) - {'base', 'overrides', 'grid', 'seeds'}
+  unknown = set(sweep) - {'base', 'overrides', 'grid', 'seeds',
+                          'plot_metrics'}
   if unknown or 'base' not in sweep:
     raise ValueError(f'Sweep {path!r}: needs `base`, may have overrides, '
-                     f'grid, seeds; unknown keys {sorted(unknown)}.')
+                     f'grid, seeds, plot_metrics; unknown keys '
+                     f'{sorted(unknown)}.')
   return sweep
 
 
@@ -191,12 +195,13 @@ def plot_samples(rows, workdir):
   plt.close(fig)
 
 
-def plot_curves(rows, workdir):
-  """Mean over seeds of PLOT_METRIC against step and against wall-clock
+def plot_curves(rows, workdir, metric=PLOT_METRIC):
+  """Mean over seeds of `metric` against step and against wall-clock
   (`budget/total_seconds`: the run's time plus its teacher's)."""
   plt = _pyplot()
-  for x_key, file_name in (('step', 'metric_vs_step.png'),
-                           ('budget/total_seconds', 'metric_vs_wall.png')):
+  slug = 'metric' if metric == PLOT_METRIC else re.sub(r'\W', '_', metric)
+  for x_key, file_name in (('step', f'{slug}_vs_step.png'),
+                           ('budget/total_seconds', f'{slug}_vs_wall.png')):
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in dict.fromkeys(r['point'] for r in rows):
       curves = []
@@ -204,8 +209,8 @@ def plot_curves(rows, workdir):
         if r['point'] != name:
           continue
         records = [rec for rec in reporting.read_metrics(r['run_dir'])
-                   if PLOT_METRIC in rec]
-        curves.append([(rec[x_key], rec[PLOT_METRIC]) for rec in records])
+                   if metric in rec]
+        curves.append([(rec[x_key], rec[metric]) for rec in records])
       length = min(len(c) for c in curves)
       if not length:
         continue
@@ -214,8 +219,9 @@ def plot_curves(rows, workdir):
               label=name)
     ax.set_xlabel('generator step' if x_key == 'step'
                   else 'wall-clock seconds (teacher included)')
-    ax.set_ylabel(PLOT_METRIC + ' (mean over seeds)')
-    ax.set_yscale('log')
+    ax.set_ylabel(metric + ' (mean over seeds)')
+    if metric == PLOT_METRIC:
+      ax.set_yscale('log')
     ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(os.path.join(workdir, file_name), dpi=110)
@@ -271,7 +277,8 @@ def main(argv=None):
   table = write_tables(rows, args.workdir, list(sweep.get('grid', {})))
   print(table)
   plot_samples(rows, args.workdir)
-  plot_curves(rows, args.workdir)
+  for metric in (PLOT_METRIC, *sweep.get('plot_metrics', ())):
+    plot_curves(rows, args.workdir, metric)
   plot_fields(rows, args.workdir)
   print(f'\nresults: {os.path.join(args.workdir, "results.csv")}, '
         'results.md, samples.png, metric_vs_step.png, metric_vs_wall.png'

@@ -15,6 +15,7 @@ def get_sweep():
       'grid': {'field.temperatures': [(0.05,), (0.05, 0.2)],
                'method': [{'name': 'drift', 'method': 'drifting'}]},
       'seeds': 2,
+      'plot_metrics': ('train/loss',),
   }
 '''
 
@@ -36,7 +37,7 @@ def test_sweep_runs_tabulates_plots_and_resumes(tmp_path, monkeypatch):
   table = open(os.path.join(workdir, 'results.md')).read()
   assert table.count('+-') >= 2 and '0.05+0.2' in table
   for name in ('samples.png', 'metric_vs_step.png', 'metric_vs_wall.png',
-               'fields.png'):
+               'train_loss_vs_step.png', 'fields.png'):
     assert os.path.getsize(os.path.join(workdir, name)) > 0
 
   # A second invocation trains nothing: every run left its result.json.

@@ -69,3 +69,20 @@ def test_denoiser_learns_with_split_merge_jit():
     params, opt_state, _ = step(params, opt_state, jax.random.PRNGKey(i))
   after = excess_loss(params)
   assert after < 0.5 * before, (before, after)
+
+
+def test_generator_init_offset_and_scale_place_the_initial_samples():
+  from drift_jax.models.mlp import MLPGenerator
+  z = jax.random.normal(jax.random.key(0), (2000, 8))
+  plain = MLPGenerator(8, 2, width=16, depth=2, rngs=nnx.Rngs(0))
+  placed = MLPGenerator(8, 2, width=16, depth=2, rngs=nnx.Rngs(0),
+                        init_offset=(4.0, -1.0), init_scale=0.01)
+  x0, x1 = plain(z), placed(z)
+  # Same hidden layers: the output is exactly offset + 0.01 * plain output.
+  np.testing.assert_allclose(x1, 0.01 * x0 + jnp.array([4.0, -1.0]),
+                             rtol=1e-5, atol=1e-6)
+  with pytest.raises(ValueError, match='init_offset'):
+    MLPGenerator(8, 2, width=16, depth=2, rngs=nnx.Rngs(0),
+                 init_offset=(1.0, 2.0, 3.0))
+  with pytest.raises(ValueError, match='init_scale'):
+    MLPGenerator(8, 2, width=16, depth=2, rngs=nnx.Rngs(0), init_scale=0.0)

@@ -17,7 +17,9 @@ def make_generator(config, dim: int, rngs: nnx.Rngs):
                           tuple(GENERATORS))
   return GENERATORS[config.name](config.noise_dim, dim, width=config.width,
                                  depth=config.depth, rngs=rngs,
-                                 init=config.init)
+                                 init=config.init,
+                                 init_offset=tuple(config.init_offset),
+                                 init_scale=config.init_scale)
 
 
 def make_denoiser(config, dim: int, rngs: nnx.Rngs, sigma_data: float):

@@ -58,10 +58,26 @@ class MLPGenerator(nnx.Module):
   """One-step generator x = f(z), z ~ N(0, I) of dimension `noise_dim`."""
 
   def __init__(self, noise_dim: int, out_dim: int, *, width: int = 256,
-               depth: int = 3, rngs: nnx.Rngs, init: str = 'lecun'):
+               depth: int = 3, rngs: nnx.Rngs, init: str = 'lecun',
+               init_offset=(), init_scale: float = 1.0):
+    """`init_offset` ([out_dim] or empty) and `init_scale` place the initial
+    output distribution: the output layer's weights and bias are multiplied
+    by init_scale and the offset is added to the bias, so a small scale and
+    an offset start the generator collapsed near that point (Deng et al.
+    Fig. 3's initialisations)."""
     self.noise_dim = noise_dim
     self.net = MLP(noise_dim, out_dim, width=width, depth=depth, rngs=rngs,
                    init=init)
+    if len(init_offset) not in (0, out_dim):
+      raise ValueError(f'`init_offset` must be empty or have {out_dim} '
+                       f'entries (the data dimension), got {init_offset}.')
+    if not init_scale > 0:
+      raise ValueError(f'`init_scale` must be > 0, got {init_scale}.')
+    if init_offset or init_scale != 1.0:
+      out = self.net.out
+      out.kernel.value = out.kernel.value * init_scale
+      out.bias.value = (out.bias.value * init_scale
+                        + jnp.asarray(init_offset or 0.0, jnp.float32))
 
   def __call__(self, z):
     if z.shape[-1] != self.noise_dim:
