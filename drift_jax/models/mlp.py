@@ -75,8 +75,8 @@ class MLPGenerator(nnx.Module):
       raise ValueError(f'`init_scale` must be > 0, got {init_scale}.')
     if init_offset or init_scale != 1.0:
       out = self.net.out
-      out.kernel.value = out.kernel.value * init_scale
-      out.bias.value = (out.bias.value * init_scale
+      out.kernel[...] = out.kernel[...] * init_scale
+      out.bias[...] = (out.bias[...] * init_scale
                         + jnp.asarray(init_offset or 0.0, jnp.float32))
 
   def __call__(self, z):
