@@ -27,6 +27,7 @@ import csv
 import importlib.util
 import itertools
 import json
+import math
 import os
 import re
 import statistics
@@ -44,7 +45,9 @@ from drift_jax import runner  # noqa: E402
 RESULT_FILE = 'result.json'
 TABLE_METRICS = ('eval/energy_distance_ratio', 'eval/mmd2',
                  'eval/high_quality_fraction', 'eval/modes_covered',
-                 'budget/total_seconds')
+                 'budget/total_seconds', 'steps_to_2x_floor',
+                 'seconds_to_2x_floor')
+TARGET_RATIO = 2.0  # time-to-quality: first evaluation at <= 2x the floor
 PLOT_METRIC = 'eval/energy_distance_ratio'
 
 
@@ -120,8 +123,21 @@ def run_sweep(sweep, workdir, seeds, dry_run=False):
         with open(result_path, 'w') as f:
           json.dump(summary, f, indent=1)
       rows.append({'point': name, **labels, 'seed': seed,
-                   'method': config.method, 'run_dir': run_dir, **summary})
+                   'method': config.method, 'run_dir': run_dir, **summary,
+                   **time_to_quality(run_dir)})
   return rows
+
+
+def time_to_quality(run_dir, target=TARGET_RATIO):
+  """Generator steps and wall-clock seconds (a trained teacher's included)
+  at the first evaluation with energy distance <= target x the floor; NaN
+  when no evaluation got there."""
+  for record in reporting.read_metrics(run_dir):
+    if record.get(PLOT_METRIC, float('inf')) <= target:
+      return {'steps_to_2x_floor': record['step'],
+              'seconds_to_2x_floor': record['budget/total_seconds']}
+  return {'steps_to_2x_floor': float('nan'),
+          'seconds_to_2x_floor': float('nan')}
 
 
 def write_tables(rows, workdir, axes):
@@ -137,9 +153,12 @@ def write_tables(rows, workdir, axes):
     group = [r for r in rows if r['point'] == name]
     cells = [str(group[0][a]) for a in axes] + [str(len(group))]
     for m in metrics:
-      values = [float(r[m]) for r in group if m in r]
+      values = [float(r[m]) for r in group
+                if m in r and math.isfinite(float(r[m]))]
       std = statistics.stdev(values) if len(values) > 1 else 0.0
       cells.append(f'{statistics.fmean(values):.3g} +- {std:.2g}'
+                   + (f' ({len(values)}/{len(group)})'
+                      if len(values) < len(group) else '')
                    if values else '-')
     lines.append('| ' + ' | '.join(cells) + ' |')
   table = '\n'.join(lines)

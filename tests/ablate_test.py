@@ -34,6 +34,16 @@ def test_sweep_runs_tabulates_plots_and_resumes(tmp_path, monkeypatch):
   assert len(rows) == 4  # 2 points x 2 seeds
   assert {r['field.temperatures'] for r in rows} == {'0.05', '0.05+0.2'}
   assert all(float(r['eval/energy_distance_ratio']) > 0 for r in rows)
+  # Time to quality: the first evaluation at <= 2x the floor, or NaN.
+  for r in rows:
+    records = [rec for rec in ablate.reporting.read_metrics(r['run_dir'])
+               if 'eval/energy_distance_ratio' in rec]
+    hits = [rec for rec in records
+            if rec['eval/energy_distance_ratio'] <= 2.0]
+    if hits:
+      assert float(r['steps_to_2x_floor']) == hits[0]['step']
+    else:
+      assert r['steps_to_2x_floor'] == 'nan'
   table = open(os.path.join(workdir, 'results.md')).read()
   assert table.count('+-') >= 2 and '0.05+0.2' in table
   for name in ('samples.png', 'metric_vs_step.png', 'metric_vs_wall.png',
