@@ -485,10 +485,11 @@ def _bidirectional_fields(x, targets, w, spec):
                                        jnp.finfo(x.dtype).tiny))
       s_pos = out_pos[:, dim] * inv_r  # row sums of A over positives
       s_neg = out_neg[:, dim] * inv_r
-      out.append(_scaled_halves(
-          inv_r[:, None] * out_pos[:, :dim] * s_neg[:, None],
-          inv_r[:, None] * out_neg[:, :dim] * s_pos[:, None],
-          (s_pos * s_neg)[:, None], xb, spec))
+      # inv_r factored out as before the antisymmetry scales existed, so
+      # that the default field is bit-identical to earlier versions.
+      out.append(inv_r[:, None] * _scaled_halves(
+          out_pos[:, :dim] * s_neg[:, None], out_neg[:, :dim] * s_pos[:, None],
+          (s_pos * s_neg / inv_r)[:, None], xb, spec))
     return jnp.stack(out)
 
   def pass3_log_space(inputs):
