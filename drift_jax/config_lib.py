@@ -18,6 +18,7 @@ import ml_collections
 from drift_jax import data
 from drift_jax import distributions
 from drift_jax import fields
+from drift_jax import image_data
 from drift_jax import kernels
 from drift_jax import methods
 from drift_jax.methods import common
@@ -110,7 +111,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 0
   c.data = dict(name='checkerboard', path='', key='', held_out_fraction=0.2,
                 dim=2, num_components=8, radius=1.0, std=0.08,
-                mixture_seed=0)
+                mixture_seed=0, image_size=8)
   c.model = dict(
       generator=dict(name='mlp', noise_dim=32, width=256, depth=3,
                      init='lecun', init_offset=(), init_scale=1.0),
@@ -193,7 +194,13 @@ def validate(c: ml_collections.ConfigDict, device_count: int) -> None:
   choose('method', c.method, METHODS)
   choose('data.name', c.data.name, ((data.FILE_DATASET, data.GMM_DATASET)
                                     + tuple(distributions.TOY_SAMPLERS)
-                                    + tuple(distributions.TOY_MIXTURES)))
+                                    + tuple(distributions.TOY_MIXTURES)
+                                    + image_data.FORMATS))
+  if c.data.name in image_data.FORMATS[1:] and not os.path.exists(
+      c.data.path):
+    raise ValueError(f'`data.path` {c.data.path!r} does not exist; '
+                     f'data.name={c.data.name!r} reads images from a local '
+                     'path (nothing is downloaded).')
   choose('field.kernel', c.field.kernel, tuple(kernels.KERNELS))
   choose('field.normalization', c.field.normalization, fields.NORMALIZATIONS)
   choose('field.negatives_scope', c.field.negatives_scope,

@@ -4,10 +4,10 @@ Two kinds of source:
 - synthetic (2-D toys, Gaussian mixtures): a pure JAX sampler, drawn inside
   one jitted call at global shape, so the batch of step t is the same on any
   number of devices and each process computes only its own shards;
-- finite (a user's point cloud): a NumPy array split into train and
-  held-out rows; the global batch's row indices are a function of (seed,
-  step) only, and each process gathers just its slice of them
-  (`parallel.host_local_to_global`).
+- finite (a user's point cloud, or images flattened to [N, H W C] vectors:
+  `image_data`): a NumPy array split into train and held-out rows; the
+  global batch's row indices are a function of (seed, step) only, and each
+  process gathers just its slice of them (`parallel.host_local_to_global`).
 
 Both give batches [steps_per_call, B, D] for step t0 .. t0 + k - 1, so a
 run that resumes at step t sees exactly the batches an uninterrupted run
@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from drift_jax import distributions
+from drift_jax import image_data
 from drift_jax import parallel
 
 FILE_DATASET = 'file'
@@ -40,6 +41,8 @@ class Dataset:
   sampler: Callable | None = None  # (key, n) -> [n, D]; synthetic only
   train: np.ndarray | None = None  # [N, D]; finite only
   mixture: distributions.GaussianMixture | None = None  # exact density
+  image_shape: tuple[int, ...] | None = None  # (H, W, C) of flat images
+  labels: np.ndarray | None = None  # [N] class of each train row (images)
 
 
 def gaussian_mixture(dim: int, num_components: int, radius: float,
@@ -82,6 +85,8 @@ def make_dataset(data_config, *, eval_size: int, seed: int) -> Dataset:
   eval_key = jax.random.fold_in(jax.random.key(seed), 0x5EED)
   if name == FILE_DATASET:
     return _file_dataset(data_config, eval_size, seed)
+  if name in image_data.FORMATS:
+    return _image_dataset(data_config, eval_size, seed)
   mixture = None
   if name == GMM_DATASET:
     mixture = gaussian_mixture(data_config.dim, data_config.num_components,
@@ -100,22 +105,43 @@ def make_dataset(data_config, *, eval_size: int, seed: int) -> Dataset:
                  mixture=mixture)
 
 
-def _file_dataset(data_config, eval_size, seed):
-  points = distributions.load_point_cloud(data_config.path,
-                                          data_config.key or None)
-  fraction = data_config.held_out_fraction
+def _split(points, fraction, seed):
+  """A seeded permutation of the rows, then (held-out, train) indices."""
   if not 0 < fraction < 0.5:
     raise ValueError(f'`data.held_out_fraction` must be in (0, 0.5), got '
                      f'{fraction}.')
-  points = points[np.random.default_rng(seed).permutation(len(points))]
+  order = np.random.default_rng(seed).permutation(len(points))
   num_held_out = max(2, int(round(fraction * len(points))))
-  held_out, train = points[:num_held_out], points[num_held_out:]
+  return order[:num_held_out], order[num_held_out:]
+
+
+def _finite_dataset(name, points, data_config, eval_size, seed, **extra):
+  held_idx, train_idx = _split(points, data_config.held_out_fraction, seed)
+  held_out, train = points[held_idx], points[train_idx]
   size = min(eval_size, len(held_out))
   # The floor compares held-out rows with as many training rows: two
   # independent draws from the data distribution.
-  return Dataset(name=FILE_DATASET, dim=points.shape[1],
-                 held_out=held_out[:size], floor_reference=train[:size],
-                 train=train)
+  labels = extra.pop('labels', None)
+  return Dataset(name=name, dim=points.shape[1], held_out=held_out[:size],
+                 floor_reference=train[:size], train=train,
+                 labels=None if labels is None else labels[train_idx],
+                 **extra)
+
+
+def _file_dataset(data_config, eval_size, seed):
+  points = distributions.load_point_cloud(data_config.path,
+                                          data_config.key or None)
+  return _finite_dataset(FILE_DATASET, points, data_config, eval_size, seed)
+
+
+def _image_dataset(data_config, eval_size, seed):
+  """Images as flat vectors in [-1, 1] (`image_data.load`)."""
+  images, labels = image_data.load(data_config.name, data_config.path,
+                                   data_config.image_size)
+  flat = images.reshape(len(images), -1)
+  return _finite_dataset(data_config.name, flat, data_config, eval_size,
+                         seed, labels=labels,
+                         image_shape=tuple(images.shape[1:]))
 
 
 def make_batch_fn(dataset: Dataset, mesh, *, batch_size: int,

@@ -16,7 +16,7 @@ import struct
 
 import numpy as np
 
-FORMATS = ('digits', 'mnist', 'cifar10', 'png_folder', 'npz')
+FORMATS = ('digits', 'mnist', 'cifar10', 'png_folder', 'image_npz')
 
 MNIST_LAYOUT = ('an MNIST folder holding train-images-idx3-ubyte and '
                 'train-labels-idx1-ubyte (optionally .gz), and for the test '
@@ -174,7 +174,7 @@ def load(name: str, path: str = '', size: int = 8):
   if not path:
     raise ValueError(f'Image dataset {name!r} needs a local `path`.')
   loaders = {'mnist': load_mnist, 'cifar10': load_cifar10,
-             'png_folder': load_png_folder, 'npz': load_npz}
+             'png_folder': load_png_folder, 'image_npz': load_npz}
   if name not in loaders:
     raise ValueError(f'Unknown image dataset {name!r}; known: {FORMATS}.')
   return loaders[name](path)

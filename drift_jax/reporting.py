@@ -64,6 +64,31 @@ def truncate_metrics(workdir: str, after_step: int) -> None:
     f.writelines(json.dumps(r) + '\n' for r in records)
 
 
+def plot_image_grid(path: str, samples, image_shape, title: str,
+                    rows: int = 8, cols: int = 8) -> None:
+  """The first rows x cols flat samples as images (values in [-1, 1])."""
+  if not is_writer():
+    return
+  import matplotlib
+  matplotlib.use('Agg')
+  from matplotlib import pyplot as plt
+  h, w, c = image_shape
+  count = min(rows * cols, len(samples))
+  images = np.clip((np.asarray(samples[:count]) + 1) / 2, 0, 1)
+  images = images.reshape(count, h, w, c)
+  fig, axes = plt.subplots(rows, cols, figsize=(cols, rows + 0.4),
+                           squeeze=False)
+  for i, ax in enumerate(axes.flat):
+    ax.axis('off')
+    if i < count:
+      ax.imshow(images[i, ..., 0] if c == 1 else images[i], cmap='gray',
+                vmin=0, vmax=1)
+  fig.suptitle(title, fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=80)
+  plt.close(fig)
+
+
 def plot_samples(path: str, samples, data, title: str) -> None:
   """Scatter of generated samples over held-out data (first 2 coordinates)."""
   if not is_writer():

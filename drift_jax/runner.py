@@ -257,9 +257,11 @@ def _plot(config, workdir, samples, dataset, step, eval_metrics):
   os.makedirs(plots, exist_ok=True)
   path = os.path.join(plots, f'samples_{step:07d}.png')
   ratio = eval_metrics.get('eval/energy_distance_ratio', float('nan'))
-  reporting.plot_samples(
-      path, samples, dataset.held_out,
-      f'{config.method} on {dataset.name}, step {step}: energy distance '
-      f'{ratio:.2f}x floor')
+  title = (f'{config.method} on {dataset.name}, step {step}: energy '
+           f'distance {ratio:.2f}x floor')
+  if dataset.image_shape is not None:
+    reporting.plot_image_grid(path, samples, dataset.image_shape, title)
+  else:
+    reporting.plot_samples(path, samples, dataset.held_out, title)
   if reporting.is_writer():
     shutil.copyfile(path, os.path.join(workdir, 'samples.png'))
