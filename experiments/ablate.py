@@ -104,9 +104,11 @@ def make_config(sweep, overrides, seed):
   return config
 
 
-def run_sweep(sweep, workdir, seeds, dry_run=False):
+def run_sweep(sweep, workdir, seeds, dry_run=False, only=None):
   rows = []
   for name, labels, overrides in points(sweep):
+    if only and not re.search(only, name):
+      continue
     for seed in range(seeds):
       run_dir = os.path.join(workdir, name, f'seed_{seed}')
       config = make_config(sweep, overrides, seed)  # fails early on bad keys
@@ -286,11 +288,14 @@ def main(argv=None):
                       help='override the sweep file\'s number of seeds')
   parser.add_argument('--dry_run', action='store_true',
                       help='list the runs still to do, train nothing')
+  parser.add_argument('--filter', default=None,
+                      help='regex: only grid points whose name matches '
+                      '(e.g. "teacher=oracle")')
   args = parser.parse_args(argv)
   sweep = load_sweep(args.sweep)
   seeds = args.seeds or sweep.get('seeds', 1)
   os.makedirs(args.workdir, exist_ok=True)
-  rows = run_sweep(sweep, args.workdir, seeds, args.dry_run)
+  rows = run_sweep(sweep, args.workdir, seeds, args.dry_run, args.filter)
   if args.dry_run or not rows:
     return
   table = write_tables(rows, args.workdir, list(sweep.get('grid', {})))
