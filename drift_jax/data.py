@@ -115,17 +115,17 @@ def _split(points, fraction, seed):
   return order[:num_held_out], order[num_held_out:]
 
 
-def _finite_dataset(name, points, data_config, eval_size, seed, **extra):
+def _finite_dataset(name, points, data_config, eval_size, seed, *,
+                    labels=None, image_shape=None):
   held_idx, train_idx = _split(points, data_config.held_out_fraction, seed)
   held_out, train = points[held_idx], points[train_idx]
   size = min(eval_size, len(held_out))
   # The floor compares held-out rows with as many training rows: two
   # independent draws from the data distribution.
-  labels = extra.pop('labels', None)
   return Dataset(name=name, dim=points.shape[1], held_out=held_out[:size],
                  floor_reference=train[:size], train=train,
                  labels=None if labels is None else labels[train_idx],
-                 **extra)
+                 image_shape=image_shape)
 
 
 def _file_dataset(data_config, eval_size, seed):
