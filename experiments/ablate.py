@@ -176,11 +176,11 @@ def _pyplot():
   return plt
 
 
-def _held_out(run_dir):
+def _dataset(run_dir):
   from drift_jax import data as data_lib
   config = _run_config(run_dir)
   return data_lib.make_dataset(config.data, seed=config.seed,
-                               eval_size=config.eval.num_samples).held_out
+                               eval_size=config.eval.num_samples)
 
 
 def _run_config(run_dir):
@@ -200,10 +200,17 @@ def plot_samples(rows, workdir):
                            squeeze=False)
   for ax, r in zip(axes.flat, first, strict=False):
     samples = np.load(os.path.join(r['run_dir'], runner.SAMPLES_FILE))
-    data = _held_out(r['run_dir'])
-    ax.scatter(data[:, 0], data[:, 1], s=0.5, alpha=0.3, c='tab:blue')
-    ax.scatter(samples[:, 0], samples[:, 1], s=0.5, alpha=0.3,
-               c='tab:orange')
+    dataset = _dataset(r['run_dir'])
+    if dataset.image_shape is not None:  # a 4 x 4 tile of sample images
+      h, w, c = dataset.image_shape
+      tile = samples[:16].reshape(4, 4, h, w, c).transpose(0, 2, 1, 3, 4)
+      ax.imshow(np.clip((tile.reshape(4 * h, 4 * w, c) + 1) / 2, 0, 1)
+                .squeeze(), cmap='gray', vmin=0, vmax=1)
+    else:
+      data = dataset.held_out
+      ax.scatter(data[:, 0], data[:, 1], s=0.5, alpha=0.3, c='tab:blue')
+      ax.scatter(samples[:, 0], samples[:, 1], s=0.5, alpha=0.3,
+                 c='tab:orange')
     ax.set_title(f"{r['point']}\n{PLOT_METRIC.split('/')[-1]} "
                  f"{r.get(PLOT_METRIC, float('nan')):.2f}", fontsize=7)
     ax.set_aspect('equal')
@@ -265,7 +272,7 @@ def plot_fields(rows, workdir, num_arrows=300):
     samples = np.load(os.path.join(r['run_dir'], runner.SAMPLES_FILE))
     if samples.shape[1] != 2:
       continue
-    data = _held_out(r['run_dir'])
+    data = _dataset(r['run_dir']).held_out
     batch = min(2048, len(samples), len(data))
     field_fn = drifting.make_field_fn(config.field, parallel.make_mesh(1))
     v = np.asarray(field_fn(samples[:batch], data[:batch]))
