@@ -312,3 +312,78 @@ def _field_agreement(estimate, reference):
                 / jnp.maximum(est_norm * ref_norm, tiny),
       'mean_pointwise_cosine': jnp.mean(pointwise),
   }
+
+
+# ---------------------------------------------------- feature-space metrics
+
+
+def _psd_sqrt(m):
+  """Symmetric PSD square root via eigh (negative round-off clipped)."""
+  evals, evecs = jnp.linalg.eigh((m + m.T) / 2)
+  return (evecs * jnp.sqrt(jnp.maximum(evals, 0.0))) @ evecs.T
+
+
+def frechet_distance(features_a, features_b):
+  """Frechet distance between Gaussians fitted to two feature sets
+  (Heusel et al. 2017; "FID" when the features are Inception's):
+  |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2).
+
+  The symmetric form of the cross term is used so that every square root is
+  of a symmetric PSD matrix (eigh), equal to tr((S_a S_b)^1/2).
+
+  Args:
+    features_a: [N, F]; features_b: [M, F] (N, M >= 2).
+
+  Returns:
+    Scalar distance (same units as squared features).
+  """
+  _check_pair(features_a, features_b)
+  if features_a.shape[0] < 2 or features_b.shape[0] < 2:
+    raise ValueError('Frechet distance needs at least 2 samples per set.')
+  return _frechet(jnp.asarray(features_a), jnp.asarray(features_b))
+
+
+@jax.jit
+def _frechet(a, b):
+  mu_a, mu_b = jnp.mean(a, 0), jnp.mean(b, 0)
+  cov_a, cov_b = jnp.cov(a, rowvar=False), jnp.cov(b, rowvar=False)
+  root_a = _psd_sqrt(cov_a)
+  cross = _psd_sqrt(root_a @ cov_b @ root_a)
+  return (jnp.sum((mu_a - mu_b)**2) + jnp.trace(cov_a) + jnp.trace(cov_b)
+          - 2.0 * jnp.trace(cross))
+
+
+def precision_recall(real, fake, k: int = 3):
+  """Improved precision and recall (Kynkaanniemi et al. 2019).
+
+  Each set's manifold is the union of balls around its points with radius
+  the distance to the k-th nearest neighbour within the set. Precision is
+  the fraction of fake points inside the real manifold; recall the
+  fraction of real points inside the fake manifold.
+
+  Args:
+    real: [N, F] features of data; fake: [M, F] features of samples.
+    k: neighbourhood size (the paper uses 3).
+
+  Returns:
+    (precision, recall), floats in [0, 1].
+  """
+  _check_pair(real, fake)
+  if not 1 <= k < min(real.shape[0], fake.shape[0]):
+    raise ValueError(f'`k` must be in [1, min(N, M) - 1], got {k}.')
+  p, r = _precision_recall(jnp.asarray(real), jnp.asarray(fake), k)
+  return float(p), float(r)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _precision_recall(real, fake, k):
+  def radii(x):
+    d = kernels_lib.pairwise_distances(x, x)
+    return jnp.sort(d, axis=1)[:, k]  # column 0 is the point itself
+
+  def coverage(points, centres, r):
+    d = kernels_lib.pairwise_distances(points, centres)
+    return jnp.mean(jnp.any(d <= r[None, :], axis=1))
+
+  return (coverage(fake, real, radii(real)),
+          coverage(real, fake, radii(fake)))

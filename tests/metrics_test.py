@@ -229,3 +229,36 @@ def test_field_agreement_closed_forms():
   assert rot['relative_error'] == pytest.approx(np.sqrt(2), rel=1e-6)
   with pytest.raises(ValueError, match='same shape'):
     metrics.field_agreement(ref[:3], ref)
+
+
+# ------------------------------------------------- feature-space metrics
+
+
+def test_frechet_distance_matches_scipy_sqrtm_formula(x64):
+  from scipy.linalg import sqrtm
+  rng = np.random.default_rng(7)
+  a = rng.normal(size=(400, 5)) @ rng.normal(size=(5, 5))
+  b = rng.normal(size=(300, 5)) * 1.3 + 0.4
+  mu_a, mu_b = a.mean(0), b.mean(0)
+  cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  want = (np.sum((mu_a - mu_b)**2) + np.trace(cov_a) + np.trace(cov_b)
+          - 2 * np.trace(sqrtm(cov_a @ cov_b).real))
+  np.testing.assert_allclose(metrics.frechet_distance(a, b), want,
+                             rtol=1e-8)
+  np.testing.assert_allclose(metrics.frechet_distance(a, a), 0.0, atol=1e-8)
+
+
+def test_precision_recall_identical_disjoint_and_collapsed():
+  rng = np.random.default_rng(8)
+  real = rng.normal(size=(300, 4)).astype(np.float32)
+  assert metrics.precision_recall(real, real) == (1.0, 1.0)
+  far = real + 100.0
+  assert metrics.precision_recall(real, far) == (0.0, 0.0)
+  # A generator collapsed onto a few real points: high precision, and the
+  # real set is mostly outside its tiny manifold (low recall).
+  collapsed = np.repeat(real[:5], 60, axis=0) + 1e-3 * rng.normal(
+      size=(300, 4)).astype(np.float32)
+  precision, recall = metrics.precision_recall(real, collapsed)
+  assert precision == 1.0 and recall < 0.1
+  with pytest.raises(ValueError, match='`k`'):
+    metrics.precision_recall(real, real, k=0)
