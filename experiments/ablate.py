@@ -124,8 +124,9 @@ def run_sweep(sweep, workdir, seeds, dry_run=False, only=None):
         summary = runner.train_and_evaluate(config, run_dir)
         with open(result_path, 'w') as f:
           json.dump(summary, f, indent=1)
-      rows.append({'point': name, **labels, 'seed': seed,
-                   'method': config.method, 'run_dir': run_dir, **summary,
+      # `config.method` first: a grid axis named 'method' keeps its label.
+      rows.append({'config.method': config.method, 'point': name, **labels,
+                   'seed': seed, 'run_dir': run_dir, **summary,
                    **time_to_quality(run_dir)})
   return rows
 
@@ -261,7 +262,8 @@ def plot_fields(rows, workdir, num_arrows=300):
   (positives: held-out data, negatives: the samples themselves)."""
   from drift_jax import parallel
   from drift_jax.methods import drifting
-  first = [r for r in rows if r['seed'] == 0 and r['method'] == 'drifting']
+  first = [r for r in rows
+           if r['seed'] == 0 and r['config.method'] == 'drifting']
   if not first:
     return
   plt = _pyplot()
@@ -313,8 +315,8 @@ def main(argv=None):
   plot_fields(rows, args.workdir)
   print(f'\nresults: {os.path.join(args.workdir, "results.csv")}, '
         'results.md, samples.png, metric_vs_step.png, metric_vs_wall.png'
-        + (', fields.png' if any(r['method'] == 'drifting' for r in rows)
-           else ''))
+        + (', fields.png' if any(r['config.method'] == 'drifting'
+                                 for r in rows) else ''))
 
 
 if __name__ == '__main__':

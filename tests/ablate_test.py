@@ -33,6 +33,10 @@ def test_sweep_runs_tabulates_plots_and_resumes(tmp_path, monkeypatch):
     rows = list(csv.DictReader(f))
   assert len(rows) == 4  # 2 points x 2 seeds
   assert {r['field.temperatures'] for r in rows} == {'0.05', '0.05+0.2'}
+  # A grid axis named like a column keeps its label ('drift', the bundle's
+  # name), next to the resolved config value.
+  assert {(r['method'], r['config.method']) for r in rows} == {
+      ('drift', 'drifting')}
   assert all(float(r['eval/energy_distance_ratio']) > 0 for r in rows)
   # Time to quality: the first evaluation at <= 2x the floor, or NaN.
   for r in rows:
