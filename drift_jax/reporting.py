@@ -64,14 +64,20 @@ def truncate_metrics(workdir: str, after_step: int) -> None:
     f.writelines(json.dumps(r) + '\n' for r in records)
 
 
+def pyplot():
+  """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
+  import matplotlib
+  matplotlib.use('Agg')
+  from matplotlib import pyplot as plt
+  return plt
+
+
 def plot_image_grid(path: str, samples, image_shape, title: str,
                     rows: int = 8, cols: int = 8) -> None:
   """The first rows x cols flat samples as images (values in [-1, 1])."""
   if not is_writer():
     return
-  import matplotlib
-  matplotlib.use('Agg')
-  from matplotlib import pyplot as plt
+  plt = pyplot()
   h, w, c = image_shape
   count = min(rows * cols, len(samples))
   images = np.clip((np.asarray(samples[:count]) + 1) / 2, 0, 1)
@@ -93,9 +99,7 @@ def plot_samples(path: str, samples, data, title: str) -> None:
   """Scatter of generated samples over held-out data (first 2 coordinates)."""
   if not is_writer():
     return
-  import matplotlib
-  matplotlib.use('Agg')
-  from matplotlib import pyplot as plt
+  plt = pyplot()
   samples, data = np.asarray(samples), np.asarray(data)
   fig, ax = plt.subplots(figsize=(5, 5))
   if data.shape[1] == 1:  # 1-D data: histograms instead of a scatter

@@ -170,13 +170,6 @@ def write_tables(rows, workdir, axes):
   return table
 
 
-def _pyplot():
-  import matplotlib
-  matplotlib.use('Agg')
-  from matplotlib import pyplot as plt
-  return plt
-
-
 def _dataset(run_dir):
   from drift_jax import data as data_lib
   config = _run_config(run_dir)
@@ -194,7 +187,7 @@ def plot_samples(rows, workdir):
   first = [r for r in rows if r['seed'] == 0]
   if not first:
     return
-  plt = _pyplot()
+  plt = reporting.pyplot()
   cols = min(4, len(first))
   nrows = -(-len(first) // cols)
   fig, axes = plt.subplots(nrows, cols, figsize=(3 * cols, 3 * nrows),
@@ -227,7 +220,7 @@ def plot_samples(rows, workdir):
 def plot_curves(rows, workdir, metric=PLOT_METRIC):
   """Mean over seeds of `metric` against step and against wall-clock
   (`budget/total_seconds`: the run's time plus its teacher's)."""
-  plt = _pyplot()
+  plt = reporting.pyplot()
   slug = 'metric' if metric == PLOT_METRIC else re.sub(r'\W', '_', metric)
   for x_key, file_name in (('step', f'{slug}_vs_step.png'),
                            ('budget/total_seconds', f'{slug}_vs_wall.png')):
@@ -266,7 +259,7 @@ def plot_fields(rows, workdir, num_arrows=300):
            if r['seed'] == 0 and r['config.method'] == 'drifting']
   if not first:
     return
-  plt = _pyplot()
+  plt = reporting.pyplot()
   fig, axes = plt.subplots(1, len(first), figsize=(3.2 * len(first), 3.2),
                            squeeze=False)
   for ax, r in zip(axes.flat, first, strict=True):

@@ -37,18 +37,12 @@ from drift_jax import kernels  # noqa: E402
 from drift_jax import losses  # noqa: E402
 from drift_jax import metrics  # noqa: E402
 from drift_jax import noise  # noqa: E402
+from drift_jax import reporting  # noqa: E402
 from drift_jax import scores  # noqa: E402
 
 DIMS = (2, 8, 32, 128, 512, 2048)
 RAW_TAUS = (0.5, 1.0, 2.0, 4.0)
 NORMALIZED_TAUS = (0.02, 0.05, 0.2)
-
-
-def _pyplot():
-  import matplotlib
-  matplotlib.use('Agg')
-  from matplotlib import pyplot as plt
-  return plt
 
 
 def _ring(dim, shift):
@@ -98,7 +92,7 @@ def gaussian_section(quick, out):
   slope = np.polyfit(np.log(sizes), np.log(errors), 1)[0]
   print(f'\nlog-log slope of the error vs N: {slope:.2f} (Monte Carlo: '
         '-0.5)')
-  plt = _pyplot()
+  plt = reporting.pyplot()
   fig, ax = plt.subplots(figsize=(4.5, 3.5))
   ax.loglog(sizes, errors, 'o-', label='nw Gaussian field')
   ax.loglog(sizes, errors[0] * (np.array(sizes) / sizes[0])**-0.5, 'k--',
@@ -156,7 +150,7 @@ def laplace_section(quick, out):
         row.append(f'{ratio:.3f} / {cosine:.3f}')
       print(f'| {dim} | ' + ' | '.join(row) + ' |')
     print()
-  plt = _pyplot()
+  plt = reporting.pyplot()
   fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
   for ax, (normalized, taus) in zip(axes, ((False, RAW_TAUS),
                                            (True, NORMALIZED_TAUS)),

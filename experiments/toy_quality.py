@@ -28,6 +28,7 @@ makes the energy distance of an otherwise good checkerboard run large.
 """
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -62,7 +63,8 @@ RUNS = {  # name: (config, target ratio, what the target is)
 
 def mean_floor(config, pairs: int = FLOOR_PAIRS) -> float:
   """Mean data-vs-data energy distance over `pairs` independent pairs of
-  held-out-size sets (the runner's floor is one such pair)."""
+  held-out-size sets (the runner's floor is one such pair). It does not
+  depend on `config.seed`: the pairs use their own seeds."""
   floors = []
   for i in range(pairs):
     dataset = data_lib.make_dataset(config.data, seed=10_000 + i,
@@ -86,8 +88,19 @@ def _run(name, seed, workdir):
       'teacher_s': s['budget/teacher_seconds'],
       'energy_distance': s['eval/energy_distance'],
       'floor': s['eval/energy_distance_floor'],
-      'ratio_mean_floor': s['eval/energy_distance'] / mean_floor(config),
+      'ratio_mean_floor': s['eval/energy_distance'] / _mean_floor_of(name),
       'mean_offset': _mean_offset(config, workdir)}
+
+
+@functools.cache
+def _mean_floor_of(name):
+  """`mean_floor` of run `name`, computed once for all its seeds."""
+  return mean_floor(RUNS[name][0])
+
+
+def _mean_std(values):
+  std = statistics.stdev(values) if len(values) > 1 else float('nan')
+  return f'{statistics.fmean(values):.2f} +- {std:.2f}'
 
 
 def _mean_offset(config, workdir):
@@ -110,16 +123,12 @@ def _summary_table(rows):
     runs = [r for r in rows if r['run'] == name]
     ratios = [r['ratio'] for r in runs]
     mean = statistics.fmean(ratios)
-    std = statistics.stdev(ratios) if len(ratios) > 1 else float('nan')
     first = runs[0]
-    robust = [r['ratio_mean_floor'] for r in runs]
-    robust_std = (statistics.stdev(robust) if len(robust) > 1
-                  else float('nan'))
     lines.append(
-        f"| {name} | {len(runs)} | {mean:.2f} +- {std:.2f} | "
+        f"| {name} | {len(runs)} | {_mean_std(ratios)} | "
         f"{min(ratios):.2f} | {max(ratios):.2f} | <= {first['target']} "
         f"({first['source']}) | {'yes' if mean <= first['target'] else 'NO'}"
-        f" | {statistics.fmean(robust):.2f} +- {robust_std:.2f} | "
+        f" | {_mean_std([r['ratio_mean_floor'] for r in runs])} | "
         + ', '.join(f"{r['mean_offset']:.3f}" for r in runs) +
         f" | {first['steps']} | "
         f"{statistics.fmean(r['wall_s'] for r in runs):.0f} | "
