@@ -114,8 +114,18 @@ def base_config() -> ml_collections.ConfigDict:
                 mixture_seed=0, image_size=8)
   c.model = dict(
       generator=dict(name='mlp', noise_dim=32, width=256, depth=3,
-                     init='lecun', init_offset=(), init_scale=1.0),
-      denoiser=dict(name='mlp', width=256, depth=3))
+                     init='lecun', init_offset=(), init_scale=1.0,
+                     channels=(64, 32)),
+      denoiser=dict(name='mlp', width=256, depth=3, channels=(32, 64)))
+  # Image runs: the feature encoder of feature-space drifting ('none': raw
+  # samples; 'train': trained into workdir/encoder; or its directory), the
+  # classifier both it and the evaluation classifier are trained with, and
+  # class-conditional drifting with CFG (alpha ~ U[alpha_min, alpha_max]).
+  c.features = dict(encoder='none', raw=True, patch_sizes=(2, 4))
+  c.classifier = dict(channels=(32, 64), steps=1500, batch_size=128,
+                      lr=2e-3)
+  c.conditional = dict(enabled=False, alpha_min=1.0, alpha_max=2.0,
+                       eval_alpha=1.0)
   c.optim = dict(lr=1e-3, b1=0.9, b2=0.999, grad_clip=0.0,
                  schedule='constant')
   c.field = dict(kernel='laplace', temperatures=(0.05,),
@@ -134,7 +144,9 @@ def base_config() -> ml_collections.ConfigDict:
                  steps_per_call=1, ema_decay=0.0, log_every=100,
                  eval_every=1000, checkpoint_every=1000, keep_checkpoints=3,
                  progress=True)
-  c.eval = dict(num_samples=5000, plot=True)
+  # eval.classifier (image data): '' trains one into workdir/classifier,
+  # 'none' skips the classifier metrics, or the directory of one.
+  c.eval = dict(num_samples=5000, plot=True, classifier='')
   c.mesh = dict(num_devices=-1)
   return c
 
@@ -149,6 +161,7 @@ def runlocal(c: ml_collections.ConfigDict) -> None:
                regression_batch=16)
   c.diffusion.sample_steps = 4
   c.eval.num_samples = 256
+  c.classifier.update(channels=(8, 16), steps=20, batch_size=32)
 
 
 def _unknown_keys(config, reference, prefix=''):
@@ -235,6 +248,40 @@ def validate(c: ml_collections.ConfigDict, device_count: int) -> None:
                      f'{c.eval.num_samples}.')
   if c.method == 'dmd':
     _validate_dmd(c)
+  _validate_images(c)
+
+
+def _validate_images(c):
+  cond, enc = c.conditional, c.features.encoder
+  if not 1.0 <= cond.alpha_min <= cond.alpha_max:
+    raise ValueError(f'Need 1 <= conditional.alpha_min <= '
+                     f'conditional.alpha_max, got {cond.alpha_min}, '
+                     f'{cond.alpha_max}.')
+  if cond.eval_alpha < 1.0:
+    raise ValueError(f'`conditional.eval_alpha` must be >= 1, got '
+                     f'{cond.eval_alpha}.')
+  if enc != 'none' and c.method != 'drifting':
+    raise ValueError(f"`features.encoder` applies to method='drifting' "
+                     f'only, got method={c.method!r}.')
+  if enc not in ('none', 'train') and not os.path.isdir(enc):
+    raise ValueError(f"`features.encoder` must be 'none', 'train' or the "
+                     f'directory of a trained classifier; {enc!r} is '
+                     'neither.')
+  clf = c.eval.classifier
+  if clf not in ('', 'none') and not os.path.isdir(clf):
+    raise ValueError(f"`eval.classifier` must be '', 'none' or the "
+                     f'directory of a trained classifier; {clf!r} is '
+                     'neither.')
+  if (enc != 'none' or cond.enabled) and c.field.negatives_scope != 'global':
+    raise ValueError("Feature-space and class-conditional drifting need "
+                     "`field.negatives_scope='global'`.")
+  if cond.enabled and c.data.name not in image_data.FORMATS:
+    raise ValueError(f'`conditional.enabled` needs labelled image data, got '
+                     f'data.name={c.data.name!r}.')
+  for name in ('steps', 'batch_size'):
+    if c.classifier[name] < 1:
+      raise ValueError(f'`classifier.{name}` must be >= 1, got '
+                       f'{c.classifier[name]}.')
 
 
 def _validate_dmd(c):

@@ -43,6 +43,14 @@ class Dataset:
   mixture: distributions.GaussianMixture | None = None  # exact density
   image_shape: tuple[int, ...] | None = None  # (H, W, C) of flat images
   labels: np.ndarray | None = None  # [N] class of each train row (images)
+  held_out_labels: np.ndarray | None = None  # [E] class of each held-out row
+
+  @property
+  def num_classes(self) -> int:
+    """Number of classes of labelled data (0 when unlabelled)."""
+    if self.labels is None or np.all(self.labels < 0):
+      return 0
+    return int(np.max(self.labels)) + 1
 
 
 def gaussian_mixture(dim: int, num_components: int, radius: float,
@@ -125,6 +133,8 @@ def _finite_dataset(name, points, data_config, eval_size, seed, *,
   return Dataset(name=name, dim=points.shape[1], held_out=held_out[:size],
                  floor_reference=train[:size], train=train,
                  labels=None if labels is None else labels[train_idx],
+                 held_out_labels=(None if labels is None
+                                  else labels[held_idx][:size]),
                  image_shape=image_shape)
 
 
@@ -145,11 +155,15 @@ def _image_dataset(data_config, eval_size, seed):
 
 
 def make_batch_fn(dataset: Dataset, mesh, *, batch_size: int,
-                  steps_per_call: int, seed: int):
+                  steps_per_call: int, seed: int,
+                  class_balanced: bool = False):
   """Returns batches(step) -> [steps_per_call, batch_size, D] global array.
 
   The rows of step t depend on (seed, t) only, never on the device or
-  process count.
+  process count. With `class_balanced` (class-conditional runs on labelled
+  data) each batch holds batch_size / num_classes rows of every class,
+  class-major (rows c P .. (c + 1) P - 1 have class c), and batches are
+  dicts {'x': [k, B, D], 'labels': [k, B]}.
   """
   parallel.check_divisible('train.batch_size', batch_size, mesh)
   data_key = jax.random.fold_in(jax.random.key(seed), 0xDA7A)
@@ -168,6 +182,9 @@ def make_batch_fn(dataset: Dataset, mesh, *, batch_size: int,
 
   train = dataset.train
   rows = parallel.process_slice(batch_size)
+  if class_balanced:
+    return _class_balanced_batches(dataset, mesh, batch_size, steps_per_call,
+                                   seed, rows)
 
   def batches(step):
     indices = np.stack([
@@ -175,5 +192,33 @@ def make_batch_fn(dataset: Dataset, mesh, *, batch_size: int,
             0, len(train), batch_size) for i in range(steps_per_call)])
     local = train[indices[:, rows]]  # [k, B / processes, D]
     return parallel.host_local_to_global(local, mesh, leading_axes=1)
+
+  return batches
+
+
+def _class_balanced_batches(dataset, mesh, batch_size, steps_per_call, seed,
+                            rows):
+  num_classes = dataset.num_classes
+  if num_classes < 1 or batch_size % num_classes:
+    raise ValueError(f'`train.batch_size` = {batch_size} must be a multiple '
+                     f'of the number of classes ({num_classes}) for '
+                     'class-conditional training.')
+  per_class = batch_size // num_classes
+  members = [np.flatnonzero(dataset.labels == c) for c in range(num_classes)]
+  labels = np.repeat(np.arange(num_classes, dtype=np.int32), per_class)
+
+  def one(step):
+    rng = np.random.default_rng([seed, int(step), 0xC1A5])
+    return np.concatenate([m[rng.integers(0, len(m), per_class)]
+                           for m in members])
+
+  def batches(step):
+    indices = np.stack([one(step + i) for i in range(steps_per_call)])
+    local = {'x': dataset.train[indices[:, rows]],
+             'labels': np.broadcast_to(labels[rows],
+                                       (steps_per_call, len(labels[rows])))}
+    return {k: parallel.host_local_to_global(np.ascontiguousarray(v), mesh,
+                                             leading_axes=1)
+            for k, v in local.items()}
 
   return batches

@@ -127,7 +127,8 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
     normalization: 'nw', 'row', 'bidirectional' or 'none' (module
       docstring).
     mask_self: neg[i] is x[i] and is excluded for x[i] (Deng Alg. 2 step 2);
-      needs Nn == N >= 2.
+      needs Nn >= N >= 2 (negatives beyond the first N, e.g. CFG's
+      unconditional samples, are never masked).
     pos_weights: optional [Np] weights; neg_weights: optional [Nn] weights.
     normalize_distances: divide distances by their weighted batch mean
       (Deng Eqs. 18-22).
@@ -233,7 +234,8 @@ def _validate_field_args(x, pos, neg, *, kernel, temperature, normalization,
   validation.check_choice('normalization', normalization, NORMALIZATIONS)
   kernels_lib.get_kernel(kernel)
   temps = validation.as_temperatures(temperature)
-  validation.check_self_mask('mask_self', mask_self, x, neg)
+  validation.check_self_mask('mask_self', mask_self, x, neg,
+                             allow_extra=True)
   validation.check_weights('pos_weights', pos_weights, pos.shape[0])
   validation.check_weights('neg_weights', neg_weights, neg.shape[0])
   if not 0.0 <= float(affinity_floor) < 1.0:

@@ -24,8 +24,10 @@ import numpy as np
 from jax import lax
 
 from drift_jax import checkpoint
+from drift_jax import classifier as classifier_lib
 from drift_jax import config_lib
 from drift_jax import data as data_lib
+from drift_jax import image_eval
 from drift_jax import metrics as metrics_lib
 from drift_jax import parallel
 from drift_jax import reporting
@@ -35,6 +37,8 @@ from drift_jax.methods import METHODS
 BUDGET_FILE = 'budget.json'
 CONFIG_FILE = 'config.json'
 CHECKPOINT_DIR = 'checkpoints'
+ENCODER_DIR = 'encoder'  # features.encoder='train' trains it here
+CLASSIFIER_DIR = 'classifier'  # eval.classifier='' trains it here
 SAMPLES_FILE = 'samples.npy'  # the last evaluation's samples
 MAX_LOGGED_MODES = 16  # mixtures up to this size log each mode's mass
 
@@ -81,8 +85,10 @@ def _make_step_fn(method, mesh, seed, num_traces):
 class _Evaluator:
   """Energy distance and MMD^2 of samples vs held-out data, with floors."""
 
-  def __init__(self, method, dataset, config, constants, mesh):
+  def __init__(self, method, dataset, config, constants, mesh,
+               image_metrics=None):
     self._dataset = dataset
+    self._image_metrics = image_metrics
     self._n = dataset.held_out.shape[0]
     self._key = jax.random.fold_in(jax.random.key(config.seed), 0xE7A1)
     self._sample = jax.jit(method.sample, static_argnums=3,
@@ -98,6 +104,8 @@ class _Evaluator:
         'eval/mmd2_floor': float(
             metrics_lib.mmd2(reference, held_out, self._bandwidths)),
     }
+    if image_metrics is not None:
+      self.floors.update(image_metrics.floors)
 
   def __call__(self, state):
     samples = np.asarray(
@@ -115,6 +123,8 @@ class _Evaluator:
         'eval/mmd2': float(metrics_lib.mmd2(samples, held_out,
                                             self._bandwidths)),
         **self.floors})
+    if self._image_metrics is not None:
+      result.update(self._image_metrics(samples))
     if self._dataset.mixture is not None:
       quality = metrics_lib.mixture_quality(samples, self._dataset.mixture)
       result.update({f'eval/{k}': float(v) for k, v in quality.items()
@@ -144,9 +154,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
   tc = config.train
   dataset = data_lib.make_dataset(config.data, seed=config.seed,
                                   eval_size=config.eval.num_samples)
-  teacher = teachers.resolve(config, workdir, dataset)
-  method = METHODS[config.method](config, dim=dataset.dim, mesh=mesh,
-                                  teacher=teacher)
+  num_classes = _num_classes(config, dataset)
+  teacher = teachers.resolve(config, workdir, dataset, num_classes)
+  encoder = _encoder(config, workdir, dataset)
+  method = METHODS[config.method](
+      config, dim=dataset.dim, mesh=mesh, teacher=teacher,
+      image_shape=dataset.image_shape, num_classes=num_classes,
+      encoder=encoder)
   replicated = parallel.replicated(mesh)
   constants = jax.device_put(method.constants, replicated)
   init_key = jax.random.fold_in(jax.random.key(config.seed), 0x1417)
@@ -165,7 +179,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
                                                  'wall_seconds': 0.0}
     reporting.truncate_metrics(workdir, start)
     summary = _train(config, workdir, method, state, start, mesh, dataset,
-                     constants, manager, writer, budget, teacher)
+                     constants, manager, writer, budget,
+                     _extra_costs(teacher, encoder), num_classes)
   finally:
     # Checkpoints already started are completed even when training failed.
     checkpoint.wait(manager)
@@ -174,24 +189,81 @@ def train_and_evaluate(config, workdir: str) -> dict:
   return summary
 
 
+def _num_classes(config, dataset) -> int:
+  """Classes of a class-conditional run (0 for unconditional runs)."""
+  if not config.conditional.enabled:
+    return 0
+  num_classes = dataset.num_classes
+  if num_classes < 2:
+    raise ValueError(f'`conditional.enabled` needs labelled data; '
+                     f'{dataset.name!r} has {num_classes} classes.')
+  for name in ('batch_size', 'gen_batch_size'):
+    size = config.train[name]
+    if size % num_classes:
+      raise ValueError(f'`train.{name}` = {size} must be a multiple of the '
+                       f'number of classes ({num_classes}).')
+  if config.train.gen_batch_size // num_classes < 2:
+    raise ValueError('`train.gen_batch_size` must give at least 2 '
+                     'generated samples per class (one is self-masked).')
+  return num_classes
+
+
+def _encoder(config, workdir, dataset):
+  """The frozen feature encoder of feature-space drifting, or None."""
+  choice = config.features.encoder
+  if choice == 'none' or config.method != 'drifting':
+    return None
+  if choice == 'train':
+    return classifier_lib.train_or_load(
+        os.path.join(workdir, ENCODER_DIR), dataset, config.classifier,
+        seed=classifier_lib.ENCODER_SEED)
+  return classifier_lib.check_matches(classifier_lib.load(choice), dataset,
+                                      choice)
+
+
+def _image_metrics(config, workdir, dataset, num_classes):
+  """Classifier-feature metrics for labelled images (`image_eval`)."""
+  choice = config.eval.classifier
+  if (choice == 'none' or dataset.image_shape is None
+      or dataset.num_classes < 2):
+    return None
+  if choice:
+    net = classifier_lib.check_matches(classifier_lib.load(choice), dataset,
+                                       choice)
+  else:
+    net = classifier_lib.train_or_load(
+        os.path.join(workdir, CLASSIFIER_DIR), dataset, config.classifier,
+        seed=classifier_lib.EVAL_SEED)
+  return image_eval.ImageMetrics(net, dataset, num_classes=num_classes)
+
+
+def _extra_costs(teacher, encoder) -> dict:
+  """What a run paid before its first step: a DMD teacher's training, a
+  feature encoder's training (both in budget/total_seconds)."""
+  return {'budget/teacher_steps': teacher.steps if teacher else 0,
+          'budget/teacher_seconds': teacher.seconds if teacher else 0.0,
+          'budget/encoder_seconds':
+              float(encoder.meta.get('seconds', 0.0)) if encoder else 0.0}
+
+
 def _train(config, workdir, method, state, start, mesh, dataset, constants,
-           manager, writer, budget, teacher):
+           manager, writer, budget, extra_costs, num_classes):
   tc = config.train
   k = tc.steps_per_call
   if start % k:
     raise ValueError(f'Checkpoint step {start} is not a multiple of '
                      f'`train.steps_per_call` = {k}.')
   batches = data_lib.make_batch_fn(dataset, mesh, batch_size=tc.batch_size,
-                                   steps_per_call=k, seed=config.seed)
+                                   steps_per_call=k, seed=config.seed,
+                                   class_balanced=num_classes > 0)
   num_traces = [0]
   step_fn = _make_step_fn(method, mesh, config.seed, num_traces)
   # The floors cost two 5,000 x 5,000 distance passes: skip them when the
   # run is already finished (a reused teacher, a re-printed quality table).
-  evaluator = (_Evaluator(method, dataset, config, constants, mesh)
+  evaluator = (_Evaluator(method, dataset, config, constants, mesh,
+                          _image_metrics(config, workdir, dataset,
+                                         num_classes))
                if start < tc.steps else None)
-  teacher_cost = {'budget/teacher_steps': teacher.steps if teacher else 0,
-                  'budget/teacher_seconds':
-                      teacher.seconds if teacher else 0.0}
   progress = _progress_bar(tc, start)
   wall0 = time.perf_counter() - budget['wall_seconds']
   record, samples = {'step': start}, None
@@ -218,8 +290,9 @@ def _train(config, workdir, method, state, start, mesh, dataset, constants,
       wall = time.perf_counter() - wall0
       record.update({'time/wall_seconds': wall,
                      'budget/total_seconds':
-                         wall + teacher_cost['budget/teacher_seconds'],
-                     **teacher_cost})
+                         wall + extra_costs['budget/teacher_seconds']
+                         + extra_costs['budget/encoder_seconds'],
+                     **extra_costs})
       writer.write(step, record)
       if progress is not None and 'train/loss' in record:
         progress.set_postfix(loss=f'{record["train/loss"]:.3g}')
@@ -237,7 +310,7 @@ def _train(config, workdir, method, state, start, mesh, dataset, constants,
     record = records[-1] if records else {}
   final = {'step': step, **record}
   final['budget/wall_seconds'] = read_budget(workdir)['wall_seconds']
-  final.update(teacher_cost)
+  final.update(extra_costs)
   final['num_compiles'] = num_traces[0]
   return final
 

@@ -36,8 +36,10 @@ def teacher_config(config) -> ml_collections.ConfigDict:
   return c
 
 
-def resolve(config, workdir: str, dataset) -> dmd.Teacher | None:
-  """The teacher `config.dmd.teacher` names, or None if none is needed."""
+def resolve(config, workdir: str, dataset, num_classes: int = 0
+            ) -> dmd.Teacher | None:
+  """The teacher `config.dmd.teacher` names, or None if none is needed
+  (class-conditional with `num_classes` > 0)."""
   if config.method != 'dmd' or config.dmd.denoisers == 'kde':
     return None
   choice = config.dmd.teacher
@@ -47,11 +49,14 @@ def resolve(config, workdir: str, dataset) -> dmd.Teacher | None:
     from drift_jax import runner  # the runner trains its own teachers
     teacher_dir = os.path.join(workdir, TEACHER_SUBDIR)
     runner.train_and_evaluate(teacher_config(config), teacher_dir)
-    return load(teacher_dir, dim=dataset.dim)
-  return load(choice, dim=dataset.dim)
+    return load(teacher_dir, dim=dataset.dim,
+                image_shape=dataset.image_shape, num_classes=num_classes)
+  return load(choice, dim=dataset.dim, image_shape=dataset.image_shape,
+              num_classes=num_classes)
 
 
-def load(teacher_dir: str, *, dim: int) -> dmd.Teacher:
+def load(teacher_dir: str, *, dim: int, image_shape=None,
+         num_classes: int = 0) -> dmd.Teacher:
   """Loads a finished `diffusion` run's (EMA) denoiser from its workdir.
 
   Raises:
@@ -70,7 +75,8 @@ def load(teacher_dir: str, *, dim: int) -> dmd.Teacher:
     raise ValueError(f'Teacher {teacher_dir!r} is a {tconfig.method!r} run; '
                      'a teacher must be a `method=diffusion` run.')
   mesh = parallel.make_mesh(1)
-  method = diffusion.make(tconfig, dim=dim, mesh=mesh)
+  spec = dict(image_shape=image_shape, num_classes=num_classes)
+  method = diffusion.make(tconfig, dim=dim, mesh=mesh, **spec)
   abstract = checkpoint.abstract_like(
       jax.eval_shape(method.init, jax.random.key(0)),
       parallel.replicated(mesh))
@@ -80,7 +86,7 @@ def load(teacher_dir: str, *, dim: int) -> dmd.Teacher:
   except ValueError as e:  # structure mismatch: another data dimension
     raise ValueError(f'Teacher {teacher_dir!r} does not match data of '
                      f'dimension {dim}: {e}') from e
-  net = diffusion.make_denoiser_net(tconfig, dim)
+  net = diffusion.make_denoiser_net(tconfig, dim, **spec)
   budget = runner.read_budget(teacher_dir)
   return dmd.Teacher(denoise=net.apply,
                      params=common.eval_params(state['denoiser']),

@@ -110,15 +110,20 @@ def check_choice(name: str, value: str, choices: Sequence[str]):
                      f'{sorted(choices)}.')
 
 
-def check_self_mask(name: str, enabled: bool, x, neg):
-  """`neg[i] is x[i]` needs len(neg) == len(x) >= 2 (one is left out)."""
+def check_self_mask(name: str, enabled: bool, x, neg,
+                    allow_extra: bool = False):
+  """`neg[i] is x[i]` needs len(neg) == len(x) >= 2 (one is left out); with
+  `allow_extra`, len(neg) >= len(x): neg[:len(x)] are the queries and the
+  rest are extra negatives (CFG's unconditional samples)."""
   if not enabled:
     return
-  if jnp.shape(neg)[0] != jnp.shape(x)[0]:
+  n, m = jnp.shape(x)[0], jnp.shape(neg)[0]
+  if m < n if allow_extra else m != n:
+    need = 'be at least' if allow_extra else 'equal'
     raise ValueError(
-        f'`{name}=True` means neg[i] is x[i], so len(neg) must equal len(x); '
-        f'got x {jnp.shape(x)} and neg {jnp.shape(neg)}.')
-  if jnp.shape(x)[0] < 2:
+        f'`{name}=True` means neg[i] is x[i], so len(neg) must {need} '
+        f'len(x); got x {jnp.shape(x)} and neg {jnp.shape(neg)}.')
+  if n < 2:
     raise ValueError(f'`{name}=True` needs at least 2 samples (one is left '
                      f'out), got x {jnp.shape(x)}.')
 

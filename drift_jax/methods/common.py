@@ -109,3 +109,24 @@ def generator_noise(key, n: int, noise_dim: int, mesh):
   """
   z = jax.random.normal(jax.random.fold_in(key, 0), (n, noise_dim))
   return parallel.shard_batch(z, mesh)
+
+
+def class_major_labels(n: int, num_classes: int):
+  """[n] labels 0..C-1 in contiguous, near-equal runs (class-major), the
+  layout of class-balanced batches; with C dividing n, each class n / C."""
+  return (jnp.arange(n) * num_classes // n).astype(jnp.int32)
+
+
+def split_batch(batch):
+  """(points [B, D], labels [B] or None) of an unlabelled array batch or a
+  class-balanced {'x', 'labels'} batch (`data.make_batch_fn`)."""
+  if isinstance(batch, dict):
+    return batch['x'], batch['labels']
+  return batch, None
+
+
+def cond_args(labels, alpha=None):
+  """Extra network arguments: () unconditional, else (labels[, alpha])."""
+  if labels is None:
+    return ()
+  return (labels,) if alpha is None else (labels, alpha)

@@ -60,16 +60,20 @@ def sampling_sigmas(diffusion_config):
       diffusion_config.sigma_max, diffusion_config.rho))
 
 
-def make_denoiser_net(config, dim):
+def make_denoiser_net(config, dim, *, image_shape=None, num_classes=0):
   return common.Network.create(lambda rngs: models.make_denoiser(
-      config.model.denoiser, dim, rngs, config.diffusion.sigma_data))
+      config.model.denoiser, dim, rngs, config.diffusion.sigma_data,
+      image_shape=image_shape, num_classes=num_classes))
 
 
-def make(config, *, dim: int, mesh, teacher=None) -> common.Method:
+def make(config, *, dim: int, mesh, teacher=None, image_shape=None,
+         num_classes: int = 0, encoder=None) -> common.Method:
   """Diffusion method from the run config (model.denoiser, optim,
-  diffusion, train.ema_decay)."""
-  del teacher
-  den = make_denoiser_net(config, dim)
+  diffusion, train.ema_decay); class-conditional D(x, sigma, label) when
+  `num_classes` > 0 (batches from `data.make_batch_fn(class_balanced)`)."""
+  del teacher, encoder
+  den = make_denoiser_net(config, dim, image_shape=image_shape,
+                          num_classes=num_classes)
   cfg = config.diffusion
   tx = common.make_optimizer(config.optim,
                                 total_steps=config.train.steps)
@@ -82,6 +86,8 @@ def make(config, *, dim: int, mesh, teacher=None) -> common.Method:
 
   def train_step(state, constants, batch, key):
     del constants
+    batch, labels = common.split_batch(batch)
+    extra = common.cond_args(labels)
     k_sigma, k_eps = jax.random.split(key)
     n = batch.shape[0]
     sigma = jnp.exp(cfg.p_mean + cfg.p_std * jax.random.normal(k_sigma, (n,)))
@@ -89,8 +95,8 @@ def make(config, *, dim: int, mesh, teacher=None) -> common.Method:
     x_t = batch + sigma[:, None] * eps
 
     def loss_fn(params):
-      return losses.denoising_loss(den.apply(params, x_t, sigma), batch, sigma,
-                                   cfg.sigma_data)
+      return losses.denoising_loss(den.apply(params, x_t, sigma, *extra),
+                                   batch, sigma, cfg.sigma_data)
 
     loss, grads = jax.value_and_grad(loss_fn)(state['denoiser']['params'])
     new = common.apply_gradients(state['denoiser'], grads, tx, ema_decay)
@@ -100,7 +106,9 @@ def make(config, *, dim: int, mesh, teacher=None) -> common.Method:
     del constants
     params = common.eval_params(state['denoiser'])
     x_init = sample_sigmas[0] * jax.random.normal(key, (n, dim))
-    return heun_sample(lambda x, s: den.apply(params, x, s), x_init,
+    extra = common.cond_args(common.class_major_labels(n, num_classes)
+                             if num_classes else None)
+    return heun_sample(lambda x, s: den.apply(params, x, s, *extra), x_init,
                        sample_sigmas)
 
   return common.Method(init, train_step, sample)

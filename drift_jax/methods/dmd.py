@@ -59,17 +59,36 @@ def _same_structure(a, b) -> bool:
           and shapes(a) == shapes(b))
 
 
-def make(config, *, dim: int, mesh, teacher: Teacher | None = None
+def make(config, *, dim: int, mesh, teacher: Teacher | None = None,
+         image_shape=None, num_classes: int = 0, encoder=None
          ) -> common.Method:
-  """DMD method from the run config (model, optim, diffusion, dmd, train)."""
+  """DMD method from the run config (model, optim, diffusion, dmd, train).
+
+  With `num_classes` > 0 the generator G(z, c), the teacher D_real(x, s, c)
+  and the fake denoiser D_fake(x, s, c) are class-conditional (no guidance:
+  alpha = 1); generated labels are class-major over the batch.
+  """
+  del encoder
   cfg = config.dmd
   use_kde = cfg.denoisers == 'kde'
   if teacher is None and not use_kde:
     raise ValueError("method='dmd' with dmd.denoisers='network' needs a "
                      'teacher (dmd.teacher).')
-  gen = common.Network.create(
-      lambda rngs: models.make_generator(config.model.generator, dim, rngs))
-  fake = diffusion.make_denoiser_net(config, dim)
+  if num_classes and (use_kde or cfg.regression_weight > 0):
+    raise ValueError("Class-conditional DMD needs dmd.denoisers='network' "
+                     'and dmd.regression_weight=0.')
+  gen = common.Network.create(lambda rngs: models.make_generator(
+      config.model.generator, dim, rngs, image_shape=image_shape,
+      num_classes=num_classes))
+  fake = diffusion.make_denoiser_net(config, dim, image_shape=image_shape,
+                                     num_classes=num_classes)
+  gen_labels = (common.class_major_labels(config.train.gen_batch_size,
+                                          num_classes)
+                if num_classes else None)
+  extra = common.cond_args(gen_labels)
+  gen_extra = common.cond_args(
+      gen_labels, None if gen_labels is None else
+      jnp.ones(gen_labels.shape))
   noise_dim = config.model.generator.noise_dim
   steps = config.train.steps
   tx_gen = common.make_optimizer(config.optim, total_steps=steps)
@@ -100,13 +119,14 @@ def make(config, *, dim: int, mesh, teacher: Teacher | None = None
 
   def fake_update(fake_state, gen_params, key):
     k_z, k_sigma, k_eps = jax.random.split(key, 3)
-    x0 = lax.stop_gradient(gen.apply(gen_params, draw_noise(k_z)))
+    x0 = lax.stop_gradient(gen.apply(gen_params, draw_noise(k_z),
+                                     *gen_extra))
     sigma = noise_lib.sample_grid_sigmas(k_sigma, gen_batch, grid)
     x_t = x0 + sigma[:, None] * jax.random.normal(k_eps, x0.shape)
 
     def loss_fn(params):
-      return losses.denoising_loss(fake.apply(params, x_t, sigma), x0, sigma,
-                                   sigma_data)
+      return losses.denoising_loss(fake.apply(params, x_t, sigma, *extra),
+                                   x0, sigma, sigma_data)
 
     loss, grads = jax.value_and_grad(loss_fn)(fake_state['params'])
     return common.apply_gradients(fake_state, grads, tx_fake), loss
@@ -120,8 +140,9 @@ def make(config, *, dim: int, mesh, teacher: Teacher | None = None
               lambda x_t, s: scores.kde_denoiser(
                   x_t, generated, s, exclude_self=exclude))
     fake_params = state['fake']['params']
-    return (lambda x_t, s: teacher.denoise(constants['teacher'], x_t, s),
-            lambda x_t, s: fake.apply(fake_params, x_t, s))
+    return (lambda x_t, s: teacher.denoise(constants['teacher'], x_t, s,
+                                           *extra),
+            lambda x_t, s: fake.apply(fake_params, x_t, s, *extra))
 
   def direction(state, constants, batch, x, key):
     """V at generated x [G, D] (no gradient)."""
@@ -137,6 +158,7 @@ def make(config, *, dim: int, mesh, teacher: Teacher | None = None
                                 normalize=cfg.normalize)
 
   def train_step(state, constants, batch, key):
+    batch, _ = common.split_batch(batch)  # labels: class-major, known
     k_fake, k_dir, k_reg = (jax.random.fold_in(key, i) for i in (1, 2, 3))
     metrics = {}
     if not use_kde:
@@ -152,7 +174,7 @@ def make(config, *, dim: int, mesh, teacher: Teacher | None = None
     z = draw_noise(key)
 
     def loss_fn(params):
-      x = gen.apply(params, z)
+      x = gen.apply(params, z, *gen_extra)
       v = direction(state, constants, batch, x, k_dir)
       dm = losses.drift_loss(x, v)
       if cfg.regression_weight <= 0:
@@ -171,7 +193,11 @@ def make(config, *, dim: int, mesh, teacher: Teacher | None = None
   def sample(state, constants, key, n):
     del constants
     z = jax.random.normal(key, (n, noise_dim))
-    return gen.apply(common.eval_params(state['gen']), z)
+    labels = (common.class_major_labels(n, num_classes) if num_classes
+              else None)
+    alpha = None if labels is None else jnp.ones((n,))
+    return gen.apply(common.eval_params(state['gen']), z,
+                     *common.cond_args(labels, alpha))
 
   return common.Method(init, train_step, sample, constants)
 
