@@ -22,7 +22,7 @@ from drift_jax import parallel
 from drift_jax.methods import common
 
 
-def heun_sample(denoiser, x_init, sigmas):
+def heun_sample(denoiser, x_init, sigmas, *, unroll: bool = False):
   """EDM Alg. 1 (deterministic): integrate dx/dsigma = (x - D(x, s)) / s.
 
   Args:
@@ -30,6 +30,8 @@ def heun_sample(denoiser, x_init, sigmas):
     x_init: [N, D] starting points, sigmas[0] * standard normal.
     sigmas: [S] decreasing noise levels, sigmas[0] = sigma_max; the solver
       ends at sigma = 0 with a final Euler step.
+    unroll: unroll the solver loop (image networks: XLA:CPU runs
+      convolutions inside a loop many times slower, see `loop_unroll`).
 
   Returns:
     [N, D] samples.
@@ -49,7 +51,7 @@ def heun_sample(denoiser, x_init, sigmas):
         d + slope(x_euler, jnp.maximum(s_next, 1e-12)))
     return jnp.where(s_next > 0, x_heun, x_euler), None
 
-  x, _ = lax.scan(step, x_init, (levels[:-1], levels[1:]))
+  x, _ = lax.scan(step, x_init, (levels[:-1], levels[1:]), unroll=unroll)
   return x
 
 
@@ -109,6 +111,6 @@ def make(config, *, dim: int, mesh, teacher=None, image_shape=None,
     extra = common.cond_args(common.class_major_labels(n, num_classes)
                              if num_classes else None)
     return heun_sample(lambda x, s: den.apply(params, x, s, *extra), x_init,
-                       sample_sigmas)
+                       sample_sigmas, unroll=common.loop_unroll(image_shape))
 
   return common.Method(init, train_step, sample)

@@ -168,7 +168,8 @@ def make(config, *, dim: int, mesh, teacher: Teacher | None = None,
                            jax.random.fold_in(k_fake, i))
       fake_state, fake_loss = lax.fori_loop(
           0, cfg.fake_steps_per_gen, fake_body,
-          (state['fake'], jnp.zeros(())))
+          (state['fake'], jnp.zeros(())),
+          unroll=common.loop_unroll(image_shape))
       state = {**state, 'fake': fake_state}
       metrics['train/fake_loss'] = fake_loss
     z = draw_noise(key)
