@@ -1,0 +1,125 @@
+"""Feature sets and grouped (per-location, per-class, CFG) drifting fields
+against direct computations with `fields.drifting_field`."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from drift_jax import features
+from drift_jax import fields
+
+
+def _maps(n=6):
+  key = jax.random.key(0)
+  return [jax.random.normal(key, (n, 4, 4, 3)),
+          jax.random.normal(jax.random.fold_in(key, 1), (n, 2, 2, 5))]
+
+
+def test_feature_sets_match_direct_reductions():
+  maps = _maps()
+  raw = jnp.arange(12.0).reshape(6, 2)
+  sets = features.feature_sets(maps, raw=raw, patch_sizes=(2, 4))
+  m0 = np.asarray(maps[0])
+  # (a) per-location vectors: location (h, w) of sample i.
+  np.testing.assert_array_equal(sets['map0/loc'][1 * 4 + 2], m0[:, 1, 2])
+  # (b) global mean / std over locations.
+  np.testing.assert_allclose(sets['map0/global_mean'][0], m0.mean((1, 2)),
+                             rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(sets['map0/global_std'][0],
+                             np.sqrt(m0.var((1, 2)) + 1e-6), rtol=1e-5)
+  # (c) the 2x2 patch at patch-row 1, patch-col 0 (rows 2-3, cols 0-1).
+  np.testing.assert_allclose(sets['map0/patch2_mean'][1 * 2 + 0],
+                             m0[:, 2:4, 0:2].mean((1, 2)), rtol=1e-6,
+                             atol=1e-6)
+  # A 4x4 patch of a 4x4 map is the global statistic: not repeated; the
+  # 2x2 map has no patch sets.
+  assert 'map0/patch4_mean' not in sets and 'map1/patch2_mean' not in sets
+  assert sets['map1/loc'].shape == (4, 6, 5)
+  np.testing.assert_array_equal(sets['raw'][0], raw)
+
+
+def _field(normalization='nw', **kw):
+  def field(x, pos, neg, neg_weights):
+    return fields.drifting_field(x, pos, neg, kernel='gaussian',
+                                 temperature=0.7, normalization=normalization,
+                                 mask_self=True, neg_weights=neg_weights,
+                                 **kw)
+  return field
+
+
+def _points(seed, shape, shift=0.0):
+  return jax.random.normal(jax.random.key(seed), shape) + shift
+
+
+@pytest.mark.parametrize('normalization', ['nw', 'bidirectional'])
+def test_grouped_field_is_the_field_per_location_and_class(normalization):
+  num_loc, classes, n, p, f = 3, 2, 5, 4, 3
+  x = _points(1, (num_loc, classes * n, f))
+  pos = _points(2, (num_loc, classes * p, f), 0.5)
+  field = _field(normalization)
+  got = features.grouped_field(field, x, pos, num_classes=classes)
+  for loc in range(num_loc):
+    for c in range(classes):
+      xc = x[loc, c * n:(c + 1) * n]
+      want = field(xc, pos[loc, c * p:(c + 1) * p], xc, None)
+      np.testing.assert_allclose(got[loc, c * n:(c + 1) * n], want,
+                                 rtol=1e-5, atol=1e-6)
+
+
+def test_cfg_negatives_enter_with_the_paper_weight():
+  """Per class: negatives [own samples (self-masked), U unconditional] with
+  weights [1, w], w = (alpha - 1)(n - 1) / U (Deng App. A.7)."""
+  num_loc, classes, n, p, u, f = 2, 3, 4, 4, 6, 2
+  x = _points(1, (num_loc, classes * n, f))
+  pos = _points(2, (num_loc, classes * p, f), 0.3)
+  uncond = _points(3, (num_loc, u, f), -0.3)
+  alpha = jnp.array([1.0, 1.5, 3.0])
+  field = _field('bidirectional')
+  got = features.grouped_field(field, x, pos, num_classes=classes,
+                               uncond=uncond, alpha=alpha)
+  for loc in range(num_loc):
+    for c in range(classes):
+      xc = x[loc, c * n:(c + 1) * n]
+      w = (float(alpha[c]) - 1) * (n - 1) / u
+      weights = jnp.concatenate([jnp.ones(n), jnp.full(u, w)])
+      want = fields.drifting_field(
+          xc, pos[loc, c * p:(c + 1) * p],
+          jnp.concatenate([xc, uncond[loc]]), kernel='gaussian',
+          temperature=0.7, normalization='bidirectional', mask_self=True,
+          neg_weights=weights)
+      np.testing.assert_allclose(got[loc, c * n:(c + 1) * n], want,
+                                 rtol=1e-5, atol=1e-6)
+  assert features.cfg_weight(2.0, 11, 5) == pytest.approx(2.0)
+
+
+def test_alpha_one_gives_the_unguided_nw_field():
+  """With alpha = 1 the unconditional negatives have weight 0: under the
+  NW normalisation they drop out of the field exactly."""
+  x = _points(1, (1, 8, 2))
+  pos = _points(2, (1, 8, 2), 0.4)
+  uncond = _points(3, (1, 5, 2))
+  field = _field('nw')
+  guided = features.grouped_field(field, x, pos, num_classes=2,
+                                  uncond=uncond, alpha=jnp.ones(2))
+  plain = features.grouped_field(field, x, pos, num_classes=2)
+  np.testing.assert_allclose(guided, plain, rtol=1e-6, atol=1e-7)
+  stronger = features.grouped_field(field, x, pos, num_classes=2,
+                                    uncond=uncond, alpha=jnp.full(2, 2.0))
+  assert float(jnp.max(jnp.abs(stronger - plain))) > 1e-3
+
+
+@pytest.mark.parametrize('normalization', ['nw', 'row'])
+def test_self_mask_leaves_extra_negatives_in(normalization):
+  """mask_self with len(neg) > len(x): only (x_i, neg_i) is left out; the
+  field at x_i equals an unmasked field with x_i removed from neg."""
+  x = _points(1, (6, 2))
+  pos = _points(2, (5, 2), 0.5)
+  extra = _points(3, (4, 2), -0.5)
+  kw = dict(kernel='laplace', temperature=0.5, normalization=normalization)
+  got = fields.drifting_field(x, pos, jnp.concatenate([x, extra]),
+                              mask_self=True, **kw)
+  for i in range(6):
+    neg = jnp.concatenate([jnp.delete(x, i, axis=0), extra])
+    want = fields.drifting_field(x[i:i + 1], pos, neg, mask_self=False, **kw)
+    np.testing.assert_allclose(got[i], want[0], rtol=1e-5, atol=1e-6)
