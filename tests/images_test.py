@@ -90,9 +90,9 @@ def test_class_balanced_batches_hold_each_class_equally():
   labels = batches[0]['labels']
   np.testing.assert_array_equal(labels[0], np.repeat(np.arange(10), 4))
   # Every row is a training image of its label.
-  lookup = {row.tobytes(): lab for row, lab in zip(dataset.train, dataset.labels,
-                                                    strict=True)}
-  for row, lab in zip(batches[0]["x"][1], labels[1], strict=True):
+  pairs = zip(dataset.train, dataset.labels, strict=True)
+  lookup = {row.tobytes(): lab for row, lab in pairs}
+  for row, lab in zip(batches[0]['x'][1], labels[1], strict=True):
     assert lookup[row.tobytes()] == lab
   assert not np.array_equal(batches[0]['x'][0], batches[0]['x'][1])
 
