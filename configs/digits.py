@@ -35,8 +35,7 @@ def get_config(arg=None):
   c.model.denoiser.update(name='unet', channels=(32, 64))
   # Distances in 64 (or 256) pixel dimensions: the authors' normalised
   # recipe (App. A.6) keeps the temperatures meaningful in any dimension.
-  c.field.update(temperatures=(0.02, 0.05, 0.2), normalize_distances=True,
-                 normalize_drift=True)
+  config_lib.authors_field_recipe(c)
   # Sizes for a 2-core CPU (README, "Images"): 20 real and 20 generated
   # samples per class and step.
   c.train.update(steps=1500, batch_size=200, gen_batch_size=200,

@@ -45,6 +45,8 @@ from drift_jax import runner  # noqa: E402
 RESULT_FILE = 'result.json'
 TABLE_METRICS = ('eval/energy_distance_ratio', 'eval/mmd2',
                  'eval/high_quality_fraction', 'eval/modes_covered',
+                 'eval/feature_fd', 'eval/feature_fd_floor',
+                 'eval/precision', 'eval/recall', 'eval/class_accuracy',
                  'budget/total_seconds', 'steps_to_2x_floor',
                  'seconds_to_2x_floor')
 TARGET_RATIO = 2.0  # time-to-quality: first evaluation at <= 2x the floor
@@ -197,7 +199,9 @@ def plot_samples(rows, workdir):
     dataset = _dataset(r['run_dir'])
     if dataset.image_shape is not None:  # a 4 x 4 tile of sample images
       h, w, c = dataset.image_shape
-      tile = samples[:16].reshape(4, 4, h, w, c).transpose(0, 2, 1, 3, 4)
+      # Evenly spaced: conditional samples are class-major.
+      picks = np.linspace(0, len(samples) - 1, 16).astype(int)
+      tile = samples[picks].reshape(4, 4, h, w, c).transpose(0, 2, 1, 3, 4)
       ax.imshow(np.clip((tile.reshape(4 * h, 4 * w, c) + 1) / 2, 0, 1)
                 .squeeze(), cmap='gray', vmin=0, vmax=1)
     else:
