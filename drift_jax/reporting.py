@@ -74,13 +74,16 @@ def pyplot():
 
 def plot_image_grid(path: str, samples, image_shape, title: str,
                     rows: int = 8, cols: int = 8) -> None:
-  """The first rows x cols flat samples as images (values in [-1, 1])."""
+  """rows x cols flat samples as images (values in [-1, 1]), evenly spaced
+  through `samples` (class-conditional samples are class-major, so this
+  shows every class in order)."""
   if not is_writer():
     return
   plt = pyplot()
   h, w, c = image_shape
   count = min(rows * cols, len(samples))
-  images = np.clip((np.asarray(samples[:count]) + 1) / 2, 0, 1)
+  picks = np.linspace(0, len(samples) - 1, count).astype(int)
+  images = np.clip((np.asarray(samples)[picks] + 1) / 2, 0, 1)
   images = images.reshape(count, h, w, c)
   fig, axes = plt.subplots(rows, cols, figsize=(cols, rows + 0.4),
                            squeeze=False)
