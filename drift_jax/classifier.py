@@ -171,6 +171,15 @@ def train_or_load(directory: str, dataset, classifier_config, *, seed: int
   return result
 
 
+def resolve(path: str, train_dir: str, dataset, classifier_config, *,
+            seed: int) -> Classifier:
+  """The classifier at `path` (checked against `dataset`), or when `path`
+  is empty the one in `train_dir`, trained there first if absent."""
+  if path:
+    return check_matches(load(path), dataset, path)
+  return train_or_load(train_dir, dataset, classifier_config, seed=seed)
+
+
 def check_matches(classifier: Classifier, dataset, directory: str
                   ) -> Classifier:
   """Raises ValueError naming `directory` if it was made for other images."""

@@ -220,12 +220,9 @@ def _encoder(config, workdir, dataset):
   choice = config.features.encoder
   if choice == 'none' or config.method != 'drifting':
     return None
-  if choice == 'train':
-    return classifier_lib.train_or_load(
-        os.path.join(workdir, ENCODER_DIR), dataset, config.classifier,
-        seed=classifier_lib.ENCODER_SEED)
-  return classifier_lib.check_matches(classifier_lib.load(choice), dataset,
-                                      choice)
+  return classifier_lib.resolve(
+      '' if choice == 'train' else choice, os.path.join(workdir, ENCODER_DIR),
+      dataset, config.classifier, seed=classifier_lib.ENCODER_SEED)
 
 
 def _image_metrics(config, workdir, dataset, num_classes):
@@ -234,13 +231,9 @@ def _image_metrics(config, workdir, dataset, num_classes):
   if (choice == 'none' or dataset.image_shape is None
       or dataset.num_classes < 2):
     return None
-  if choice:
-    net = classifier_lib.check_matches(classifier_lib.load(choice), dataset,
-                                       choice)
-  else:
-    net = classifier_lib.train_or_load(
-        os.path.join(workdir, CLASSIFIER_DIR), dataset, config.classifier,
-        seed=classifier_lib.EVAL_SEED)
+  net = classifier_lib.resolve(
+      choice, os.path.join(workdir, CLASSIFIER_DIR), dataset,
+      config.classifier, seed=classifier_lib.EVAL_SEED)
   return image_eval.ImageMetrics(net, dataset, num_classes=num_classes)
 
 
