@@ -72,18 +72,24 @@ def pyplot():
   return plt
 
 
+def evenly_spaced(samples, count: int) -> np.ndarray:
+  """`count` rows of `samples` evenly spaced through it: class-conditional
+  samples are class-major, so a picture of them shows every class in
+  order, where the first `count` would show one or two classes."""
+  picks = np.linspace(0, len(samples) - 1, count).astype(int)
+  return np.asarray(samples)[picks]
+
+
 def plot_image_grid(path: str, samples, image_shape, title: str,
                     rows: int = 8, cols: int = 8) -> None:
   """rows x cols flat samples as images (values in [-1, 1]), evenly spaced
-  through `samples` (class-conditional samples are class-major, so this
-  shows every class in order)."""
+  through `samples` (`evenly_spaced`)."""
   if not is_writer():
     return
   plt = pyplot()
   h, w, c = image_shape
   count = min(rows * cols, len(samples))
-  picks = np.linspace(0, len(samples) - 1, count).astype(int)
-  images = np.clip((np.asarray(samples)[picks] + 1) / 2, 0, 1)
+  images = np.clip((evenly_spaced(samples, count) + 1) / 2, 0, 1)
   images = images.reshape(count, h, w, c)
   fig, axes = plt.subplots(rows, cols, figsize=(cols, rows + 0.4),
                            squeeze=False)

@@ -199,9 +199,8 @@ def plot_samples(rows, workdir):
     dataset = _dataset(r['run_dir'])
     if dataset.image_shape is not None:  # a 4 x 4 tile of sample images
       h, w, c = dataset.image_shape
-      # Evenly spaced: conditional samples are class-major.
-      picks = np.linspace(0, len(samples) - 1, 16).astype(int)
-      tile = samples[picks].reshape(4, 4, h, w, c).transpose(0, 2, 1, 3, 4)
+      tile = reporting.evenly_spaced(samples, 16).reshape(
+          4, 4, h, w, c).transpose(0, 2, 1, 3, 4)
       ax.imshow(np.clip((tile.reshape(4 * h, 4 * w, c) + 1) / 2, 0, 1)
                 .squeeze(), cmap='gray', vmin=0, vmax=1)
     else:
