@@ -7,7 +7,8 @@ python -m experiments.main --config configs/digits.py:features,conditional --wor
 python -m experiments.main --config configs/digits.py:method=dmd --workdir runs/digits_dmd
 
 Arguments (after the colon, comma separated):
-  method: drifting | diffusion | dmd.
+  method: drifting | diffusion | dmd (DMD: 1,000 generator steps after a
+    3,000-step teacher, `defaults_by_method`).
   features: feature-space drifting with an encoder trained first into
     workdir/encoder (a conv classifier; `features.encoder` may instead name
     the directory of one); without it drifting works on raw pixels.
@@ -18,17 +19,18 @@ Arguments (after the colon, comma separated):
   runlocal: tiny sizes for tests.
 
 Every run evaluates with a classifier trained into workdir/classifier
-(`eval.classifier`): the Frechet distance of its pooled features, precision
+(`eval.classifier='train'`, or the directory of one): the Frechet distance of its pooled features, precision
 and recall, and for conditional runs the accuracy of the samples' labels.
 """
 
 from drift_jax import config_lib
+from drift_jax import methods
 
 
 def get_config(arg=None):
   a = config_lib.parse_arg(arg, method='drifting', features=False,
                            conditional=False, size=8, runlocal=False)
-  c = config_lib.base_config()
+  c = methods.base_config()
   c.method = a.method
   c.data.update(name='digits', image_size=a.size, held_out_fraction=0.2)
   c.model.generator.update(name='conv', noise_dim=32, channels=(64, 32))
@@ -46,8 +48,9 @@ def get_config(arg=None):
   # DMD's step costs ~7 network passes (5 fake updates, teacher, fake,
   # generator): fewer generator steps, and the teacher's steps on top.
   c.dmd.update(teacher='train', teacher_steps=3000)
-  if a.method == 'dmd':
-    c.train.steps = 1000
+  # Applied after command-line and sweep overrides (config_lib.finalize),
+  # so `--config.method=dmd` gets it too and `train.steps=...` still wins.
+  c.defaults_by_method.dmd = {'train': {'steps': 1000}}
   c.eval.num_samples = 1000  # capped by the held-out split (360 images)
   if a.features:
     c.features.encoder = 'train'

@@ -11,12 +11,13 @@ diffusion workdir; default oracle: the exact mixture denoiser), runlocal.
 """
 
 from drift_jax import config_lib
+from drift_jax import methods
 
 
 def get_config(arg=None):
   a = config_lib.parse_arg(arg, method='drifting', dim=2, components=8,
                            std=0.08, teacher='oracle', runlocal=False)
-  c = config_lib.base_config()
+  c = methods.base_config()
   c.method = a.method
   c.data.update(name='gmm', dim=a.dim, num_components=a.components,
                 std=a.std)

@@ -23,13 +23,14 @@ normalised distances and drifts).
 
 from drift_jax import config_lib
 from drift_jax import distributions
+from drift_jax import methods
 
 
 def get_config(arg=None):
   a = config_lib.parse_arg(arg, method='drifting', dataset='checkerboard',
                            path='', key='', teacher='', recipe=False,
                            runlocal=False)
-  c = config_lib.base_config()
+  c = methods.base_config()
   c.method = a.method
   c.data.update(name=a.dataset, path=a.path, key=a.key)
   is_mixture = a.dataset in distributions.TOY_MIXTURES

@@ -2,7 +2,7 @@
 
 `config.classifier` sets the architecture and schedule. Two copies are
 trained from it on the run's training split with different seeds:
-- the evaluation classifier (`eval.classifier`: '' trains one into
+- the evaluation classifier (`eval.classifier`: 'train' trains one into
   `workdir/classifier`, or a path to one), for the Frechet distance,
   precision/recall and conditional accuracy;
 - the feature encoder of feature-space drifting (`features.encoder`:
@@ -32,6 +32,7 @@ import optax
 from flax import nnx
 
 from drift_jax import reporting
+from drift_jax import workdir as workdir_lib
 from drift_jax.models.classifier import ConvClassifier
 
 META_FILE = 'classifier.json'
@@ -134,8 +135,8 @@ def load(directory: str) -> Classifier:
   if not (os.path.isfile(meta_path) and os.path.isfile(params_path)):
     raise FileNotFoundError(
         f'Classifier directory {directory!r} must hold {META_FILE} and '
-        f'{PARAMS_FILE} (written by a run with eval.classifier=\'\' or '
-        "features.encoder='train', in its classifier/ or encoder/).")
+        f'{PARAMS_FILE} (written by a run with eval.classifier=\'train\' '
+        "or features.encoder='train', in its classifier/ or encoder/).")
   with open(meta_path) as f:
     meta = json.load(f)
   abstract = nnx.eval_shape(lambda: _build(
@@ -171,12 +172,13 @@ def train_or_load(directory: str, dataset, classifier_config, *, seed: int
   return result
 
 
-def resolve(path: str, train_dir: str, dataset, classifier_config, *,
+def resolve(choice: str, train_dir: str, dataset, classifier_config, *,
             seed: int) -> Classifier:
-  """The classifier at `path` (checked against `dataset`), or when `path`
-  is empty the one in `train_dir`, trained there first if absent."""
-  if path:
-    return check_matches(load(path), dataset, path)
+  """The classifier `choice` names: 'train' (`workdir.TRAIN_HERE`) for the
+  one in `train_dir`, trained there first if absent, else the directory of
+  one (checked against `dataset`)."""
+  if choice != workdir_lib.TRAIN_HERE:
+    return check_matches(load(choice), dataset, choice)
   return train_or_load(train_dir, dataset, classifier_config, seed=seed)
 
 

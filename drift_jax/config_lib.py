@@ -1,11 +1,18 @@
-"""Run configuration: schema, `key=value` arguments and start-up checks.
+"""Run configuration: shared schema, `key=value` arguments, start-up checks.
 
 Config files (`configs/*.py`) define `get_config(arg)` where `arg` is the
 text after the colon in `--config configs/toy2d.py:method=dmd,runlocal`
-(big_vision's mini-language). `base_config()` is the complete schema every
-config starts from; `validate` rejects unknown keys, wrong types and
-impossible combinations before anything is traced, with a message naming
-the key.
+(big_vision's mini-language). This module owns the sections every method
+shares and composes them with the sections each method declares
+(`compose`; the registry `drift_jax.methods.base_config()` is the complete
+schema). It imports no method and no model: a method's own checks live in
+its module. `validate` rejects unknown keys, wrong types and impossible
+combinations of the shared sections before anything is traced, with a
+message naming the key.
+
+Method-dependent defaults: a config file may set
+`c.defaults_by_method.dmd.train.steps = 1000`; `finalize` applies them after
+the command-line and sweep overrides, to the keys those did not set.
 """
 
 from __future__ import annotations
@@ -17,17 +24,12 @@ import ml_collections
 
 from drift_jax import data
 from drift_jax import distributions
-from drift_jax import fields
 from drift_jax import image_data
-from drift_jax import kernels
-from drift_jax import methods
-from drift_jax.methods import common
-from drift_jax.methods import dmd
-from drift_jax.methods import drifting
-from drift_jax.models import mlp
+from drift_jax import workdir as workdir_lib
 
-METHODS = tuple(methods.METHODS)
-TEACHER_CHOICES = ('oracle', 'train')  # or a path to a diffusion workdir
+# Set by a config file: {method: {section: {key: value}}}, defaults that
+# depend on the method, applied by `finalize` after every override.
+DEFAULTS_BY_METHOD = 'defaults_by_method'
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -104,8 +106,9 @@ def set_by_path(config: ml_collections.ConfigDict, key: str, value) -> None:
   node[leaf] = value
 
 
-def base_config() -> ml_collections.ConfigDict:
-  """Every key a run understands, with the drifting toy recipe's values."""
+def shared_config() -> ml_collections.ConfigDict:
+  """The sections every method shares, with the drifting toy recipe's
+  values; the methods add their own (`compose`, `drift_jax.methods`)."""
   c = ml_collections.ConfigDict()
   c.method = 'drifting'
   c.seed = 0
@@ -117,42 +120,77 @@ def base_config() -> ml_collections.ConfigDict:
                      init='lecun', init_offset=(), init_scale=1.0,
                      channels=(64, 32)),
       denoiser=dict(name='mlp', width=256, depth=3, channels=(32, 64)))
-  # Image runs: the feature encoder of feature-space drifting ('none': raw
-  # samples; 'train': trained into workdir/encoder; or its directory), the
-  # classifier both it and the evaluation classifier are trained with, and
-  # class-conditional drifting with CFG (alpha ~ U[alpha_min, alpha_max]).
-  c.features = dict(encoder='none', raw=True, patch_sizes=(2, 4))
+  # Image runs: the classifier the feature encoder and the evaluation
+  # classifier are trained with, and class-conditional runs (for drifting
+  # with CFG, alpha ~ U[alpha_min, alpha_max]).
   c.classifier = dict(channels=(32, 64), steps=1500, batch_size=128,
                       lr=2e-3)
   c.conditional = dict(enabled=False, alpha_min=1.0, alpha_max=2.0,
                        eval_alpha=1.0)
   c.optim = dict(lr=1e-3, b1=0.9, b2=0.999, grad_clip=0.0,
                  schedule='constant')
-  c.field = dict(kernel='laplace', temperatures=(0.05,),
-                 normalization='bidirectional', mask_self=True,
-                 normalize_distances=False, normalize_drift=False,
-                 affinity_floor=0.0, negatives_scope='global', block_size=0,
-                 pos_scale=1.0, neg_scale=1.0)
-  c.diffusion = dict(sigma_min=0.002, sigma_max=80.0, rho=7.0,
-                     sigma_data=0.5, p_mean=-1.2, p_std=1.2, sample_steps=18)
-  c.dmd = dict(teacher='oracle', teacher_steps=5000, denoisers='network',
-               fake_steps_per_gen=5, fake_lr=0.0, num_sigmas=1000,
-               min_frac=0.02, max_frac=0.98, noised=True, fixed_sigma=0.0,
-               normalize=True, regression_weight=0.0, regression_pairs=4096,
-               regression_batch=256)
   c.train = dict(steps=2000, batch_size=2048, gen_batch_size=2048,
                  steps_per_call=1, ema_decay=0.0, log_every=100,
                  eval_every=1000, checkpoint_every=1000, keep_checkpoints=3,
                  progress=True)
-  # eval.classifier (image data): '' trains one into workdir/classifier,
-  # 'none' skips the classifier metrics, or the directory of one.
-  c.eval = dict(num_samples=5000, plot=True, classifier='')
+  # eval.classifier (image data): 'train' trains one into
+  # workdir/classifier, 'none' skips the classifier metrics, or the
+  # directory of one.
+  c.eval = dict(num_samples=5000, plot=True,
+                classifier=workdir_lib.TRAIN_HERE)
   c.mesh = dict(num_devices=-1)
+  c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()
   return c
 
 
+def compose(method_sections) -> ml_collections.ConfigDict:
+  """The complete schema: `shared_config()` plus every method's sections.
+
+  Args:
+    method_sections: iterable of {section: defaults} dicts, one per method;
+      a section may be declared by several methods only with equal values.
+  """
+  c = shared_config()
+  for sections in method_sections:
+    for name, defaults in sections.items():
+      if name in c and c[name].to_dict() != defaults:
+        raise ValueError(f'Config section {name!r} is declared twice with '
+                         'different defaults.')
+      c[name] = dict(defaults)
+  return c
+
+
+def finalize(config, overridden=()) -> ml_collections.ConfigDict:
+  """A copy of `config` with `config.defaults_by_method[config.method]`
+  applied to every key not in `overridden` (dotted keys set on the command
+  line or by a sweep), and `defaults_by_method` emptied, so that a
+  finalized config is final (calling this again changes nothing).
+
+  Also maps the legacy `eval.classifier=''` to 'train'.
+  """
+  c = ml_collections.ConfigDict(config.to_dict())
+  per_method = c.get(DEFAULTS_BY_METHOD, ml_collections.ConfigDict())
+  defaults = per_method.get(c.method, ml_collections.ConfigDict())
+  for key, value in _flatten(defaults.to_dict()):
+    if key not in set(overridden):
+      set_by_path(c, key, value)
+  c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()
+  if 'eval' in c and c.eval.get('classifier') == '':
+    c.eval.classifier = workdir_lib.TRAIN_HERE
+  return c
+
+
+def _flatten(tree, prefix=''):
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      yield from _flatten(value, f'{prefix}{key}.')
+    else:
+      yield f'{prefix}{key}', value
+
+
 def runlocal(c: ml_collections.ConfigDict) -> None:
-  """Shrinks a config in place to a seconds-long smoke run (tests)."""
+  """Shrinks a config in place to a seconds-long smoke run (tests); the
+  smoke sizes win over the config file's `defaults_by_method`."""
   c.model.generator.update(width=32, depth=2, noise_dim=8)
   c.model.denoiser.update(width=32, depth=2)
   c.train.update(steps=6, batch_size=64, gen_batch_size=64, log_every=1,
@@ -162,6 +200,7 @@ def runlocal(c: ml_collections.ConfigDict) -> None:
   c.diffusion.sample_steps = 4
   c.eval.num_samples = 256
   c.classifier.update(channels=(8, 16), steps=20, batch_size=32)
+  c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()
 
 
 def _unknown_keys(config, reference, prefix=''):
@@ -189,43 +228,72 @@ def _type_errors(config, reference, prefix=''):
              f'{type(got).__name__} {got!r}')
 
 
-def validate(c: ml_collections.ConfigDict, device_count: int) -> None:
-  """Raises ValueError naming the key for anything a run cannot start with."""
-  reference = base_config()
-  unknown = list(_unknown_keys(c, reference))
+def check_choice(name: str, value, choices) -> None:
+  """Raises ValueError naming config key `name` unless value in choices."""
+  if value not in choices:
+    raise ValueError(f'`{name}` must be one of {tuple(choices)}, got '
+                     f'{value!r}.')
+
+
+def check_prerequisite(name: str, value: str, extra=()) -> None:
+  """A prerequisite key holds 'train', a directory, or one of `extra`."""
+  if value in (workdir_lib.TRAIN_HERE, *extra) or os.path.isdir(value):
+    return
+  choices = ', '.join(repr(v) for v in (workdir_lib.TRAIN_HERE, *extra))
+  raise ValueError(f'`{name}` must be {choices} or the directory of a '
+                   f'trained one; {value!r} is neither.')
+
+
+def validate(c: ml_collections.ConfigDict, device_count: int, *,
+             reference: ml_collections.ConfigDict, methods) -> None:
+  """Raises ValueError naming the key for anything in the shared sections
+  a run cannot start with (`methods.validate` adds the method's checks).
+
+  Args:
+    c: the (finalized) run config.
+    device_count: devices the batch is split over.
+    reference: the complete schema (`methods.base_config()`).
+    methods: the registered method names.
+  """
+  unknown = [k for k in _unknown_keys(c, reference)
+             if not k.startswith(DEFAULTS_BY_METHOD + '.')]
   if unknown:
     raise ValueError(f'Unknown config keys: {unknown}.')
   errors = list(_type_errors(c, reference))
   if errors:
     raise ValueError('Config type errors: ' + '; '.join(errors) + '.')
+  check_choice('method', c.method, tuple(methods))
+  _validate_data(c)
+  _validate_train(c, device_count)
+  _validate_conditional(c)
+  clf = c.eval.classifier
+  if clf != 'none':
+    check_prerequisite('eval.classifier', clf, extra=('none',))
+  for name in ('steps', 'batch_size'):
+    if c.classifier[name] < 1:
+      raise ValueError(f'`classifier.{name}` must be >= 1, got '
+                       f'{c.classifier[name]}.')
 
-  def choose(name, value, choices):
-    if value not in choices:
-      raise ValueError(f'`{name}` must be one of {tuple(choices)}, got '
-                       f'{value!r}.')
 
-  choose('method', c.method, METHODS)
-  choose('data.name', c.data.name, ((data.FILE_DATASET, data.GMM_DATASET)
-                                    + tuple(distributions.TOY_SAMPLERS)
-                                    + tuple(distributions.TOY_MIXTURES)
-                                    + image_data.FORMATS))
+def _validate_data(c):
+  check_choice('data.name', c.data.name, ((data.FILE_DATASET,
+                                           data.GMM_DATASET)
+                                          + tuple(distributions.TOY_SAMPLERS)
+                                          + tuple(distributions.TOY_MIXTURES)
+                                          + image_data.FORMATS))
   if c.data.name in image_data.FORMATS[1:] and not os.path.exists(
       c.data.path):
     raise ValueError(f'`data.path` {c.data.path!r} does not exist; '
                      f'data.name={c.data.name!r} reads images from a local '
                      'path (nothing is downloaded).')
-  choose('field.kernel', c.field.kernel, tuple(kernels.KERNELS))
-  choose('field.normalization', c.field.normalization, fields.NORMALIZATIONS)
-  choose('field.negatives_scope', c.field.negatives_scope,
-         drifting.NEGATIVES_SCOPES)
-  choose('dmd.denoisers', c.dmd.denoisers, dmd.DENOISER_KINDS)
-  choose('optim.schedule', c.optim.schedule, common.SCHEDULES)
-  choose('model.generator.init', c.model.generator.init, mlp.INITS)
   if c.data.name == data.FILE_DATASET and not c.data.path:
     raise ValueError("`data.path` is required with data.name='file' (a .npy "
                      'or .npz holding an [N, D] array).')
   if c.data.name == data.FILE_DATASET and not os.path.isfile(c.data.path):
     raise ValueError(f'`data.path` {c.data.path!r} does not exist.')
+
+
+def _validate_train(c, device_count):
   for name in ('steps', 'batch_size', 'gen_batch_size', 'steps_per_call',
                'log_every', 'eval_every', 'checkpoint_every'):
     if c.train[name] < 1:
@@ -246,13 +314,10 @@ def validate(c: ml_collections.ConfigDict, device_count: int) -> None:
   if c.eval.num_samples < 2:
     raise ValueError(f'`eval.num_samples` must be >= 2, got '
                      f'{c.eval.num_samples}.')
-  if c.method == 'dmd':
-    _validate_dmd(c)
-  _validate_images(c)
 
 
-def _validate_images(c):
-  cond, enc = c.conditional, c.features.encoder
+def _validate_conditional(c):
+  cond = c.conditional
   if not 1.0 <= cond.alpha_min <= cond.alpha_max:
     raise ValueError(f'Need 1 <= conditional.alpha_min <= '
                      f'conditional.alpha_max, got {cond.alpha_min}, '
@@ -260,52 +325,9 @@ def _validate_images(c):
   if cond.eval_alpha < 1.0:
     raise ValueError(f'`conditional.eval_alpha` must be >= 1, got '
                      f'{cond.eval_alpha}.')
-  if enc != 'none' and c.method != 'drifting':
-    raise ValueError(f"`features.encoder` applies to method='drifting' "
-                     f'only, got method={c.method!r}.')
-  if enc not in ('none', 'train') and not os.path.isdir(enc):
-    raise ValueError(f"`features.encoder` must be 'none', 'train' or the "
-                     f'directory of a trained classifier; {enc!r} is '
-                     'neither.')
-  clf = c.eval.classifier
-  if clf not in ('', 'none') and not os.path.isdir(clf):
-    raise ValueError(f"`eval.classifier` must be '', 'none' or the "
-                     f'directory of a trained classifier; {clf!r} is '
-                     'neither.')
-  if (enc != 'none' or cond.enabled) and c.field.negatives_scope != 'global':
-    raise ValueError("Feature-space and class-conditional drifting need "
-                     "`field.negatives_scope='global'`.")
   if cond.enabled and c.data.name not in image_data.FORMATS:
     raise ValueError(f'`conditional.enabled` needs labelled image data, got '
                      f'data.name={c.data.name!r}.')
-  for name in ('steps', 'batch_size'):
-    if c.classifier[name] < 1:
-      raise ValueError(f'`classifier.{name}` must be >= 1, got '
-                       f'{c.classifier[name]}.')
-
-
-def _validate_dmd(c):
-  d = c.dmd
-  mixtures = (data.GMM_DATASET,) + tuple(distributions.TOY_MIXTURES)
-  if d.denoisers == 'network':
-    if d.teacher == 'oracle' and c.data.name not in mixtures:
-      raise ValueError(
-          f"`dmd.teacher='oracle'` needs Gaussian-mixture data (one of "
-          f'{mixtures}), got data.name={c.data.name!r}; use '
-          "dmd.teacher='train' or a path to a diffusion workdir.")
-    if d.teacher not in TEACHER_CHOICES and not os.path.isdir(d.teacher):
-      raise ValueError(f'`dmd.teacher` must be one of {TEACHER_CHOICES} or '
-                       f'the workdir of a diffusion run; {d.teacher!r} is '
-                       'neither.')
-  if d.fake_steps_per_gen < 1:
-    raise ValueError(f'`dmd.fake_steps_per_gen` must be >= 1, got '
-                     f'{d.fake_steps_per_gen}.')
-  if not 0.0 <= d.min_frac <= d.max_frac <= 1.0:
-    raise ValueError(f'Need 0 <= dmd.min_frac <= dmd.max_frac <= 1, got '
-                     f'{d.min_frac}, {d.max_frac}.')
-  if d.denoisers == 'kde' and d.regression_weight > 0:
-    raise ValueError('`dmd.regression_weight` > 0 needs a network teacher, '
-                     "not dmd.denoisers='kde'.")
 
 
 def improved_toy_defaults(c: ml_collections.ConfigDict) -> None:

@@ -154,6 +154,23 @@ def _image_dataset(data_config, eval_size, seed):
                          image_shape=tuple(images.shape[1:]))
 
 
+def class_major_labels(n: int, num_classes: int):
+  """[n] labels 0..C-1 in contiguous, near-equal runs: the class-major
+  layout of class-balanced batches and of every conditional run's
+  generated samples (rows c n / C .. (c + 1) n / C - 1 have class c when C
+  divides n)."""
+  return (jnp.arange(n) * num_classes // n).astype(jnp.int32)
+
+
+def check_class_major(labels, num_classes: int) -> None:
+  """Raises ValueError unless `labels` [n] are `class_major_labels`."""
+  labels = np.asarray(labels)
+  want = np.asarray(class_major_labels(len(labels), num_classes))
+  if labels.shape != want.shape or np.any(labels != want):
+    raise ValueError(f'Labels of a class-balanced batch must be class-major '
+                     f'({num_classes} equal runs); got {labels}.')
+
+
 def make_batch_fn(dataset: Dataset, mesh, *, batch_size: int,
                   steps_per_call: int, seed: int,
                   class_balanced: bool = False):
@@ -206,6 +223,7 @@ def _class_balanced_batches(dataset, mesh, batch_size, steps_per_call, seed,
   per_class = batch_size // num_classes
   members = [np.flatnonzero(dataset.labels == c) for c in range(num_classes)]
   labels = np.repeat(np.arange(num_classes, dtype=np.int32), per_class)
+  check_class_major(labels, num_classes)  # what conditional methods expect
 
   def one(step):
     rng = np.random.default_rng([seed, int(step), 0xC1A5])

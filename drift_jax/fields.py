@@ -70,6 +70,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Callable
+from typing import Any
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -78,7 +81,19 @@ from jax import lax
 from drift_jax import kernels as kernels_lib
 from drift_jax import validation
 
-NORMALIZATIONS = ('nw', 'row', 'bidirectional', 'none')
+
+class Normalization(NamedTuple):
+  """A normalisation of the kernel weights (a `NORMALIZATIONS` entry).
+
+  Attributes:
+    block_fields: (logk [K, B, T], targets [T, D], w [T], spec, col_lse,
+      xb [B, D]) -> per-temperature fields [K, B, D] of one query block.
+    evaluate: (x, targets, w, spec) -> (fields [K, N, D], distance scale):
+      how the blocks are driven (`_blocked_fields`: one pass per block;
+      `_bidirectional_fields`: column statistics over all queries first).
+  """
+  block_fields: Callable[..., jax.Array]
+  evaluate: Callable[..., tuple[jax.Array, Any]]
 
 
 def mean_shift(x, y, *, kernel='laplace', temperature=0.05, weights=None,
@@ -109,6 +124,80 @@ def mean_shift(x, y, *, kernel='laplace', temperature=0.05, weights=None,
   return jax.nn.softmax(logk, axis=-1) @ y - x
 
 
+@dataclasses.dataclass(frozen=True)
+class FieldSpec:
+  """The options of a drifting field, checked once (see `drifting_field`).
+
+  Build it once (directly, or `from_config` for a run's `field` section)
+  and call it on batches: `spec(x, pos, neg, pos_weights=None,
+  neg_weights=None) -> V [N, D]`. A new normalisation is one function
+  plus one entry in `NORMALIZATIONS`; a new kernel one entry in
+  `kernels.KERNELS`.
+  """
+  kernel: str | kernels_lib.RadialKernel = 'laplace'
+  temperatures: tuple[float, ...] = (0.05,)
+  normalization: str = 'bidirectional'
+  mask_self: bool = True
+  normalize_distances: bool = False
+  normalize_drift: bool = False
+  affinity_floor: float = 0.0
+  block_size: int | None = None
+  pos_scale: float = 1.0
+  neg_scale: float = 1.0
+
+  def __post_init__(self):
+    validation.check_choice('normalization', self.normalization,
+                            NORMALIZATIONS)
+    kernels_lib.get_kernel(self.kernel)
+    object.__setattr__(self, 'temperatures',
+                       validation.as_temperatures(self.temperatures))
+    if not 0.0 <= float(self.affinity_floor) < 1.0:
+      raise ValueError(f'`affinity_floor` must be in [0, 1), got '
+                       f'{self.affinity_floor!r}.')
+    if self.affinity_floor > 0 and self.normalization != 'bidirectional':
+      raise ValueError('`affinity_floor` only applies to normalization='
+                       f"'bidirectional', got {self.normalization!r}.")
+    if self.block_size is not None and (
+        not isinstance(self.block_size, int) or self.block_size < 1):
+      raise ValueError(f'`block_size` must be None or a positive int, got '
+                       f'{self.block_size!r}.')
+    for name in ('pos_scale', 'neg_scale'):
+      value = getattr(self, name)
+      if not (isinstance(value, (int, float)) and math.isfinite(value)):
+        raise ValueError(f'`{name}` must be a finite float, got {value!r}.')
+
+  @classmethod
+  def from_config(cls, field_config) -> FieldSpec:
+    """The spec of a run config's `field` section (block_size 0: auto)."""
+    f = field_config
+    return cls(kernel=f.kernel, temperatures=tuple(f.temperatures),
+               normalization=f.normalization, mask_self=f.mask_self,
+               normalize_distances=f.normalize_distances,
+               normalize_drift=f.normalize_drift,
+               affinity_floor=f.affinity_floor,
+               block_size=f.block_size or None, pos_scale=f.pos_scale,
+               neg_scale=f.neg_scale)
+
+  def __call__(self, x, pos, neg, *, pos_weights=None, neg_weights=None):
+    """V(x) = V_p(x) - V_q(x) for this spec (`drifting_field`)."""
+    for name, arr in (('x', x), ('pos', pos), ('neg', neg)):
+      validation.check_points(name, arr)
+    validation.check_same_dim(('x', 'pos', 'neg'), (x, pos, neg))
+    validation.check_self_mask('mask_self', self.mask_self, x, neg,
+                               allow_extra=True)
+    validation.check_weights('pos_weights', pos_weights, pos.shape[0])
+    validation.check_weights('neg_weights', neg_weights, neg.shape[0])
+    temps = self.temperatures
+    block_size = self.block_size or auto_block_size(
+        x.shape[0], pos.shape[0] + neg.shape[0], len(temps), x.shape[1])
+    resolved = _Resolved(
+        kernels_lib.get_kernel(self.kernel), temps, self.normalization,
+        self.mask_self, pos.shape[0], float(self.affinity_floor),
+        bool(self.normalize_distances), bool(self.normalize_drift),
+        int(block_size), float(self.pos_scale), float(self.neg_scale))
+    return _drifting_field(x, pos, neg, pos_weights, neg_weights, resolved)
+
+
 def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
                    normalization='bidirectional', mask_self=True,
                    pos_weights=None, neg_weights=None,
@@ -124,8 +213,8 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
     kernel: kernel name or RadialKernel; default Laplace (Deng Eq. 12).
     temperature: float or tuple of floats. Several temperatures give the sum
       of their fields (each divided by its RMS when `normalize_drift`).
-    normalization: 'nw', 'row', 'bidirectional' or 'none' (module
-      docstring).
+    normalization: a key of `NORMALIZATIONS`: 'nw', 'row', 'bidirectional'
+      or 'none' (module docstring).
     mask_self: neg[i] is x[i] and is excluded for x[i] (Deng Alg. 2 step 2);
       needs Nn >= N >= 2 (negatives beyond the first N, e.g. CFG's
       unconditional samples, are never masked).
@@ -145,22 +234,14 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
   Returns:
     [N, D] field in input coordinates (module docstring), no gradient.
   """
-  temps = _validate_field_args(
-      x, pos, neg, kernel=kernel, temperature=temperature,
-      normalization=normalization, mask_self=mask_self,
-      pos_weights=pos_weights, neg_weights=neg_weights,
-      affinity_floor=affinity_floor, block_size=block_size)
-  if block_size is None:
-    block_size = auto_block_size(x.shape[0], pos.shape[0] + neg.shape[0],
-                                 len(temps), x.shape[1])
-  for name, value in (('pos_scale', pos_scale), ('neg_scale', neg_scale)):
-    if not (isinstance(value, (int, float)) and math.isfinite(value)):
-      raise ValueError(f'`{name}` must be a finite float, got {value!r}.')
-  spec = _FieldSpec(kernels_lib.get_kernel(kernel), temps, normalization,
-                    mask_self, pos.shape[0], float(affinity_floor),
-                    bool(normalize_distances), bool(normalize_drift),
-                    int(block_size), float(pos_scale), float(neg_scale))
-  return _drifting_field(x, pos, neg, pos_weights, neg_weights, spec)
+  for name, arr in (('x', x), ('pos', pos), ('neg', neg)):
+    validation.check_points(name, arr)
+  validation.check_same_dim(('x', 'pos', 'neg'), (x, pos, neg))
+  spec = FieldSpec(kernel, validation.as_temperatures(temperature),
+                   normalization, mask_self, normalize_distances,
+                   normalize_drift, affinity_floor, block_size, pos_scale,
+                   neg_scale)
+  return spec(x, pos, neg, pos_weights=pos_weights, neg_weights=neg_weights)
 
 
 # Elements of one [K, B, T] block of logits: 2^20 float32 (4 MiB) keeps a
@@ -198,10 +279,8 @@ def _drifting_field(x, pos, neg, pos_weights, neg_weights, spec):
   w_neg = _weights_or_ones(neg_weights, neg.shape[0], x.dtype)
   targets = jnp.concatenate([pos, neg], axis=0)  # [T, D]
   w = lax.stop_gradient(jnp.concatenate([w_pos, w_neg]))  # [T]
-  if spec.normalization == 'bidirectional':
-    fields, scale = _bidirectional_fields(x, targets, w, spec)
-  else:
-    fields, scale = _blocked_fields(x, targets, w, spec)
+  evaluate = NORMALIZATIONS[spec.normalization].evaluate
+  fields, scale = evaluate(x, targets, w, spec)
   return _combine_temperatures(fields, scale, spec)
 
 
@@ -209,8 +288,9 @@ def _drifting_field(x, pos, neg, pos_weights, neg_weights, spec):
 
 
 @dataclasses.dataclass(frozen=True)
-class _FieldSpec:
-  """Static description of a field (resolved strings, hashable numbers)."""
+class _Resolved:
+  """A `FieldSpec` resolved for one call (kernel object, number of
+  positives, block size): static, hashable, the jit's static argument."""
   kernel: kernels_lib.RadialKernel
   temps: tuple[float, ...]
   normalization: str
@@ -222,33 +302,6 @@ class _FieldSpec:
   block_size: int
   pos_scale: float = 1.0
   neg_scale: float = 1.0
-
-
-def _validate_field_args(x, pos, neg, *, kernel, temperature, normalization,
-                         mask_self, pos_weights, neg_weights, affinity_floor,
-                         block_size):
-  """Checks every argument of `drifting_field`; returns the temperatures."""
-  for name, arr in (('x', x), ('pos', pos), ('neg', neg)):
-    validation.check_points(name, arr)
-  validation.check_same_dim(('x', 'pos', 'neg'), (x, pos, neg))
-  validation.check_choice('normalization', normalization, NORMALIZATIONS)
-  kernels_lib.get_kernel(kernel)
-  temps = validation.as_temperatures(temperature)
-  validation.check_self_mask('mask_self', mask_self, x, neg,
-                             allow_extra=True)
-  validation.check_weights('pos_weights', pos_weights, pos.shape[0])
-  validation.check_weights('neg_weights', neg_weights, neg.shape[0])
-  if not 0.0 <= float(affinity_floor) < 1.0:
-    raise ValueError(f'`affinity_floor` must be in [0, 1), got '
-                     f'{affinity_floor!r}.')
-  if affinity_floor > 0 and normalization != 'bidirectional':
-    raise ValueError('`affinity_floor` only applies to '
-                     f"normalization='bidirectional', got {normalization!r}.")
-  if block_size is not None and (not isinstance(block_size, int)
-                                 or block_size < 1):
-    raise ValueError(f'`block_size` must be None or a positive int, got '
-                     f'{block_size!r}.')
-  return temps
 
 
 def _weights_or_ones(weights, n, dtype):
@@ -308,34 +361,51 @@ def _fields_from_log_kernels(logk, targets, w, spec, col_lse, xb):
     logk: [K, B, T] log kernels (self pairs at -inf).
     targets: [T, D] positives then negatives.
     w: [T] target weights.
-    spec: _FieldSpec.
+    spec: _Resolved.
     col_lse: [K, T] log-sum-exp over *all* queries (bidirectional only).
     xb: [B, D] the queries.
   """
+  return NORMALIZATIONS[spec.normalization].block_fields(
+      logk, targets, w, spec, col_lse, xb)
+
+
+def _nw_block(logk, targets, w, spec, col_lse, xb):
+  """Separate Nadaraya-Watson normalisers for the two halves."""
+  del col_lse
   n_pos = spec.n_pos
-  if spec.normalization == 'nw':
-    logits = logk + jnp.log(w)
-    m_pos = jax.nn.softmax(logits[..., :n_pos], axis=-1) @ targets[:n_pos]
-    m_neg = jax.nn.softmax(logits[..., n_pos:], axis=-1) @ targets[n_pos:]
-    return _scaled_halves(m_pos, m_neg, 1.0, xb, spec)
-  if spec.normalization == 'none':
-    # Mean of w k (y - x) per side; masked self pairs are not counted.
-    kw = jnp.exp(logk) * w
-    counted = jnp.where(jnp.isneginf(logk), 0.0, w)
-    n_p = jnp.sum(counted[..., :n_pos], axis=-1, keepdims=True)
-    n_n = jnp.maximum(jnp.sum(counted[..., n_pos:], axis=-1, keepdims=True),
-                      jnp.finfo(kw.dtype).tiny)
-    m_pos = kw[..., :n_pos] @ targets[:n_pos] / n_p
-    m_neg = kw[..., n_pos:] @ targets[n_pos:] / n_n
-    mass_pos = jnp.sum(kw[..., :n_pos], axis=-1, keepdims=True) / n_p
-    mass_neg = jnp.sum(kw[..., n_pos:], axis=-1, keepdims=True) / n_n
-    a, b = spec.pos_scale, spec.neg_scale
-    return a * (m_pos - mass_pos * xb) - b * (m_neg - mass_neg * xb)
-  if spec.normalization == 'row':
-    a = jax.nn.softmax(logk + jnp.log(w), axis=-1)
-    return _cross_weighted(a, targets, xb, spec)
-  # bidirectional: geometric mean of the row and column softmaxes, in log
-  # space so that nothing underflows at small temperature.
+  logits = logk + jnp.log(w)
+  m_pos = jax.nn.softmax(logits[..., :n_pos], axis=-1) @ targets[:n_pos]
+  m_neg = jax.nn.softmax(logits[..., n_pos:], axis=-1) @ targets[n_pos:]
+  return _scaled_halves(m_pos, m_neg, 1.0, xb, spec)
+
+
+def _unnormalized_block(logk, targets, w, spec, col_lse, xb):
+  """Mean of w k (y - x) per side; masked self pairs are not counted."""
+  del col_lse
+  n_pos = spec.n_pos
+  kw = jnp.exp(logk) * w
+  counted = jnp.where(jnp.isneginf(logk), 0.0, w)
+  n_p = jnp.sum(counted[..., :n_pos], axis=-1, keepdims=True)
+  n_n = jnp.maximum(jnp.sum(counted[..., n_pos:], axis=-1, keepdims=True),
+                    jnp.finfo(kw.dtype).tiny)
+  m_pos = kw[..., :n_pos] @ targets[:n_pos] / n_p
+  m_neg = kw[..., n_pos:] @ targets[n_pos:] / n_n
+  mass_pos = jnp.sum(kw[..., :n_pos], axis=-1, keepdims=True) / n_p
+  mass_neg = jnp.sum(kw[..., n_pos:], axis=-1, keepdims=True) / n_n
+  a, b = spec.pos_scale, spec.neg_scale
+  return a * (m_pos - mass_pos * xb) - b * (m_neg - mass_neg * xb)
+
+
+def _row_block(logk, targets, w, spec, col_lse, xb):
+  """One softmax over [positives, negatives], cross-weighted."""
+  del col_lse
+  a = jax.nn.softmax(logk + jnp.log(w), axis=-1)
+  return _cross_weighted(a, targets, xb, spec)
+
+
+def _bidirectional_block(logk, targets, w, spec, col_lse, xb):
+  """Geometric mean of the row and column softmaxes, in log space so that
+  nothing underflows at small temperature; cross-weighted."""
   log_row = logk - jax.nn.logsumexp(logk, axis=-1, keepdims=True)
   log_both = log_row + (logk - col_lse[:, None, :])
   if spec.floor > 0:
@@ -522,3 +592,14 @@ def _combine_temperatures(fields, scale, spec):
   coord_scale = (scale / jnp.sqrt(fields.shape[-1])
                  if spec.normalize_distances else 1.0)
   return coord_scale * sum(f / _rms(f) for f in fields)
+
+
+# Name -> normalisation. `nw`, `row` and `none` need only each block's own
+# rows; `bidirectional` needs column sums over every query first.
+NORMALIZATIONS: dict[str, Normalization] = {
+    'nw': Normalization(_nw_block, _blocked_fields),
+    'row': Normalization(_row_block, _blocked_fields),
+    'bidirectional': Normalization(_bidirectional_block,
+                                   _bidirectional_fields),
+    'none': Normalization(_unnormalized_block, _blocked_fields),
+}

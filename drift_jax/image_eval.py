@@ -11,7 +11,7 @@ classifier trained on the run's training split (`drift_jax.classifier`):
   (Kynkaanniemi et al. 2019, k = 3) in the same features;
 - `eval/class_accuracy` (class-conditional runs): the fraction of samples
   the classifier assigns to the label they were generated for (labels are
-  class-major, `methods.common.class_major_labels`);
+  class-major, `data.class_major_labels`);
 - `eval/classifier_held_out_accuracy`: the classifier's own accuracy on the
   held-out images, the ceiling for the one above.
 """
@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from drift_jax import data as data_lib
 from drift_jax import metrics
-from drift_jax.methods import common
 
 PR_NEIGHBOURS = 3
 
@@ -60,7 +60,7 @@ class ImageMetrics:
               'eval/precision': precision, 'eval/recall': recall,
               **self.floors}
     if self._num_classes:
-      labels = common.class_major_labels(len(samples), self._num_classes)
+      labels = data_lib.class_major_labels(len(samples), self._num_classes)
       logits = self._logits(self._classifier.params, jnp.asarray(samples))
       result['eval/class_accuracy'] = float(
           jnp.mean(jnp.argmax(logits, -1) == labels))

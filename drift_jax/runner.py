@@ -13,7 +13,6 @@ the trajectory of an uninterrupted one.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -24,41 +23,31 @@ import numpy as np
 from jax import lax
 
 from drift_jax import checkpoint
-from drift_jax import classifier as classifier_lib
-from drift_jax import config_lib
 from drift_jax import data as data_lib
 from drift_jax import image_eval
+from drift_jax import methods
 from drift_jax import metrics as metrics_lib
 from drift_jax import parallel
+from drift_jax import prerequisites as prerequisites_lib
 from drift_jax import reporting
-from drift_jax import teachers
-from drift_jax.methods import METHODS
+from drift_jax import workdir as workdir_lib
+from drift_jax.context import Prerequisite
+from drift_jax.context import RunContext
+from drift_jax.workdir import CHECKPOINT_DIR
+from drift_jax.workdir import CONFIG_FILE
+from drift_jax.workdir import SAMPLES_FILE
+from drift_jax.workdir import read_budget
 
-BUDGET_FILE = 'budget.json'
-CONFIG_FILE = 'config.json'
-CHECKPOINT_DIR = 'checkpoints'
-ENCODER_DIR = 'encoder'  # features.encoder='train' trains it here
-CLASSIFIER_DIR = 'classifier'  # eval.classifier='' trains it here
-SAMPLES_FILE = 'samples.npy'  # the last evaluation's samples
 MAX_LOGGED_MODES = 16  # mixtures up to this size log each mode's mass
+# Budget keys of the prerequisites a method may declare (always logged).
+COST_KEYS = {'teacher': ('budget/teacher_steps', 'budget/teacher_seconds'),
+             'encoder': (None, 'budget/encoder_seconds')}
+
+__all__ = ['CHECKPOINT_DIR', 'CONFIG_FILE', 'SAMPLES_FILE', 'read_budget',
+           'train_and_evaluate']
 
 
 # ------------------------------------------------------------------ set-up
-
-
-def _write_json(path, obj):
-  if reporting.is_writer():
-    with open(path, 'w') as f:
-      json.dump(obj, f, indent=2, sort_keys=True)
-
-
-def read_budget(workdir: str) -> dict:
-  """Steps and wall seconds spent so far (0 for a fresh workdir)."""
-  path = os.path.join(workdir, BUDGET_FILE)
-  if not os.path.exists(path):
-    return {'steps': 0, 'wall_seconds': 0.0}
-  with open(path) as f:
-    return json.load(f)
 
 
 def _make_step_fn(method, mesh, seed, num_traces):
@@ -150,32 +139,43 @@ def train_and_evaluate(config, workdir: str) -> dict:
   """Trains `config.method`, evaluating and checkpointing into `workdir`.
 
   Resumes from the newest checkpoint in `workdir/checkpoints` when there is
-  one. Returns a summary: the final record (step, train and eval metrics),
-  budget (steps and wall seconds, a trained teacher's included) and the
-  number of compilations of the training step.
+  one. The method's prerequisites (a teacher, an encoder) are trained or
+  loaded first (`prerequisites`). Returns a summary: the final record
+  (step, train and eval metrics), budget (steps and wall seconds, the
+  prerequisites' included) and the number of compilations of the step.
   """
+  config = methods.finalize(config)
   mesh = parallel.make_mesh(config.mesh.num_devices)
-  config_lib.validate(config, mesh.devices.size)
+  methods.validate(config, mesh.devices.size)
+  module = methods.get(config.method)
   os.makedirs(workdir, exist_ok=True)
-  _write_json(os.path.join(workdir, CONFIG_FILE), config.to_dict())
-  tc = config.train
+  workdir_lib.write_json(os.path.join(workdir, CONFIG_FILE),
+                         config.to_dict())
   dataset = data_lib.make_dataset(config.data, seed=config.seed,
                                   eval_size=config.eval.num_samples)
   num_classes = _num_classes(config, dataset)
-  teacher = teachers.resolve(config, workdir, dataset, num_classes)
-  encoder = _encoder(config, workdir, dataset)
-  method = METHODS[config.method](
-      config, dim=dataset.dim, mesh=mesh, teacher=teacher,
-      image_shape=dataset.image_shape, num_classes=num_classes,
-      encoder=encoder)
-  replicated = parallel.replicated(mesh)
+  resolved = {
+      name: prerequisites_lib.resolve(
+          request, workdir=workdir, dataset=dataset, config=config,
+          num_classes=num_classes, train_run=train_and_evaluate)
+      for name, request in module.prerequisites(config).items()}
+  ctx = RunContext(dim=dataset.dim, mesh=mesh,
+                   image_shape=dataset.image_shape, num_classes=num_classes,
+                   prerequisites=resolved)
+  method = module.make(config, ctx)
+  return _run(config, workdir, method, ctx, dataset, _extra_costs(resolved))
+
+
+def _run(config, workdir, method, ctx, dataset, extra_costs) -> dict:
+  """Restores or initialises the state, trains, and always closes the
+  checkpoint manager and the metric writer."""
+  replicated = parallel.replicated(ctx.mesh)
   constants = jax.device_put(method.constants, replicated)
   init_key = jax.random.fold_in(jax.random.key(config.seed), 0x1417)
   abstract = checkpoint.abstract_like(
       jax.eval_shape(method.init, init_key), replicated)
-
   manager = checkpoint.make_manager(os.path.join(workdir, CHECKPOINT_DIR),
-                                    max_to_keep=tc.keep_checkpoints)
+                                    max_to_keep=config.train.keep_checkpoints)
   writer = reporting.MetricWriter(workdir)
   try:
     start, state = checkpoint.restore_latest(manager, abstract)
@@ -185,15 +185,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
     budget = read_budget(workdir) if start else {'steps': 0,
                                                  'wall_seconds': 0.0}
     reporting.truncate_metrics(workdir, start)
-    summary = _train(config, workdir, method, state, start, mesh, dataset,
-                     constants, manager, writer, budget,
-                     _extra_costs(teacher, encoder), num_classes)
+    return _train(config, workdir, method, state, start, ctx, dataset,
+                  constants, manager, writer, budget, extra_costs)
   finally:
     # Checkpoints already started are completed even when training failed.
     checkpoint.wait(manager)
     manager.close()
     writer.close()
-  return summary
 
 
 def _num_classes(config, dataset) -> int:
@@ -215,77 +213,60 @@ def _num_classes(config, dataset) -> int:
   return num_classes
 
 
-def _encoder(config, workdir, dataset):
-  """The frozen feature encoder of feature-space drifting, or None."""
-  choice = config.features.encoder
-  if choice == 'none' or config.method != 'drifting':
-    return None
-  return classifier_lib.resolve(
-      '' if choice == 'train' else choice, os.path.join(workdir, ENCODER_DIR),
-      dataset, config.classifier, seed=classifier_lib.ENCODER_SEED)
-
-
 def _image_metrics(config, workdir, dataset, num_classes):
-  """Classifier-feature metrics for labelled images (`image_eval`)."""
+  """Classifier-feature metrics for labelled images (`image_eval`), with
+  the evaluation classifier resolved like any prerequisite."""
   choice = config.eval.classifier
   if (choice == 'none' or dataset.image_shape is None
       or dataset.num_classes < 2):
     return None
-  net = classifier_lib.resolve(
-      choice, os.path.join(workdir, CLASSIFIER_DIR), dataset,
-      config.classifier, seed=classifier_lib.EVAL_SEED)
+  net = prerequisites_lib.resolve(
+      Prerequisite('classifier', choice), workdir=workdir, dataset=dataset,
+      config=config, num_classes=num_classes, train_run=train_and_evaluate)
   return image_eval.ImageMetrics(net, dataset, num_classes=num_classes)
 
 
-def _extra_costs(teacher, encoder) -> dict:
+def _extra_costs(resolved) -> dict:
   """What a run paid before its first step: a DMD teacher's training, a
   feature encoder's training (both in budget/total_seconds)."""
-  return {'budget/teacher_steps': teacher.steps if teacher else 0,
-          'budget/teacher_seconds': teacher.seconds if teacher else 0.0,
-          'budget/encoder_seconds':
-              float(encoder.meta.get('seconds', 0.0)) if encoder else 0.0}
+  costs = {}
+  for name, (steps_key, seconds_key) in COST_KEYS.items():
+    steps, seconds = prerequisites_lib.cost(resolved.get(name))
+    if steps_key:
+      costs[steps_key] = steps
+    costs[seconds_key] = seconds
+  return costs
 
 
-def _train(config, workdir, method, state, start, mesh, dataset, constants,
-           manager, writer, budget, extra_costs, num_classes):
+def _train(config, workdir, method, state, start, ctx, dataset, constants,
+           manager, writer, budget, extra_costs):
   tc = config.train
   k = tc.steps_per_call
   if start % k:
     raise ValueError(f'Checkpoint step {start} is not a multiple of '
                      f'`train.steps_per_call` = {k}.')
-  batches = data_lib.make_batch_fn(dataset, mesh, batch_size=tc.batch_size,
+  batches = data_lib.make_batch_fn(dataset, ctx.mesh,
+                                   batch_size=tc.batch_size,
                                    steps_per_call=k, seed=config.seed,
-                                   class_balanced=num_classes > 0)
+                                   class_balanced=ctx.num_classes > 0)
   num_traces = [0]
-  step_fn = _make_step_fn(method, mesh, config.seed, num_traces)
+  step_fn = _make_step_fn(method, ctx.mesh, config.seed, num_traces)
   # The floors cost two 5,000 x 5,000 distance passes: skip them when the
   # run is already finished (a reused teacher, a re-printed quality table).
-  evaluator = (_Evaluator(method, dataset, config, constants, mesh,
+  evaluator = (_Evaluator(method, dataset, config, constants, ctx.mesh,
                           _image_metrics(config, workdir, dataset,
-                                         num_classes))
+                                         ctx.num_classes))
                if start < tc.steps else None)
   progress = _progress_bar(tc, start)
   wall0 = time.perf_counter() - budget['wall_seconds']
-  record, samples = {'step': start}, None
+  record = {'step': start}
   step = start
   while step < tc.steps:
     state, train_metrics = step_fn(state, constants, batches(step),
                                    jnp.asarray(step, jnp.int32))
     step += k
-    record = {}
-    if step % tc.log_every == 0 or step == tc.steps:
-      record.update({k: float(v) for k, v in
-                     jax.device_get(train_metrics).items()})
-      if not np.isfinite(record['train/loss']):
-        raise FloatingPointError(
-            f'train/loss is {record["train/loss"]} at step {step}; the last '
-            f'good checkpoint is kept in {workdir}/{CHECKPOINT_DIR}.')
-    if step % tc.eval_every == 0 or step == tc.steps:
-      eval_metrics, samples = evaluator(state)
-      record.update(eval_metrics)
-      _plot(config, workdir, samples, dataset, step, eval_metrics)
-      if reporting.is_writer():  # the newest samples, for sweep plots
-        np.save(os.path.join(workdir, SAMPLES_FILE), samples)
+    record = _record(config, workdir, step, state, train_metrics, evaluator,
+                     dataset)
     if record:
       wall = time.perf_counter() - wall0
       record.update({'time/wall_seconds': wall,
@@ -298,20 +279,45 @@ def _train(config, workdir, method, state, start, mesh, dataset, constants,
         progress.set_postfix(loss=f'{record["train/loss"]:.3g}')
     if step % tc.checkpoint_every == 0 or step == tc.steps:
       checkpoint.save(manager, step, state)
-      _write_json(os.path.join(workdir, BUDGET_FILE),
-                  {'steps': step,
-                   'wall_seconds': time.perf_counter() - wall0})
+      workdir_lib.write_json(os.path.join(workdir, workdir_lib.BUDGET_FILE),
+                             {'steps': step,
+                              'wall_seconds': time.perf_counter() - wall0})
     if progress is not None:
       progress.update(k)
   if progress is not None:
     progress.close()
+  return _summary(workdir, step, start, record, extra_costs, num_traces[0])
+
+
+def _record(config, workdir, step, state, train_metrics, evaluator,
+            dataset) -> dict:
+  """The train metrics at logging steps and the evaluation at eval steps
+  (also plotted and saved as samples.npy); {} otherwise."""
+  tc, record = config.train, {}
+  if step % tc.log_every == 0 or step == tc.steps:
+    record.update({k: float(v) for k, v in
+                   jax.device_get(train_metrics).items()})
+    if not np.isfinite(record['train/loss']):
+      raise FloatingPointError(
+          f'train/loss is {record["train/loss"]} at step {step}; the last '
+          f'good checkpoint is kept in {workdir}/{CHECKPOINT_DIR}.')
+  if step % tc.eval_every == 0 or step == tc.steps:
+    eval_metrics, samples = evaluator(state)
+    record.update(eval_metrics)
+    _plot(config, workdir, samples, dataset, step, eval_metrics)
+    if reporting.is_writer():  # the newest samples, for sweep plots
+      np.save(os.path.join(workdir, SAMPLES_FILE), samples)
+  return record
+
+
+def _summary(workdir, step, start, record, extra_costs, num_compiles):
   if step == start:  # already finished: report the last record written
     records = reporting.read_metrics(workdir)
     record = records[-1] if records else {}
   final = {'step': step, **record}
   final['budget/wall_seconds'] = read_budget(workdir)['wall_seconds']
   final.update(extra_costs)
-  final['num_compiles'] = num_traces[0]
+  final['num_compiles'] = num_compiles
   return final
 
 

@@ -39,6 +39,7 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 
 from drift_jax import config_lib  # noqa: E402
+from drift_jax import methods  # noqa: E402
 from drift_jax import reporting  # noqa: E402
 from drift_jax import runner  # noqa: E402
 
@@ -98,12 +99,14 @@ def points(sweep):
 
 
 def make_config(sweep, overrides, seed):
+  """The base config with the point's overrides, then the config file's
+  method-dependent defaults on the keys the point did not set."""
   config = config_lib.load_config_file(sweep['base'])
   for key, value in overrides.items():
     config_lib.set_by_path(config, key, value)
   config.seed = seed
   config.train.progress = False
-  return config
+  return methods.finalize(config, overridden=tuple(overrides))
 
 
 def run_sweep(sweep, workdir, seeds, dry_run=False, only=None):

@@ -39,12 +39,17 @@ def main(argv):
     # Must precede any other JAX call.
     jax.distributed.initialize(FLAGS.coordinator, FLAGS.num_processes,
                                FLAGS.process_id)
+  from drift_jax import methods
   from drift_jax import runner
-  summary = runner.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  # Method-dependent defaults go after the --config.a.b overrides and do
+  # not touch the keys those set.
+  config = methods.finalize(
+      FLAGS.config, config_flags.get_override_values(FLAGS['config']))
+  summary = runner.train_and_evaluate(config, FLAGS.workdir)
   if jax.process_index() == 0:
     ed = summary.get('eval/energy_distance', float('nan'))
     floor = summary.get('eval/energy_distance_floor', float('nan'))
-    print(f'\nmethod={FLAGS.config.method} data={FLAGS.config.data.name} '
+    print(f'\nmethod={config.method} data={config.data.name} '
           f'steps={summary["step"]} '
           f'wall={summary["budget/wall_seconds"]:.1f}s'
           + (f' (+ teacher {summary["budget/teacher_seconds"]:.1f}s)'

@@ -1,15 +1,59 @@
-"""Training methods, by config name; each is `init` / `train_step` /
-`sample` (see `common.Method`), resolved before `jax.jit`."""
+"""The method registry: one line per method.
 
+A method is a module that provides
+  CONFIG: {section: defaults} for the config sections it owns;
+  validate(config): raises ValueError naming the key for a config of this
+    method that cannot run (the shared sections are `config_lib`'s);
+  prerequisites(config) -> {name: context.Prerequisite}: the runs it needs
+    first (a teacher, a feature encoder), which the runner trains or loads
+    and hands to `make` in the run context;
+  make(config, ctx: context.RunContext) -> common.Method.
+Adding a method is one module plus one line in `METHODS` below.
+"""
+
+from __future__ import annotations
+
+import types
+
+import ml_collections
+
+from drift_jax import config_lib
+from drift_jax.methods import common
 from drift_jax.methods import diffusion
 from drift_jax.methods import dmd
 from drift_jax.methods import drifting
 from drift_jax.methods.common import Method
 
-METHODS = {
-    'drifting': drifting.make,
-    'diffusion': diffusion.make,
-    'dmd': dmd.make,
+METHODS: dict[str, types.ModuleType] = {
+    'drifting': drifting,
+    'diffusion': diffusion,
+    'dmd': dmd,
 }
 
-__all__ = ['METHODS', 'Method', 'diffusion', 'dmd', 'drifting']
+
+def get(name: str) -> types.ModuleType:
+  """The method module registered as `name` (ValueError naming `method`)."""
+  config_lib.check_choice('method', name, tuple(METHODS))
+  return METHODS[name]
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every key a run understands: the shared sections and every method's."""
+  return config_lib.compose(m.CONFIG for m in METHODS.values())
+
+
+def finalize(config, overridden=()) -> ml_collections.ConfigDict:
+  """`config_lib.finalize`: method-dependent defaults after overrides."""
+  return config_lib.finalize(config, overridden)
+
+
+def validate(config, device_count: int) -> None:
+  """Start-up checks of the shared sections, then of the chosen method."""
+  config_lib.validate(config, device_count, reference=base_config(),
+                      methods=METHODS)
+  common.validate_shared(config)
+  get(config.method).validate(config)
+
+
+__all__ = ['METHODS', 'Method', 'base_config', 'finalize', 'get',
+           'validate']

@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from drift_jax import config_lib
+from drift_jax import models
 from drift_jax import parallel
 
 
@@ -46,8 +48,8 @@ class Network(NamedTuple):
     _, params = nnx.split(self.build(nnx.Rngs(key)))
     return params
 
-  def apply(self, params, *args):
-    return nnx.merge(self.graphdef, params)(*args)
+  def apply(self, params, *args, **kwargs):
+    return nnx.merge(self.graphdef, params)(*args, **kwargs)
 
 
 SCHEDULES = ('constant', 'cosine')
@@ -111,12 +113,6 @@ def generator_noise(key, n: int, noise_dim: int, mesh):
   return parallel.shard_batch(z, mesh)
 
 
-def class_major_labels(n: int, num_classes: int):
-  """[n] labels 0..C-1 in contiguous, near-equal runs (class-major), the
-  layout of class-balanced batches; with C dividing n, each class n / C."""
-  return (jnp.arange(n) * num_classes // n).astype(jnp.int32)
-
-
 def split_batch(batch):
   """(points [B, D], labels [B] or None) of an unlabelled array batch or a
   class-balanced {'x', 'labels'} batch (`data.make_batch_fn`)."""
@@ -125,11 +121,17 @@ def split_batch(batch):
   return batch, None
 
 
-def cond_args(labels, alpha=None):
-  """Extra network arguments: () unconditional, else (labels[, alpha])."""
-  if labels is None:
-    return ()
-  return (labels,) if alpha is None else (labels, alpha)
+def validate_shared(config) -> None:
+  """Checks of the shared keys whose choices the methods' code defines."""
+  config_lib.check_choice('optim.schedule', config.optim.schedule, SCHEDULES)
+  models.check_generator_config(config.model.generator)
+
+
+def check_no_feature_space(config, method_name: str) -> None:
+  """Feature-space losses are drifting's; other methods refuse them."""
+  if config.features.encoder != 'none':
+    raise ValueError(f"`features.encoder` applies to method='drifting' "
+                     f'only, got method={method_name!r}.')
 
 
 def loop_unroll(image_shape) -> bool:

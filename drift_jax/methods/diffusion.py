@@ -11,15 +11,28 @@ evaluation as the one-step generators.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from drift_jax import data as data_lib
 from drift_jax import losses
 from drift_jax import models
 from drift_jax import noise as noise_lib
 from drift_jax import parallel
+from drift_jax.context import RunContext
 from drift_jax.methods import common
+
+NAME = 'diffusion'
+CONFIG = {
+    'diffusion': dict(sigma_min=0.002, sigma_max=80.0, rho=7.0,
+                      sigma_data=0.5, p_mean=-1.2, p_std=1.2,
+                      sample_steps=18),
+}
 
 
 def heun_sample(denoiser, x_init, sigmas, *, unroll: bool = False):
@@ -63,54 +76,101 @@ def sampling_sigmas(diffusion_config):
 
 
 def make_denoiser_net(config, dim, *, image_shape=None, num_classes=0):
+  """The config's `model.denoiser`, EDM-preconditioned, as a Network."""
   return common.Network.create(lambda rngs: models.make_denoiser(
       config.model.denoiser, dim, rngs, config.diffusion.sigma_data,
       image_shape=image_shape, num_classes=num_classes))
 
 
-def make(config, *, dim: int, mesh, teacher=None, image_shape=None,
-         num_classes: int = 0, encoder=None) -> common.Method:
+def validate(config) -> None:
+  """Start-up checks of the `diffusion` section."""
+  common.check_no_feature_space(config, NAME)
+  d = config.diffusion
+  if not 0 < d.sigma_min < d.sigma_max:
+    raise ValueError(f'Need 0 < diffusion.sigma_min < diffusion.sigma_max, '
+                     f'got {d.sigma_min}, {d.sigma_max}.')
+  if d.sample_steps < 1:
+    raise ValueError(f'`diffusion.sample_steps` must be >= 1, got '
+                     f'{d.sample_steps}.')
+
+
+def prerequisites(config) -> dict:
+  """A diffusion model needs nothing trained before it."""
+  del config
+  return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionSpec:
+  """Everything a diffusion step needs, built once by `make`."""
+  den: common.Network
+  tx: Any
+  mesh: Any
+  p_mean: float
+  p_std: float
+  sigma_data: float
+  ema_decay: float
+  sample_sigmas: Any  # [S] decreasing Heun levels
+  dim: int
+  num_classes: int
+  unroll: bool
+
+
+def make(config, ctx: RunContext) -> common.Method:
   """Diffusion method from the run config (model.denoiser, optim,
   diffusion, train.ema_decay); class-conditional D(x, sigma, label) when
-  `num_classes` > 0 (batches from `data.make_batch_fn(class_balanced)`)."""
-  del teacher, encoder
-  den = make_denoiser_net(config, dim, image_shape=image_shape,
-                          num_classes=num_classes)
+  `ctx.num_classes` > 0 (batches from `data.make_batch_fn(class_balanced)`).
+  """
   cfg = config.diffusion
-  tx = common.make_optimizer(config.optim,
-                                total_steps=config.train.steps)
-  ema_decay = config.train.ema_decay
-  sample_sigmas = sampling_sigmas(cfg)
+  spec = DiffusionSpec(
+      den=make_denoiser_net(config, ctx.dim, image_shape=ctx.image_shape,
+                            num_classes=ctx.num_classes),
+      tx=common.make_optimizer(config.optim, total_steps=config.train.steps),
+      mesh=ctx.mesh, p_mean=cfg.p_mean, p_std=cfg.p_std,
+      sigma_data=cfg.sigma_data, ema_decay=config.train.ema_decay,
+      sample_sigmas=sampling_sigmas(cfg), dim=ctx.dim,
+      num_classes=ctx.num_classes,
+      unroll=common.loop_unroll(ctx.image_shape))
+  return common.Method(functools.partial(init, spec),
+                       functools.partial(train_step, spec),
+                       functools.partial(sample, spec))
 
-  def init(key):
-    return {'denoiser': common.net_state(den.init(key), tx,
-                                         ema=ema_decay > 0)}
 
-  def train_step(state, constants, batch, key):
-    del constants
-    batch, labels = common.split_batch(batch)
-    extra = common.cond_args(labels)
-    k_sigma, k_eps = jax.random.split(key)
-    n = batch.shape[0]
-    sigma = jnp.exp(cfg.p_mean + cfg.p_std * jax.random.normal(k_sigma, (n,)))
-    eps = parallel.shard_batch(jax.random.normal(k_eps, batch.shape), mesh)
-    x_t = batch + sigma[:, None] * eps
+def init(spec: DiffusionSpec, key):
+  return {'denoiser': common.net_state(spec.den.init(key), spec.tx,
+                                       ema=spec.ema_decay > 0)}
 
-    def loss_fn(params):
-      return losses.denoising_loss(den.apply(params, x_t, sigma, *extra),
-                                   batch, sigma, cfg.sigma_data)
 
-    loss, grads = jax.value_and_grad(loss_fn)(state['denoiser']['params'])
-    new = common.apply_gradients(state['denoiser'], grads, tx, ema_decay)
-    return {'denoiser': new}, {'train/loss': loss}
+def train_step(spec: DiffusionSpec, state, constants, batch, key):
+  """EDM denoising score matching on the batch (its labels, if any)."""
+  del constants
+  batch, labels = common.split_batch(batch)
+  k_sigma, k_eps = jax.random.split(key)
+  n = batch.shape[0]
+  sigma = jnp.exp(spec.p_mean
+                  + spec.p_std * jax.random.normal(k_sigma, (n,)))
+  eps = parallel.shard_batch(jax.random.normal(k_eps, batch.shape),
+                             spec.mesh)
+  x_t = batch + sigma[:, None] * eps
 
-  def sample(state, constants, key, n):
-    del constants
-    params = common.eval_params(state['denoiser'])
-    x_init = sample_sigmas[0] * jax.random.normal(key, (n, dim))
-    extra = common.cond_args(common.class_major_labels(n, num_classes)
-                             if num_classes else None)
-    return heun_sample(lambda x, s: den.apply(params, x, s, *extra), x_init,
-                       sample_sigmas, unroll=common.loop_unroll(image_shape))
+  def loss_fn(params):
+    return losses.denoising_loss(
+        spec.den.apply(params, x_t, sigma, labels=labels), batch, sigma,
+        spec.sigma_data)
 
-  return common.Method(init, train_step, sample)
+  loss, grads = jax.value_and_grad(loss_fn)(state['denoiser']['params'])
+  new = common.apply_gradients(state['denoiser'], grads, spec.tx,
+                               spec.ema_decay)
+  return {'denoiser': new}, {'train/loss': loss}
+
+
+def sample(spec: DiffusionSpec, state, constants, key, n):
+  """Heun samples of the (EMA) denoiser, class-major labels if any."""
+  del constants
+  params = common.eval_params(state['denoiser'])
+  x_init = spec.sample_sigmas[0] * jax.random.normal(key, (n, spec.dim))
+  labels = (data_lib.class_major_labels(n, spec.num_classes)
+            if spec.num_classes else None)
+  return heun_sample(
+      lambda x, s: spec.den.apply(params, x, s, labels=labels), x_init,
+      spec.sample_sigmas, unroll=spec.unroll)

@@ -11,46 +11,194 @@ Per generator update:
    lambda_reg |G(z_reg) - y_reg|^2 on noise/teacher-ODE pairs (DMD Eq. 9,
    with L2 instead of LPIPS as DMD's own CIFAR ablation).
 
-D_real is the teacher (`Teacher`): the exact mixture denoiser (oracle), or a
-trained `diffusion` network, frozen and passed as a constant. With
-`dmd.denoisers='kde'` both denoisers are the exact posterior means of the
-empirical data and generated batches (`scores.kde_denoiser`); evaluated at
-the clean x (`noised=False`) with one `fixed_sigma` and `normalize=False`
-this is the Gaussian `nw` drifting field (DESIGN.md, "The bridge").
+D_real is the teacher (`context.Teacher`, the prerequisite `dmd.teacher`):
+the exact mixture denoiser ('oracle'), or a trained `diffusion` network
+('train' or a workdir), frozen and passed as a constant. D_fake starts as a
+copy of a trained teacher (`dmd.fake_init='teacher'`, DMD's choice; a
+teacher whose network differs from `model.denoiser` is an error) or from
+random weights (`'scratch'`, logged; the oracle has no network to copy).
+With `dmd.denoisers='kde'` both denoisers are the exact posterior means of
+the empirical data and generated batches (`scores.kde_denoiser`); evaluated
+at the clean x (`noised=False`) with one `fixed_sigma` and
+`normalize=False` this is the Gaussian `nw` drifting field (DESIGN.md,
+"The bridge").
+
+The step is plain module-level functions of a frozen `DMDSpec` built once
+by `make`; nothing reads the config while tracing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import functools
 from typing import Any
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from absl import logging
 from jax import lax
 
+from drift_jax import config_lib
+from drift_jax import data as data_lib
+from drift_jax import distributions
 from drift_jax import losses
 from drift_jax import models
 from drift_jax import noise as noise_lib
 from drift_jax import parallel
 from drift_jax import scores
+from drift_jax import workdir as workdir_lib
+from drift_jax.context import Prerequisite
+from drift_jax.context import RunContext
+from drift_jax.context import Teacher
 from drift_jax.methods import common
 from drift_jax.methods import diffusion
 
+NAME = 'dmd'
 DENOISER_KINDS = ('network', 'kde')
+ORACLE = 'oracle'  # dmd.teacher: the exact mixture denoiser
+FAKE_INITS = ('teacher', 'scratch')
+
+CONFIG = {
+    'dmd': dict(teacher=ORACLE, teacher_steps=5000, denoisers='network',
+                fake_init='teacher', fake_steps_per_gen=5, fake_lr=0.0,
+                num_sigmas=1000, min_frac=0.02, max_frac=0.98, noised=True,
+                fixed_sigma=0.0, normalize=True, regression_weight=0.0,
+                regression_pairs=4096, regression_batch=256),
+}
 
 
-class Teacher(NamedTuple):
-  """A frozen real-data denoiser and what it cost to make."""
-  denoise: Callable[[Any, jax.Array, jax.Array], jax.Array]  # (p, x, s)
-  params: Any  # pytree of frozen arrays (None for the oracle)
-  steps: int = 0  # training steps spent on it (0: oracle)
-  seconds: float = 0.0  # wall time spent training it
+def validate(config) -> None:
+  """Start-up checks of the `dmd` section (ValueError naming the key)."""
+  d = config.dmd
+  common.check_no_feature_space(config, NAME)
+  config_lib.check_choice('dmd.denoisers', d.denoisers, DENOISER_KINDS)
+  config_lib.check_choice('dmd.fake_init', d.fake_init, FAKE_INITS)
+  mixtures = (data_lib.GMM_DATASET,) + tuple(distributions.TOY_MIXTURES)
+  if d.denoisers == 'network':
+    if d.teacher == ORACLE and config.data.name not in mixtures:
+      raise ValueError(
+          f"`dmd.teacher='oracle'` needs Gaussian-mixture data (one of "
+          f'{mixtures}), got data.name={config.data.name!r}; use '
+          "dmd.teacher='train' or a path to a diffusion workdir.")
+    config_lib.check_prerequisite('dmd.teacher', d.teacher, extra=(ORACLE,))
+  if d.fake_steps_per_gen < 1:
+    raise ValueError(f'`dmd.fake_steps_per_gen` must be >= 1, got '
+                     f'{d.fake_steps_per_gen}.')
+  if not 0.0 <= d.min_frac <= d.max_frac <= 1.0:
+    raise ValueError(f'Need 0 <= dmd.min_frac <= dmd.max_frac <= 1, got '
+                     f'{d.min_frac}, {d.max_frac}.')
+  if d.denoisers == 'kde' and d.regression_weight > 0:
+    raise ValueError('`dmd.regression_weight` > 0 needs a network teacher, '
+                     "not dmd.denoisers='kde'.")
+  if config.conditional.enabled and (d.denoisers == 'kde'
+                                     or d.regression_weight > 0):
+    raise ValueError("Class-conditional DMD needs dmd.denoisers='network' "
+                     'and dmd.regression_weight=0.')
 
 
-def oracle_teacher(mixture) -> Teacher:
-  """The exact `GaussianMixture.denoiser` (GMM data only)."""
-  return Teacher(lambda params, x, s: mixture.denoiser(x, s), None)
+def teacher_config(config):
+  """The diffusion run a `dmd.teacher='train'` student trains first: same
+  data, denoiser and optimiser, `dmd.teacher_steps` steps, EMA."""
+  c = config_lib.finalize(config)
+  c.method = diffusion.NAME
+  steps = config.dmd.teacher_steps
+  c.train.update(steps=steps, steps_per_call=1, ema_decay=0.999,
+                 eval_every=steps, checkpoint_every=steps,
+                 log_every=min(config.train.log_every, steps))
+  return c
+
+
+def prerequisites(config) -> dict[str, Prerequisite]:
+  """The teacher: none for kde denoisers, the oracle, or a diffusion run."""
+  choice = config.dmd.teacher
+  if config.dmd.denoisers == 'kde':
+    return {}
+  if choice == ORACLE:
+    return {'teacher': Prerequisite('oracle_teacher')}
+  run_config = (teacher_config(config)
+                if choice == workdir_lib.TRAIN_HERE else None)
+  return {'teacher': Prerequisite('teacher', choice, run_config)}
+
+
+@dataclasses.dataclass(frozen=True)
+class DMDSpec:
+  """Everything a DMD step needs, built once from config and context."""
+  gen: common.Network
+  fake: common.Network
+  teacher: Teacher | None
+  fake_from_teacher: bool
+  tx_gen: Any
+  tx_fake: Any
+  grid: Any  # [num_sigmas] Karras levels
+  mesh: Any
+  use_kde: bool
+  noised: bool
+  normalize: bool
+  fixed_sigma: float
+  sigma_range: tuple[float, float]  # (min_frac, max_frac) of the grid
+  fake_steps: int
+  regression_weight: float
+  regression_batch: int
+  sigma_data: float
+  noise_dim: int
+  gen_batch: int
+  ema_decay: float
+  num_classes: int
+  gen_labels: Any  # [gen_batch] class-major labels, or None
+  unroll: bool
+
+
+def make(config, ctx: RunContext) -> common.Method:
+  """DMD method from the run config (model, optim, diffusion, dmd, train)
+  and the run context (prerequisite 'teacher'; `ctx.num_classes` > 0: the
+  generator G(z, c), the teacher and D_fake are class-conditional, no
+  guidance: alpha = 1)."""
+  spec = make_spec(config, ctx)
+  constants = {'teacher': None if spec.teacher is None
+               else spec.teacher.params}
+  if config.dmd.regression_weight > 0:
+    constants['regression'] = regression_pairs(config, ctx.dim,
+                                               spec.teacher)
+  return common.Method(functools.partial(init, spec),
+                       functools.partial(train_step, spec),
+                       functools.partial(sample, spec), constants)
+
+
+def make_spec(config, ctx: RunContext) -> DMDSpec:
+  cfg, teacher = config.dmd, ctx.get('teacher')
+  use_kde = cfg.denoisers == 'kde'
+  if teacher is None and not use_kde:
+    raise ValueError("method='dmd' with dmd.denoisers='network' needs a "
+                     'teacher (dmd.teacher).')
+  gen = common.Network.create(lambda rngs: models.make_generator(
+      config.model.generator, ctx.dim, rngs, image_shape=ctx.image_shape,
+      num_classes=ctx.num_classes))
+  fake = diffusion.make_denoiser_net(config, ctx.dim,
+                                     image_shape=ctx.image_shape,
+                                     num_classes=ctx.num_classes)
+  steps, gen_batch = config.train.steps, config.train.gen_batch_size
+  return DMDSpec(
+      gen=gen, fake=fake, teacher=teacher,
+      fake_from_teacher=_fake_from_teacher(cfg, teacher, fake, use_kde),
+      tx_gen=common.make_optimizer(config.optim, total_steps=steps),
+      tx_fake=common.make_optimizer(
+          config.optim, cfg.fake_lr or None,
+          total_steps=steps * cfg.fake_steps_per_gen),
+      grid=noise_lib.karras_sigmas(cfg.num_sigmas, config.diffusion.sigma_min,
+                                   config.diffusion.sigma_max,
+                                   config.diffusion.rho),
+      mesh=ctx.mesh, use_kde=use_kde, noised=cfg.noised,
+      normalize=cfg.normalize, fixed_sigma=cfg.fixed_sigma,
+      sigma_range=(cfg.min_frac, cfg.max_frac),
+      fake_steps=cfg.fake_steps_per_gen,
+      regression_weight=cfg.regression_weight,
+      regression_batch=cfg.regression_batch,
+      sigma_data=config.diffusion.sigma_data,
+      noise_dim=config.model.generator.noise_dim, gen_batch=gen_batch,
+      ema_decay=config.train.ema_decay, num_classes=ctx.num_classes,
+      gen_labels=(data_lib.class_major_labels(gen_batch, ctx.num_classes)
+                  if ctx.num_classes else None),
+      unroll=common.loop_unroll(ctx.image_shape))
 
 
 def _same_structure(a, b) -> bool:
@@ -59,151 +207,145 @@ def _same_structure(a, b) -> bool:
           and shapes(a) == shapes(b))
 
 
-def make(config, *, dim: int, mesh, teacher: Teacher | None = None,
-         image_shape=None, num_classes: int = 0, encoder=None
-         ) -> common.Method:
-  """DMD method from the run config (model, optim, diffusion, dmd, train).
-
-  With `num_classes` > 0 the generator G(z, c), the teacher D_real(x, s, c)
-  and the fake denoiser D_fake(x, s, c) are class-conditional (no guidance:
-  alpha = 1); generated labels are class-major over the batch.
-  """
-  del encoder
-  cfg = config.dmd
-  use_kde = cfg.denoisers == 'kde'
-  if teacher is None and not use_kde:
-    raise ValueError("method='dmd' with dmd.denoisers='network' needs a "
-                     'teacher (dmd.teacher).')
-  if num_classes and (use_kde or cfg.regression_weight > 0):
-    raise ValueError("Class-conditional DMD needs dmd.denoisers='network' "
-                     'and dmd.regression_weight=0.')
-  gen = common.Network.create(lambda rngs: models.make_generator(
-      config.model.generator, dim, rngs, image_shape=image_shape,
-      num_classes=num_classes))
-  fake = diffusion.make_denoiser_net(config, dim, image_shape=image_shape,
-                                     num_classes=num_classes)
-  gen_labels = (common.class_major_labels(config.train.gen_batch_size,
-                                          num_classes)
-                if num_classes else None)
-  extra = common.cond_args(gen_labels)
-  gen_extra = common.cond_args(
-      gen_labels, None if gen_labels is None else
-      jnp.ones(gen_labels.shape))
-  noise_dim = config.model.generator.noise_dim
-  steps = config.train.steps
-  tx_gen = common.make_optimizer(config.optim, total_steps=steps)
-  tx_fake = common.make_optimizer(config.optim, cfg.fake_lr or None,
-                                  total_steps=steps * cfg.fake_steps_per_gen)
-  gen_batch, ema_decay = config.train.gen_batch_size, config.train.ema_decay
-  grid = noise_lib.karras_sigmas(cfg.num_sigmas, config.diffusion.sigma_min,
-                                 config.diffusion.sigma_max,
-                                 config.diffusion.rho)
-  sigma_data = config.diffusion.sigma_data
-  constants = {'teacher': None if teacher is None else teacher.params}
-  if cfg.regression_weight > 0:
-    constants['regression'] = _regression_pairs(config, dim, teacher)
-
-  def init(key):
-    state = {'gen': common.net_state(gen.init(key), tx_gen,
-                                     ema=ema_decay > 0)}
-    if not use_kde:
-      fake_params = fake.init(jax.random.fold_in(key, 1))
-      if teacher is not None and teacher.params is not None and (
-          _same_structure(teacher.params, fake_params)):
-        fake_params = teacher.params  # DMD: D_fake starts as the teacher
-      state['fake'] = common.net_state(fake_params, tx_fake, ema=False)
-    return state
-
-  def draw_noise(key):
-    return common.generator_noise(key, gen_batch, noise_dim, mesh)
-
-  def fake_update(fake_state, gen_params, key):
-    k_z, k_sigma, k_eps = jax.random.split(key, 3)
-    x0 = lax.stop_gradient(gen.apply(gen_params, draw_noise(k_z),
-                                     *gen_extra))
-    sigma = noise_lib.sample_grid_sigmas(k_sigma, gen_batch, grid)
-    x_t = x0 + sigma[:, None] * jax.random.normal(k_eps, x0.shape)
-
-    def loss_fn(params):
-      return losses.denoising_loss(fake.apply(params, x_t, sigma, *extra),
-                                   x0, sigma, sigma_data)
-
-    loss, grads = jax.value_and_grad(loss_fn)(fake_state['params'])
-    return common.apply_gradients(fake_state, grads, tx_fake), loss
-
-  def denoisers(state, constants, batch, x):
-    if use_kde:
-      data = parallel.gather_global(batch, mesh)
-      generated = parallel.gather_global(lax.stop_gradient(x), mesh)
-      exclude = not cfg.noised  # leave-one-out only at the clean sample
-      return (lambda x_t, s: scores.kde_denoiser(x_t, data, s),
-              lambda x_t, s: scores.kde_denoiser(
-                  x_t, generated, s, exclude_self=exclude))
-    fake_params = state['fake']['params']
-    return (lambda x_t, s: teacher.denoise(constants['teacher'], x_t, s,
-                                           *extra),
-            lambda x_t, s: fake.apply(fake_params, x_t, s, *extra))
-
-  def direction(state, constants, batch, x, key):
-    """V at generated x [G, D] (no gradient)."""
-    k_sigma, k_eps = jax.random.split(key)
-    if cfg.fixed_sigma > 0:
-      sigma = jnp.full((gen_batch,), cfg.fixed_sigma)
-    else:
-      sigma = noise_lib.sample_grid_sigmas(k_sigma, gen_batch, grid,
-                                           cfg.min_frac, cfg.max_frac)
-    eps = jax.random.normal(k_eps, x.shape) if cfg.noised else None
-    real, fake_fn = denoisers(state, constants, batch, x)
-    return losses.dmd_direction(x, real, fake_fn, sigma, eps,
-                                normalize=cfg.normalize)
-
-  def train_step(state, constants, batch, key):
-    batch, _ = common.split_batch(batch)  # labels: class-major, known
-    k_fake, k_dir, k_reg = (jax.random.fold_in(key, i) for i in (1, 2, 3))
-    metrics = {}
-    if not use_kde:
-      def fake_body(i, carry):
-        fake_state, _ = carry
-        return fake_update(fake_state, state['gen']['params'],
-                           jax.random.fold_in(k_fake, i))
-      fake_state, fake_loss = lax.fori_loop(
-          0, cfg.fake_steps_per_gen, fake_body,
-          (state['fake'], jnp.zeros(())),
-          unroll=common.loop_unroll(image_shape))
-      state = {**state, 'fake': fake_state}
-      metrics['train/fake_loss'] = fake_loss
-    z = draw_noise(key)
-
-    def loss_fn(params):
-      x = gen.apply(params, z, *gen_extra)
-      v = direction(state, constants, batch, x, k_dir)
-      dm = losses.drift_loss(x, v)
-      if cfg.regression_weight <= 0:
-        return dm, (dm, jnp.zeros(()))
-      reg = _regression_loss(gen, params, constants['regression'], k_reg,
-                             cfg.regression_batch)
-      return dm + cfg.regression_weight * reg, (dm, reg)
-
-    (loss, (dm, reg)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state['gen']['params'])
-    new_gen = common.apply_gradients(state['gen'], grads, tx_gen, ema_decay)
-    metrics.update({'train/loss': loss, 'train/dm_loss': dm,
-                    'train/regression_loss': reg})
-    return {**state, 'gen': new_gen}, metrics
-
-  def sample(state, constants, key, n):
-    del constants
-    z = jax.random.normal(key, (n, noise_dim))
-    labels = (common.class_major_labels(n, num_classes) if num_classes
-              else None)
-    alpha = None if labels is None else jnp.ones((n,))
-    return gen.apply(common.eval_params(state['gen']), z,
-                     *common.cond_args(labels, alpha))
-
-  return common.Method(init, train_step, sample, constants)
+def _fake_from_teacher(cfg, teacher, fake, use_kde) -> bool:
+  """Whether D_fake starts as the teacher's network (`dmd.fake_init`)."""
+  if use_kde:
+    return False
+  if teacher.params is None or cfg.fake_init == 'scratch':
+    logging.info('DMD: D_fake starts from random weights (%s).',
+                 'oracle teacher' if teacher.params is None
+                 else "dmd.fake_init='scratch'")
+    return False
+  abstract = jax.eval_shape(fake.init, jax.random.key(0))
+  if not _same_structure(teacher.params, abstract):
+    raise ValueError(
+        "`dmd.fake_init='teacher'`: the teacher's network differs from "
+        '`model.denoiser` (parameter structure or shapes), so D_fake cannot '
+        'start as the teacher. Make model.denoiser match the teacher run, '
+        "or set dmd.fake_init='scratch' to start D_fake from random "
+        'weights.')
+  return True
 
 
-def _regression_pairs(config, dim, teacher):
+def init(spec: DMDSpec, key):
+  state = {'gen': common.net_state(spec.gen.init(key), spec.tx_gen,
+                                   ema=spec.ema_decay > 0)}
+  if not spec.use_kde:
+    fake_params = spec.fake.init(jax.random.fold_in(key, 1))
+    if spec.fake_from_teacher:
+      fake_params = spec.teacher.params  # DMD: D_fake starts as the teacher
+    state['fake'] = common.net_state(fake_params, spec.tx_fake, ema=False)
+  return state
+
+
+def _gen_cond(spec: DMDSpec) -> dict:
+  """Generator conditioning: class-major labels, alpha = 1 (no CFG)."""
+  if spec.gen_labels is None:
+    return {}
+  return dict(labels=spec.gen_labels, alpha=jnp.ones(spec.gen_labels.shape))
+
+
+def draw_noise(spec: DMDSpec, key):
+  return common.generator_noise(key, spec.gen_batch, spec.noise_dim,
+                                spec.mesh)
+
+
+def fake_update(spec: DMDSpec, fake_state, gen_params, key):
+  """One denoising-score-matching step of D_fake on sg(G(z))."""
+  k_z, k_sigma, k_eps = jax.random.split(key, 3)
+  x0 = lax.stop_gradient(spec.gen.apply(gen_params, draw_noise(spec, k_z),
+                                        **_gen_cond(spec)))
+  sigma = noise_lib.sample_grid_sigmas(k_sigma, spec.gen_batch, spec.grid)
+  x_t = x0 + sigma[:, None] * jax.random.normal(k_eps, x0.shape)
+
+  def loss_fn(params):
+    return losses.denoising_loss(
+        spec.fake.apply(params, x_t, sigma, labels=spec.gen_labels), x0,
+        sigma, spec.sigma_data)
+
+  loss, grads = jax.value_and_grad(loss_fn)(fake_state['params'])
+  return common.apply_gradients(fake_state, grads, spec.tx_fake), loss
+
+
+def denoisers(spec: DMDSpec, state, constants, batch, x):
+  """(D_real, D_fake) as functions (x_t, sigma) -> [N, D]."""
+  if spec.use_kde:
+    data = parallel.gather_global(batch, spec.mesh)
+    generated = parallel.gather_global(lax.stop_gradient(x), spec.mesh)
+    exclude = not spec.noised  # leave-one-out only at the clean sample
+    return (lambda x_t, s: scores.kde_denoiser(x_t, data, s),
+            lambda x_t, s: scores.kde_denoiser(
+                x_t, generated, s, exclude_self=exclude))
+  fake_params, labels = state['fake']['params'], spec.gen_labels
+  return (lambda x_t, s: spec.teacher.denoise(constants['teacher'], x_t, s,
+                                              labels=labels),
+          lambda x_t, s: spec.fake.apply(fake_params, x_t, s, labels=labels))
+
+
+def direction(spec: DMDSpec, state, constants, batch, x, key):
+  """V at generated x [G, D] (no gradient)."""
+  k_sigma, k_eps = jax.random.split(key)
+  if spec.fixed_sigma > 0:
+    sigma = jnp.full((spec.gen_batch,), spec.fixed_sigma)
+  else:
+    sigma = noise_lib.sample_grid_sigmas(k_sigma, spec.gen_batch, spec.grid,
+                                         *spec.sigma_range)
+  eps = jax.random.normal(k_eps, x.shape) if spec.noised else None
+  real, fake_fn = denoisers(spec, state, constants, batch, x)
+  return losses.dmd_direction(x, real, fake_fn, sigma, eps,
+                              normalize=spec.normalize)
+
+
+def _fake_updates(spec: DMDSpec, state, key):
+  def body(i, carry):
+    fake_state, _ = carry
+    return fake_update(spec, fake_state, state['gen']['params'],
+                       jax.random.fold_in(key, i))
+  return lax.fori_loop(0, spec.fake_steps, body,
+                       (state['fake'], jnp.zeros(())), unroll=spec.unroll)
+
+
+def train_step(spec: DMDSpec, state, constants, batch, key):
+  # The data batch's labels are not needed: generated labels are fixed.
+  batch, _ = common.split_batch(batch)
+  k_fake, k_dir, k_reg = (jax.random.fold_in(key, i) for i in (1, 2, 3))
+  metrics = {}
+  if not spec.use_kde:
+    fake_state, fake_loss = _fake_updates(spec, state, k_fake)
+    state = {**state, 'fake': fake_state}
+    metrics['train/fake_loss'] = fake_loss
+  z = draw_noise(spec, key)
+
+  def loss_fn(params):
+    x = spec.gen.apply(params, z, **_gen_cond(spec))
+    v = direction(spec, state, constants, batch, x, k_dir)
+    dm = losses.drift_loss(x, v)
+    if spec.regression_weight <= 0:
+      return dm, (dm, jnp.zeros(()))
+    reg = regression_loss(spec.gen, params, constants['regression'], k_reg,
+                          spec.regression_batch)
+    return dm + spec.regression_weight * reg, (dm, reg)
+
+  (loss, (dm, reg)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state['gen']['params'])
+  new_gen = common.apply_gradients(state['gen'], grads, spec.tx_gen,
+                                   spec.ema_decay)
+  metrics.update({'train/loss': loss, 'train/dm_loss': dm,
+                  'train/regression_loss': reg})
+  return {**state, 'gen': new_gen}, metrics
+
+
+def sample(spec: DMDSpec, state, constants, key, n):
+  del constants
+  z = jax.random.normal(key, (n, spec.noise_dim))
+  cond = {}
+  if spec.num_classes:
+    cond = dict(labels=data_lib.class_major_labels(n, spec.num_classes),
+                alpha=jnp.ones((n,)))
+  return spec.gen.apply(common.eval_params(state['gen']), z, **cond)
+
+
+def regression_pairs(config, dim, teacher):
   """DMD's paired set: noise z and the teacher's ODE output from it.
 
   The ODE starts at sigma_max times the first `dim` noise coordinates, so
@@ -226,7 +368,8 @@ def _regression_pairs(config, dim, teacher):
   return {'z': z, 'y': y}
 
 
-def _regression_loss(gen, params, pairs, key, batch):
+def regression_loss(gen, params, pairs, key, batch):
+  """|G(z_reg) - y_reg|^2 on a random batch of the regression pairs."""
   idx = jax.random.randint(key, (batch,), 0, pairs['z'].shape[0])
   pred = gen.apply(params, pairs['z'][idx])
   return jnp.mean(jnp.sum((pred - pairs['y'][idx])**2, axis=-1))

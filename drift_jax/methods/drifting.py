@@ -1,77 +1,104 @@
 """Drifting generator (Deng et al. 2026, Alg. 1).
 
-x = f(z); V = V_p(x) - V_q(x) from `fields.drifting_field` with the data
-batch as positives and the generated batch as (self-masked) negatives;
-loss = 1/2 mean ||x - sg(x + V)||^2, so the generator follows V.
+x = f(z); V = V_p(x) - V_q(x) from `fields.FieldSpec` (the config's
+`field` section) with the data batch as positives and the generated batch
+as (self-masked) negatives; loss = 1/2 mean ||x - sg(x + V)||^2, so the
+generator follows V.
 
 `field.negatives_scope` says which generated samples the field sees:
 'global' gathers the whole global batch (results independent of the device
 count), 'local' runs the field per device on its own shard
 (`jax.shard_map`), as a per-device implementation would.
 
-Feature space and classes (`drift_jax.features`): with an encoder
-(`features.encoder`) the loss is the sum over the encoder's feature sets of
-one drifting loss per feature vector, gradients flowing through the frozen
-encoder into the generator (Deng Eq. 14); with `conditional.enabled` the
-field runs per class against that class's positives, with the batch's
-real samples as unconditional negatives weighted for a guidance scale
-alpha ~ U[alpha_min, alpha_max] drawn per class and step, and the generator
-is conditioned on (label, alpha) (Deng §3.5). Both use the global scope.
+Feature space and classes (`drift_jax.features`): with an encoder (the
+prerequisite `features.encoder`) the loss is the sum over the encoder's
+feature sets of one drifting loss per feature vector, gradients flowing
+through the frozen encoder into the generator (Deng Eq. 14); with
+`conditional.enabled` the field runs per class against that class's
+positives (grouped by the batch's labels), with the batch's real samples
+as unconditional negatives weighted for a guidance scale
+alpha ~ U[alpha_min, alpha_max] drawn per class and step, and the
+generator is conditioned on (label, alpha) (Deng §3.5). Both use the
+global scope.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from drift_jax import config_lib
+from drift_jax import data as data_lib
 from drift_jax import features
 from drift_jax import fields
 from drift_jax import losses
 from drift_jax import models
 from drift_jax import parallel
+from drift_jax.context import Prerequisite
+from drift_jax.context import RunContext
 from drift_jax.methods import common
 
 NEGATIVES_SCOPES = ('global', 'local')
 
+CONFIG = {
+    'field': dict(kernel='laplace', temperatures=(0.05,),
+                  normalization='bidirectional', mask_self=True,
+                  normalize_distances=False, normalize_drift=False,
+                  affinity_floor=0.0, negatives_scope='global',
+                  block_size=0, pos_scale=1.0, neg_scale=1.0),
+    # The frozen feature encoder of feature-space drifting: 'none' (raw
+    # samples), 'train' (trained into workdir/encoder) or its directory.
+    'features': dict(encoder='none', raw=True, patch_sizes=(2, 4)),
+}
 
-def make_field_fn(field_config, mesh):
-  """(x [N, D], pos [M, D]) -> V [N, D], negatives = x, per the config."""
-  field = functools.partial(
-      fields.drifting_field, kernel=field_config.kernel,
-      temperature=tuple(field_config.temperatures),
-      normalization=field_config.normalization,
-      mask_self=field_config.mask_self,
-      normalize_distances=field_config.normalize_distances,
-      normalize_drift=field_config.normalize_drift,
-      affinity_floor=field_config.affinity_floor,
-      block_size=field_config.block_size or None,
-      pos_scale=field_config.pos_scale, neg_scale=field_config.neg_scale)
-  if field_config.negatives_scope == 'local':
-    return parallel.per_device(lambda x, pos: field(x, pos, x), mesh, 2)
+
+def validate(config) -> None:
+  """Start-up checks of the `field` and `features` sections."""
+  try:
+    fields.FieldSpec.from_config(config.field)
+  except ValueError as e:
+    raise ValueError(f'Config section `field`: {e}') from None
+  config_lib.check_choice('field.negatives_scope',
+                          config.field.negatives_scope, NEGATIVES_SCOPES)
+  encoder = config.features.encoder
+  if encoder != 'none':
+    config_lib.check_prerequisite('features.encoder', encoder,
+                                  extra=('none',))
+  if ((encoder != 'none' or config.conditional.enabled)
+      and config.field.negatives_scope != 'global'):
+    raise ValueError("Feature-space and class-conditional drifting need "
+                     "`field.negatives_scope='global'`.")
+
+
+def prerequisites(config) -> dict[str, Prerequisite]:
+  """The feature encoder, when `features.encoder` names one."""
+  if config.features.encoder == 'none':
+    return {}
+  return {'encoder': Prerequisite('encoder', config.features.encoder)}
+
+
+def make_field_fn(field_spec: fields.FieldSpec, mesh, scope='global'):
+  """(x [N, D], pos [M, D]) -> V [N, D], negatives = x, in `scope`."""
+  if scope == 'local':
+    return parallel.per_device(lambda x, pos: field_spec(x, pos, x), mesh, 2)
 
   def global_field(x, pos):
     x, pos = parallel.gather_global(x, mesh), parallel.gather_global(pos, mesh)
-    return parallel.shard_batch(field(x, pos, x), mesh)
+    return parallel.shard_batch(field_spec(x, pos, x), mesh)
   return global_field
 
 
-def make_group_field(field_config):
+def make_group_field(field_spec: fields.FieldSpec):
   """(x [n, F], pos [P, F], neg [n + U, F], neg_weights or None) -> V, the
   per-group field of `features.grouped_field` (neg[:n] is x, self-masked)."""
   def field(x, pos, neg, neg_weights):
-    return fields.drifting_field(
-        x, pos, neg, kernel=field_config.kernel,
-        temperature=tuple(field_config.temperatures),
-        normalization=field_config.normalization,
-        mask_self=field_config.mask_self, neg_weights=neg_weights,
-        normalize_distances=field_config.normalize_distances,
-        normalize_drift=field_config.normalize_drift,
-        affinity_floor=field_config.affinity_floor,
-        block_size=field_config.block_size or None,
-        pos_scale=field_config.pos_scale, neg_scale=field_config.neg_scale)
+    return field_spec(x, pos, neg, neg_weights=neg_weights)
   return field
 
 
@@ -89,83 +116,115 @@ def make_embed(encoder, features_config):
   return embed
 
 
-def make(config, *, dim: int, mesh, teacher=None, image_shape=None,
-         num_classes: int = 0, encoder=None) -> common.Method:
-  """Drifting method from the run config (uses model.generator, optim,
-  field, features, conditional, train.gen_batch_size, train.ema_decay).
+@dataclasses.dataclass(frozen=True)
+class DriftingSpec:
+  """Everything a drifting step needs, built once from config and context."""
+  gen: common.Network
+  tx: Any
+  field_fn: Callable  # (x, pos) -> V, ungrouped runs
+  group_field: Callable  # per-group field, grouped runs
+  embed: Callable  # (constants, x) -> feature sets
+  mesh: Any
+  noise_dim: int
+  gen_batch: int
+  ema_decay: float
+  num_classes: int
+  grouped: bool  # feature space or class-conditional
+  alpha_range: tuple[float, float]
+  eval_alpha: float
 
-  `num_classes` > 0 makes it class-conditional (with CFG); `encoder` (a
-  frozen `classifier.Classifier`) makes it feature-space.
-  """
-  del teacher  # drifting needs no teacher
-  gen = common.Network.create(lambda rngs: models.make_generator(
-      config.model.generator, dim, rngs, image_shape=image_shape,
-      num_classes=num_classes))
-  noise_dim = config.model.generator.noise_dim
-  tx = common.make_optimizer(config.optim,
-                                total_steps=config.train.steps)
-  gen_batch = config.train.gen_batch_size
-  ema_decay = config.train.ema_decay
-  grouped = num_classes > 0 or encoder is not None
-  if grouped and config.field.negatives_scope != 'global':
-    raise ValueError("Feature-space and class-conditional drifting need "
-                     "`field.negatives_scope='global'`.")
-  field_fn = make_field_fn(config.field, mesh)
-  group_field = make_group_field(config.field)
-  embed = make_embed(encoder, config.features)
+
+def make(config, ctx: RunContext) -> common.Method:
+  """Drifting method from the run config (model.generator, optim, field,
+  features, conditional, train) and the run context (`ctx.num_classes` > 0:
+  class-conditional with CFG; prerequisite 'encoder': feature space)."""
+  encoder = ctx.get('encoder')
+  spec_field = fields.FieldSpec.from_config(config.field)
   cond = config.conditional
+  spec = DriftingSpec(
+      gen=common.Network.create(lambda rngs: models.make_generator(
+          config.model.generator, ctx.dim, rngs, image_shape=ctx.image_shape,
+          num_classes=ctx.num_classes)),
+      tx=common.make_optimizer(config.optim, total_steps=config.train.steps),
+      field_fn=make_field_fn(spec_field, ctx.mesh,
+                             config.field.negatives_scope),
+      group_field=make_group_field(spec_field),
+      embed=make_embed(encoder, config.features), mesh=ctx.mesh,
+      noise_dim=config.model.generator.noise_dim,
+      gen_batch=config.train.gen_batch_size,
+      ema_decay=config.train.ema_decay, num_classes=ctx.num_classes,
+      grouped=ctx.num_classes > 0 or encoder is not None,
+      alpha_range=(cond.alpha_min, cond.alpha_max),
+      eval_alpha=cond.eval_alpha)
   constants = {'encoder': encoder.params} if encoder is not None else ()
+  return common.Method(functools.partial(init, spec),
+                       functools.partial(train_step, spec),
+                       functools.partial(sample, spec), constants)
 
-  def init(key):
-    return {'gen': common.net_state(gen.init(key), tx, ema=ema_decay > 0)}
 
-  def grouped_loss(x, data, constants, alpha):
-    """Sum over feature sets and locations of the per-vector losses."""
-    x = parallel.gather_global(x, mesh)
-    data = parallel.gather_global(data, mesh)
-    fx, fp = embed(constants, x), lax.stop_gradient(embed(constants, data))
-    total, sq_sum, count = 0.0, 0.0, 0
-    for name in fx:
-      v = features.grouped_field(
-          group_field, fx[name], fp[name], num_classes=max(num_classes, 1),
-          uncond=fp[name] if num_classes else None, alpha=alpha)
-      # One loss per feature vector, summed (Deng Eq. 14): L locations.
-      total = total + fx[name].shape[0] * losses.drift_loss(fx[name], v)
-      sq_sum, count = sq_sum + jnp.sum(v**2), count + v.shape[0] * v.shape[1]
-    return total, jnp.sqrt(sq_sum / count)
+def init(spec: DriftingSpec, key):
+  return {'gen': common.net_state(spec.gen.init(key), spec.tx,
+                                  ema=spec.ema_decay > 0)}
 
-  def train_step(state, constants, batch, key):
-    data, _ = common.split_batch(batch)
-    z = common.generator_noise(key, gen_batch, noise_dim, mesh)
-    alpha_per_class, extra = None, ()
-    if num_classes:
-      labels = common.class_major_labels(gen_batch, num_classes)
-      alpha_per_class = jax.random.uniform(
-          jax.random.fold_in(key, 5), (num_classes,), minval=cond.alpha_min,
-          maxval=cond.alpha_max)
-      extra = (labels, alpha_per_class[labels])
 
-    def loss_fn(params):
-      x = gen.apply(params, z, *extra)  # [G, D]
-      if grouped:
-        return grouped_loss(x, data, constants, alpha_per_class)
-      v = field_fn(x, data)  # [G, D], no gradient
-      return losses.drift_loss(x, v), v
+def grouped_loss(spec: DriftingSpec, x, data, data_labels, constants, alpha):
+  """Sum over feature sets and locations of the per-vector losses, per
+  class group when conditional; returns (loss, drift RMS)."""
+  x = parallel.gather_global(x, spec.mesh)
+  data = parallel.gather_global(data, spec.mesh)
+  if spec.num_classes:
+    # Group the data by their labels (class-major, equal counts per class
+    # in class-balanced batches), whatever the order of the rows.
+    data = data[jnp.argsort(data_labels, stable=True)]
+  fx = spec.embed(constants, x)
+  fp = lax.stop_gradient(spec.embed(constants, data))
+  total, sq_sum, count = 0.0, 0.0, 0
+  for name in fx:
+    v = features.grouped_field(
+        spec.group_field, fx[name], fp[name],
+        num_classes=max(spec.num_classes, 1),
+        uncond=fp[name] if spec.num_classes else None, alpha=alpha)
+    # One loss per feature vector, summed (Deng Eq. 14): L locations.
+    total = total + fx[name].shape[0] * losses.drift_loss(fx[name], v)
+    sq_sum, count = sq_sum + jnp.sum(v**2), count + v.shape[0] * v.shape[1]
+  return total, jnp.sqrt(sq_sum / count)
 
-    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state['gen']['params'])
-    drift_rms = aux if grouped else jnp.sqrt(jnp.mean(jnp.sum(aux**2, -1)))
-    new_gen = common.apply_gradients(state['gen'], grads, tx, ema_decay)
-    metrics = {'train/loss': loss, 'train/drift_rms': drift_rms}
-    return {'gen': new_gen}, metrics
 
-  def sample(state, constants, key, n):
-    del constants
-    z = jax.random.normal(key, (n, noise_dim))
-    extra = ()
-    if num_classes:
-      extra = (common.class_major_labels(n, num_classes),
-               jnp.full((n,), cond.eval_alpha))
-    return gen.apply(common.eval_params(state['gen']), z, *extra)
+def train_step(spec: DriftingSpec, state, constants, batch, key):
+  data, data_labels = common.split_batch(batch)
+  z = common.generator_noise(key, spec.gen_batch, spec.noise_dim, spec.mesh)
+  alpha_per_class, cond = None, {}
+  if spec.num_classes:
+    labels = data_lib.class_major_labels(spec.gen_batch, spec.num_classes)
+    alpha_per_class = jax.random.uniform(
+        jax.random.fold_in(key, 5), (spec.num_classes,),
+        minval=spec.alpha_range[0], maxval=spec.alpha_range[1])
+    cond = dict(labels=labels, alpha=alpha_per_class[labels])
 
-  return common.Method(init, train_step, sample, constants)
+  def loss_fn(params):
+    x = spec.gen.apply(params, z, **cond)  # [G, D]
+    if spec.grouped:
+      return grouped_loss(spec, x, data, data_labels, constants,
+                          alpha_per_class)
+    v = spec.field_fn(x, data)  # [G, D], no gradient
+    return losses.drift_loss(x, v), v
+
+  (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state['gen']['params'])
+  drift_rms = (aux if spec.grouped
+               else jnp.sqrt(jnp.mean(jnp.sum(aux**2, -1))))
+  new_gen = common.apply_gradients(state['gen'], grads, spec.tx,
+                                   spec.ema_decay)
+  metrics = {'train/loss': loss, 'train/drift_rms': drift_rms}
+  return {'gen': new_gen}, metrics
+
+
+def sample(spec: DriftingSpec, state, constants, key, n):
+  del constants
+  z = jax.random.normal(key, (n, spec.noise_dim))
+  cond = {}
+  if spec.num_classes:
+    cond = dict(labels=data_lib.class_major_labels(n, spec.num_classes),
+                alpha=jnp.full((n,), spec.eval_alpha))
+  return spec.gen.apply(common.eval_params(state['gen']), z, **cond)
+

@@ -3,6 +3,11 @@
 'mlp' networks work on any [N, D] data; 'conv' (generator) and 'unet'
 (denoiser) need images (`image_shape`) and take class labels when
 `num_classes` > 0 (class-conditional runs).
+
+One calling convention for all of them: a generator is
+`gen(z, labels=None, alpha=None)` and a denoiser `den(x, sigma,
+labels=None)` (EDM-preconditioned, `models.edm`); unconditional networks
+refuse labels.
 """
 
 from flax import nnx
@@ -10,6 +15,7 @@ from flax import nnx
 from drift_jax import validation
 from drift_jax.models.conv import ConvGenerator
 from drift_jax.models.conv import UNetDenoiser
+from drift_jax.models.mlp import INITS
 from drift_jax.models.mlp import MLP
 from drift_jax.models.mlp import EDMDenoiser
 from drift_jax.models.mlp import MLPGenerator
@@ -27,6 +33,13 @@ def _check_image_net(name, config_name, image_shape, num_classes):
     raise ValueError(f'Class-conditional runs need a conditional network; '
                      f'`{config_name}={name!r}` takes no labels (use '
                      f'{IMAGE_NETWORKS}).')
+
+
+def check_generator_config(config) -> None:
+  """Start-up checks of `model.generator` (ValueError naming the key)."""
+  validation.check_choice('model.generator.name', config.name,
+                          tuple(GENERATORS))
+  validation.check_choice('model.generator.init', config.init, INITS)
 
 
 def make_generator(config, dim: int, rngs: nnx.Rngs, *, image_shape=None,

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from drift_jax import noise as noise_lib
-from drift_jax import validation
+from drift_jax.models import edm
 
 
 def _fourier(t, dim: int):
@@ -119,7 +119,7 @@ class ConvGenerator(nnx.Module):
     return jax.random.normal(key, (n, self.noise_dim))
 
 
-class UNetDenoiser(nnx.Module):
+class UNetDenoiser(edm.EDMPreconditioned):
   """EDM-preconditioned D(x, sigma) = c_skip x + c_out F(c_in x, c_noise)
   (Karras et al. 2022, Table 1) with a small U-Net F: `channels` from fine
   to coarse, one conditioned block per level down and up, 2x2 average
@@ -162,14 +162,12 @@ class UNetDenoiser(nnx.Module):
       h = block(jnp.concatenate([h, skips[-1 - i]], axis=-1), cond)
     return self.out(h)
 
-  def __call__(self, x, sigma, labels=None):
-    n = x.shape[0]
+  def check_input(self, x):
     if x.ndim != 2 or x.shape[1] != math.prod(self.image_shape):
       raise ValueError(f'`x` must be flat [N, {math.prod(self.image_shape)}]'
                        f' for images {self.image_shape}, got {x.shape}.')
-    sigma = validation.per_sample_sigma(sigma, n, x.dtype)
-    c_skip, c_out, c_in, c_noise = noise_lib.edm_preconditioning(
-        sigma, self.sigma_data)
-    f = self.net((c_in[:, None] * x).reshape((n,) + self.image_shape),
-                 c_noise, labels)
-    return c_skip[:, None] * x + c_out[:, None] * f.reshape(n, -1)
+
+  def backbone(self, x_in, c_noise, labels):
+    n = x_in.shape[0]
+    f = self.net(x_in.reshape((n,) + self.image_shape), c_noise, labels)
+    return f.reshape(n, -1)

@@ -15,6 +15,7 @@ from flax import nnx
 
 from drift_jax import noise as noise_lib
 from drift_jax import validation
+from drift_jax.models import edm
 
 INITS = ('lecun', 'torch')
 
@@ -79,17 +80,20 @@ class MLPGenerator(nnx.Module):
       out.bias[...] = (out.bias[...] * init_scale
                         + jnp.asarray(init_offset or 0.0, jnp.float32))
 
-  def __call__(self, z):
+  def __call__(self, z, labels=None, alpha=None):
     if z.shape[-1] != self.noise_dim:
       raise ValueError(f'Noise `z` must have {self.noise_dim} features, got '
                        f'shape {z.shape}.')
+    if labels is not None or alpha is not None:
+      raise ValueError('MLPGenerator is unconditional: it takes no `labels` '
+                       'or `alpha` (use model.generator.name=conv).')
     return self.net(z)  # [N, D]
 
   def sample_noise(self, key, n: int):
     return jax.random.normal(key, (n, self.noise_dim))
 
 
-class EDMDenoiser(nnx.Module):
+class EDMDenoiser(edm.EDMPreconditioned):
   """D(x, sigma) = c_skip x + c_out F([c_in x, c_noise]) (EDM Table 1)."""
 
   def __init__(self, dim: int, *, width: int = 256, depth: int = 3,
@@ -97,9 +101,8 @@ class EDMDenoiser(nnx.Module):
     self.sigma_data = sigma_data
     self.net = MLP(dim + 1, dim, width=width, depth=depth, rngs=rngs)
 
-  def __call__(self, x, sigma):
-    sigma = validation.per_sample_sigma(sigma, x.shape[0], x.dtype)
-    c_skip, c_out, c_in, c_noise = noise_lib.edm_preconditioning(
-        sigma, self.sigma_data)
-    h = jnp.concatenate([c_in[:, None] * x, c_noise[:, None]], axis=-1)
-    return c_skip[:, None] * x + c_out[:, None] * self.net(h)
+  def backbone(self, x_in, c_noise, labels):
+    if labels is not None:
+      raise ValueError('EDMDenoiser is unconditional: it takes no `labels` '
+                       '(use model.denoiser.name=unet).')
+    return self.net(jnp.concatenate([x_in, c_noise[:, None]], axis=-1))

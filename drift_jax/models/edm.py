@@ -1,0 +1,38 @@
+"""EDM preconditioning around any denoiser backbone (Karras et al. 2022).
+
+D(x, sigma, labels) = c_skip(sigma) x + c_out(sigma) F(c_in(sigma) x,
+c_noise(sigma), labels) with EDM Table 1's coefficients
+(`noise.edm_preconditioning`). A denoiser subclasses `EDMPreconditioned`
+and defines only its backbone F on flat inputs; the wrapper is written
+once, so the MLP and the U-Net cannot drift apart. (A mixin rather than a
+wrapping module keeps the parameter paths, and with them old checkpoints.)
+"""
+
+from __future__ import annotations
+
+from flax import nnx
+
+from drift_jax import noise as noise_lib
+from drift_jax import validation
+
+
+class EDMPreconditioned(nnx.Module):
+  """Base of the EDM denoisers: D(x [N, D], sigma [N] or scalar, labels=None).
+
+  Subclasses set `self.sigma_data` and define
+  `backbone(x_in [N, D], c_noise [N], labels) -> [N, D]`.
+  """
+
+  def backbone(self, x_in, c_noise, labels):
+    raise NotImplementedError
+
+  def __call__(self, x, sigma, labels=None):
+    self.check_input(x)
+    sigma = validation.per_sample_sigma(sigma, x.shape[0], x.dtype)
+    c_skip, c_out, c_in, c_noise = noise_lib.edm_preconditioning(
+        sigma, self.sigma_data)
+    f = self.backbone(c_in[:, None] * x, c_noise, labels)
+    return c_skip[:, None] * x + c_out[:, None] * f
+
+  def check_input(self, x):
+    """Raises ValueError for inputs the backbone cannot take."""
