@@ -1,7 +1,9 @@
 """All orbax code: a keep-k, asynchronous checkpoint manager for a run.
 
-Only the trainable state goes in (step, RNG, parameters, optimiser states,
-EMA); a frozen teacher is passed to the step as a constant and never saved
+Only the trainable state goes in (parameters, optimiser states, EMA and
+its update count), under the step number it was saved at; nothing else is
+needed to resume, because batches and keys are functions of (seed, step).
+A frozen teacher is passed to the step as a constant and never saved
 with the student (big_vision's distillation rule). Restoring goes through an
 abstract target carrying the *current* shardings, so a checkpoint written on
 8 devices restores on 1 and vice versa.

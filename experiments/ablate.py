@@ -22,7 +22,6 @@ over seeds), samples.png, metric_vs_step.png, metric_vs_wall.png (teacher
 time included) and, for 2-D drifting points, fields.png.
 """
 
-import argparse
 import csv
 import importlib.util
 import itertools
@@ -31,17 +30,25 @@ import math
 import os
 import re
 import statistics
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import numpy as np
+from absl import app
+from absl import flags
 
-import numpy as np  # noqa: E402
+from drift_jax import config_lib
+from drift_jax import methods
+from drift_jax import reporting
+from drift_jax import runner
 
-from drift_jax import config_lib  # noqa: E402
-from drift_jax import methods  # noqa: E402
-from drift_jax import reporting  # noqa: E402
-from drift_jax import runner  # noqa: E402
+flags.DEFINE_string('sweep', None, 'Sweep file (.py).')
+flags.DEFINE_string('workdir', None, 'Directory of the sweep\'s runs.')
+flags.DEFINE_integer('seeds', 0, 'Override the sweep file\'s number of '
+                     'seeds.')
+flags.DEFINE_bool('dry_run', False, 'List the runs still to do, train '
+                  'nothing.')
+flags.DEFINE_string('filter', None, 'Regex: only grid points whose name '
+                    'matches (e.g. "teacher=oracle").')
+FLAGS = flags.FLAGS
 
 RESULT_FILE = 'result.json'
 TABLE_METRICS = ('eval/energy_distance_ratio', 'eval/mmd2',
@@ -275,7 +282,8 @@ def plot_fields(rows, workdir, num_arrows=300):
       continue
     data = _dataset(r['run_dir']).held_out
     batch = min(2048, len(samples), len(data))
-    field_fn = drifting.make_field_fn(config.field, parallel.make_mesh(1))
+    field_fn = drifting.field_fn_from_config(config.field,
+                                             parallel.make_mesh(1))
     v = np.asarray(field_fn(samples[:batch], data[:batch]))
     ax.scatter(data[:, 0], data[:, 1], s=0.5, alpha=0.2, c='tab:blue')
     ax.quiver(samples[:num_arrows, 0], samples[:num_arrows, 1],
@@ -288,35 +296,32 @@ def plot_fields(rows, workdir, num_arrows=300):
   plt.close(fig)
 
 
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--sweep', required=True, help='sweep file (.py)')
-  parser.add_argument('--workdir', required=True)
-  parser.add_argument('--seeds', type=int, default=0,
-                      help='override the sweep file\'s number of seeds')
-  parser.add_argument('--dry_run', action='store_true',
-                      help='list the runs still to do, train nothing')
-  parser.add_argument('--filter', default=None,
-                      help='regex: only grid points whose name matches '
-                      '(e.g. "teacher=oracle")')
-  args = parser.parse_args(argv)
-  sweep = load_sweep(args.sweep)
-  seeds = args.seeds or sweep.get('seeds', 1)
-  os.makedirs(args.workdir, exist_ok=True)
-  rows = run_sweep(sweep, args.workdir, seeds, args.dry_run, args.filter)
-  if args.dry_run or not rows:
+def run(sweep_path, workdir, seeds=0, dry_run=False, only=None):
+  """Runs (or resumes) a sweep file's grid, then writes tables and plots."""
+  sweep = load_sweep(sweep_path)
+  seeds = seeds or sweep.get('seeds', 1)
+  os.makedirs(workdir, exist_ok=True)
+  rows = run_sweep(sweep, workdir, seeds, dry_run, only)
+  if dry_run or not rows:
     return
-  table = write_tables(rows, args.workdir, list(sweep.get('grid', {})))
+  table = write_tables(rows, workdir, list(sweep.get('grid', {})))
   print(table)
-  plot_samples(rows, args.workdir)
+  plot_samples(rows, workdir)
   for metric in (PLOT_METRIC, *sweep.get('plot_metrics', ())):
-    plot_curves(rows, args.workdir, metric)
-  plot_fields(rows, args.workdir)
-  print(f'\nresults: {os.path.join(args.workdir, "results.csv")}, '
+    plot_curves(rows, workdir, metric)
+  plot_fields(rows, workdir)
+  print(f'\nresults: {os.path.join(workdir, "results.csv")}, '
         'results.md, samples.png, metric_vs_step.png, metric_vs_wall.png'
         + (', fields.png' if any(r['config.method'] == 'drifting'
                                  for r in rows) else ''))
 
 
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  run(FLAGS.sweep, FLAGS.workdir, FLAGS.seeds, FLAGS.dry_run, FLAGS.filter)
+
+
 if __name__ == '__main__':
-  main()
+  flags.mark_flags_as_required(['sweep', 'workdir'])
+  app.run(main)

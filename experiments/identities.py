@@ -15,6 +15,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import app
 
 from drift_jax import fields
 from drift_jax import scores
@@ -109,7 +110,9 @@ CHECKS = (
 )
 
 
-def main() -> int:
+def main(argv) -> int:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   print(f'{"identity":56s} {"dtype":8s} {"worst rel err":>13s} {"tol":>7s}')
   failed = 0
   for name, use_x64, check, tol in CHECKS:
@@ -124,4 +127,4 @@ def main() -> int:
 
 
 if __name__ == '__main__':
-  sys.exit(main())
+  app.run(lambda argv: sys.exit(main(argv)))

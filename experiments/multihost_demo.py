@@ -9,7 +9,6 @@ compares the loss trajectories in the two metrics.jsonl files. Global
 negatives make them equal up to float32 reduction order. Exits 1 if not.
 """
 
-import argparse
 import os
 import socket
 import subprocess
@@ -17,7 +16,17 @@ import sys
 import tempfile
 
 import numpy as np
+from absl import app
+from absl import flags
 
+from drift_jax import reporting
+
+flags.DEFINE_integer('steps', 4, 'Training steps of each run.')
+flags.DEFINE_string('workdir', None, 'Parent of the two runs (default: a '
+                    'new temporary directory).')
+FLAGS = flags.FLAGS
+# The child processes run `experiments.main` from the checkout root, where
+# `configs/` is.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -36,23 +45,20 @@ def _command(workdir, steps):
 
 
 def _losses(workdir):
-  sys.path.insert(0, ROOT)
-  from drift_jax import reporting
   return np.array([r['train/loss'] for r in reporting.read_metrics(workdir)
                    if 'train/loss' in r])
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--steps', type=int, default=4)
-  parser.add_argument('--workdir', default=None)
-  args = parser.parse_args()
-  root = args.workdir or tempfile.mkdtemp(prefix='multihost_')
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  steps = FLAGS.steps
+  root = FLAGS.workdir or tempfile.mkdtemp(prefix='multihost_')
   env = dict(os.environ, JAX_PLATFORMS='cpu')
   port = _free_port()
   multi = os.path.join(root, 'two_processes')
   procs = [subprocess.Popen(
-      _command(multi, args.steps) + [
+      _command(multi, steps) + [
           '--jax_distributed', f'--coordinator=localhost:{port}',
           '--num_processes=2', f'--process_id={i}'],
       cwd=ROOT, env=dict(env, JAX_NUM_CPU_DEVICES='4'))
@@ -60,14 +66,14 @@ def main():
   if any(p.wait(timeout=600) for p in procs):
     sys.exit('a distributed process failed')
   single = os.path.join(root, 'one_process')
-  subprocess.run(_command(single, args.steps), cwd=ROOT, check=True,
+  subprocess.run(_command(single, steps), cwd=ROOT, check=True,
                  env=dict(env, JAX_NUM_CPU_DEVICES='8'))
   a, b = _losses(multi), _losses(single)
   print(f'2 processes x 4 devices: {a}\n1 process  x 8 devices: {b}')
-  ok = a.shape == b.shape == (args.steps,) and np.allclose(a, b, rtol=2e-5)
+  ok = a.shape == b.shape == (steps,) and np.allclose(a, b, rtol=2e-5)
   print('MATCH' if ok else 'MISMATCH')
   sys.exit(0 if ok else 1)
 
 
 if __name__ == '__main__':
-  main()
+  app.run(main)

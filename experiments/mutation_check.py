@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 
+from absl import app
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # (name, file, original line, mutated line, tests that must fail)
@@ -21,7 +23,7 @@ MUTS = [
  ('drop self-mask (bidirectional)', 'drift_jax/fields.py', "      return sq, jnp.where(is_self, jnp.inf, sq)", "      return sq, sq", 'tests/fields_test.py'),
  ('column sums to the wrong power', 'drift_jax/fields.py', "  c = w / jnp.sqrt(col_sum)  # [K, T]", "  c = w / col_sum  # [K, T]", 'tests/fields_test.py'),
  ('row sums lose their shift', 'drift_jax/fields.py', "      h = jnp.exp(0.5 * (m_b[k] - top[k]))  # [B]", "      h = jnp.ones_like(m_b[k])  # [B]", 'tests/fields_test.py'),
- ('row cross-weighting swapped', 'drift_jax/fields.py', "  return (a_pos * s_neg) @ targets[:n_pos] - (a_neg * s_pos) @ targets[n_pos:]", "  return (a_pos * s_pos) @ targets[:n_pos] - (a_neg * s_neg) @ targets[n_pos:]", 'tests/fields_test.py'),
+ ('row cross-weighting swapped', 'drift_jax/fields.py', "  return _scaled_halves((a_pos * s_neg) @ targets[:n_pos],", "  return _scaled_halves((a_pos * s_pos) @ targets[:n_pos],", 'tests/fields_test.py'),
  ('no floor', 'drift_jax/fields.py', "    log_both = jnp.maximum(log_both, jnp.log(spec.floor))", "    log_both = log_both", 'tests/fields_test.py'),
  ('padding enters column sums', 'drift_jax/fields.py', "jnp.exp(jnp.where(ok[:, None], logk, -jnp.inf)", "jnp.exp(logk", 'tests/fields_test.py'),
  ('coord scale without sqrt(D)', 'drift_jax/fields.py', "  coord_scale = (scale / jnp.sqrt(fields.shape[-1])", "  coord_scale = (scale", 'tests/fields_test.py'),
@@ -34,7 +36,9 @@ MUTS = [
 ]
 
 
-def main() -> int:
+def main(argv) -> int:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   survived = 0
   with tempfile.TemporaryDirectory() as tmp:
     for sub in ('drift_jax', 'tests', 'pyproject.toml'):
@@ -60,4 +64,4 @@ def main() -> int:
 
 
 if __name__ == '__main__':
-  sys.exit(main())
+  app.run(lambda argv: sys.exit(main(argv)))

@@ -20,19 +20,16 @@ Sections (each prints a markdown table and saves a figure in --out):
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app
+from absl import flags
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-from drift_jax import distributions  # noqa: E402
-from drift_jax import fields  # noqa: E402
+from drift_jax import distributions
+from drift_jax import fields
 from drift_jax import kernels  # noqa: E402
 from drift_jax import losses  # noqa: E402
 from drift_jax import metrics  # noqa: E402
@@ -270,19 +267,27 @@ SECTIONS = {'gaussian': gaussian_section, 'laplace': laplace_section,
             'algebra': algebra_section, 'bridge': bridge_section}
 
 
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--quick', action='store_true',
-                      help='smaller sizes and dimensions (a smoke run)')
-  parser.add_argument('--out', default='docs/figures')
-  parser.add_argument('--sections', nargs='*', choices=sorted(SECTIONS))
-  args = parser.parse_args(argv)
-  os.makedirs(args.out, exist_ok=True)
+flags.DEFINE_bool('quick', False, 'Smaller sizes and dimensions (a smoke '
+                  'run).')
+flags.DEFINE_string('out', 'docs/figures', 'Directory of the figures.')
+flags.DEFINE_list('sections', [], f'Comma-separated subset of '
+                  f'{sorted(SECTIONS)} (default: all).')
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  unknown = sorted(set(FLAGS.sections) - set(SECTIONS))
+  if unknown:
+    raise app.UsageError(f'--sections: unknown {unknown}; known: '
+                         f'{sorted(SECTIONS)}.')
+  os.makedirs(FLAGS.out, exist_ok=True)
   print(f'# report_fields: jax {jax.__version__}, '
         f'{jax.devices()[0].device_kind}')
-  for name in args.sections or SECTIONS:
-    SECTIONS[name](args.quick, args.out)
+  for name in FLAGS.sections or SECTIONS:
+    SECTIONS[name](FLAGS.quick, FLAGS.out)
 
 
 if __name__ == '__main__':
-  main()
+  app.run(main)

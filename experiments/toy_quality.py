@@ -1,6 +1,6 @@
-r"""The runner's quality bar on 2-D toys (issue 3), as a script.
+r"""The runner's quality bar on 2-D toys, as a script.
 
-  python -m experiments.toy_quality [--workdir runs/quality] [--only NAME ...]
+  python -m experiments.toy_quality [--workdir runs/quality] [--only NAME,...]
       [--seeds K]
 
 Energy distance between 5,000 generated and 5,000 held-out samples, as a
@@ -27,37 +27,36 @@ hundredths, i.e. a few percent of the mass in the wrong place, is what
 makes the energy distance of an otherwise good checkerboard run large.
 """
 
-import argparse
 import functools
 import json
 import os
 import statistics
-import sys
 
 import numpy as np
+from absl import app
+from absl import flags
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from configs import gmm  # noqa: E402
-from configs import toy2d  # noqa: E402
-from drift_jax import data as data_lib  # noqa: E402
-from drift_jax import metrics  # noqa: E402
-from drift_jax import runner  # noqa: E402
+from drift_jax import config_lib
+from drift_jax import data as data_lib
+from drift_jax import metrics
+from drift_jax import runner
 
 FLOOR_PAIRS = 10
+_load = config_lib.load_config_file
 
 RUNS = {  # name: (config, target ratio, what the target is)
-    'recipe_checkerboard': (toy2d.get_config('recipe'), 1.34,
+    'recipe_checkerboard': (_load('configs/toy2d.py:recipe'), 1.34,
                             'authors notebook'),
-    'recipe_swiss_roll': (toy2d.get_config('recipe,dataset=swiss_roll'), 4.9,
-                          'authors notebook'),
-    'default_checkerboard': (toy2d.get_config(''), 2.0, 'issue bar'),
-    'default_swiss_roll': (toy2d.get_config('dataset=swiss_roll'), 2.0,
-                           'issue bar'),
-    'dmd_oracle_gmm': (gmm.get_config('method=dmd'), 2.0, 'issue bar'),
-    'dmd_trained_teacher_gmm': (gmm.get_config('method=dmd,teacher=train'),
-                                2.0, 'issue bar'),
+    'recipe_swiss_roll': (_load('configs/toy2d.py:recipe,dataset=swiss_roll'),
+                          4.9, 'authors notebook'),
+    'default_checkerboard': (_load('configs/toy2d.py'), 2.0, 'quality bar'),
+    'default_swiss_roll': (_load('configs/toy2d.py:dataset=swiss_roll'), 2.0,
+                           'quality bar'),
+    'dmd_oracle_gmm': (_load('configs/gmm.py:method=dmd'), 2.0,
+                       'quality bar'),
+    'dmd_trained_teacher_gmm': (
+        _load('configs/gmm.py:method=dmd,teacher=train'), 2.0,
+        'quality bar'),
 }
 
 
@@ -136,30 +135,36 @@ def _summary_table(rows):
   return '\n'.join(lines)
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--workdir', default='runs/quality')
-  parser.add_argument('--only', nargs='*', choices=sorted(RUNS))
-  parser.add_argument('--seeds', type=int, default=0,
-                      help='repeat each run with seeds 0..K-1 (0: one run '
-                      'with the config seed, in WORKDIR/NAME)')
-  args = parser.parse_args()
+flags.DEFINE_string('workdir', 'runs/quality', 'Directory of the runs.')
+flags.DEFINE_list('only', [], f'Comma-separated subset of {sorted(RUNS)}.')
+flags.DEFINE_integer('seeds', 0, 'Repeat each run with seeds 0..K-1 (0: one '
+                     'run with the config seed, in WORKDIR/NAME).')
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  unknown = sorted(set(FLAGS.only) - set(RUNS))
+  if unknown:
+    raise app.UsageError(f'--only: unknown runs {unknown}; known: '
+                         f'{sorted(RUNS)}.')
   rows = []
-  for name in args.only or RUNS:
-    if args.seeds:
-      for seed in range(args.seeds):
-        rows.append(_run(name, seed, os.path.join(args.workdir, name,
+  for name in FLAGS.only or RUNS:
+    if FLAGS.seeds:
+      for seed in range(FLAGS.seeds):
+        rows.append(_run(name, seed, os.path.join(FLAGS.workdir, name,
                                                   f'seed_{seed}')))
         print(json.dumps(rows[-1]), flush=True)
     else:
       rows.append(_run(name, RUNS[name][0].seed,
-                       os.path.join(args.workdir, name)))
+                       os.path.join(FLAGS.workdir, name)))
       print(json.dumps(rows[-1]), flush=True)
   print()
   print(_summary_table(rows))
-  with open(os.path.join(args.workdir, 'quality.json'), 'w') as f:
+  with open(os.path.join(FLAGS.workdir, 'quality.json'), 'w') as f:
     json.dump(rows, f, indent=2)
 
 
 if __name__ == '__main__':
-  main()
+  app.run(main)

@@ -28,7 +28,7 @@ def _write(tmp_path, text):
 
 def test_sweep_runs_tabulates_plots_and_resumes(tmp_path, monkeypatch):
   workdir = str(tmp_path / 'sweep')
-  ablate.main(['--sweep', _write(tmp_path, SWEEP), '--workdir', workdir])
+  ablate.run(_write(tmp_path, SWEEP), workdir)
   with open(os.path.join(workdir, 'results.csv')) as f:
     rows = list(csv.DictReader(f))
   assert len(rows) == 4  # 2 points x 2 seeds
@@ -58,23 +58,21 @@ def test_sweep_runs_tabulates_plots_and_resumes(tmp_path, monkeypatch):
   def no_training(*args, **kwargs):
     raise AssertionError('finished runs must be skipped')
   monkeypatch.setattr(ablate.runner, 'train_and_evaluate', no_training)
-  ablate.main(['--sweep', _write(tmp_path, SWEEP), '--workdir', workdir])
+  ablate.run(_write(tmp_path, SWEEP), workdir)
 
   # An interrupted sweep: a run without result.json is trained again.
   os.remove(os.path.join(workdir, rows[0]['point'], 'seed_0',
                          ablate.RESULT_FILE))
   with pytest.raises(AssertionError, match='skipped'):
-    ablate.main(['--sweep', _write(tmp_path, SWEEP), '--workdir', workdir])
+    ablate.run(_write(tmp_path, SWEEP), workdir)
 
 
 def test_unknown_keys_fail_before_training(tmp_path):
   bad = SWEEP.replace("'field.temperatures'", "'field.temperature'")
   with pytest.raises(KeyError, match='field.temperature'):
-    ablate.main(['--sweep', _write(tmp_path, bad), '--workdir',
-                 str(tmp_path / 'w')])
+    ablate.run(_write(tmp_path, bad), str(tmp_path / 'w'))
   with pytest.raises(ValueError, match='unknown keys'):
-    ablate.main(['--sweep', _write(tmp_path, SWEEP.replace("'seeds'",
-                                                           "'seed'")),
-                 '--workdir', str(tmp_path / 'w')])
+    ablate.run(_write(tmp_path, SWEEP.replace("'seeds'", "'seed'")),
+               str(tmp_path / 'w'))
   with pytest.raises(FileNotFoundError, match='nope.py'):
-    ablate.main(['--sweep', 'nope.py', '--workdir', str(tmp_path / 'w')])
+    ablate.run('nope.py', str(tmp_path / 'w'))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from drift_jax import image_data
+from drift_jax import methods
 
 
 def _write_idx(path, array, compress=False):
@@ -137,8 +138,7 @@ def test_digits_train_through_the_runner_as_flat_vectors(tmp_path):
 
 def test_image_dataset_config_errors_name_the_path(tmp_path):
   from configs import toy2d
-  from drift_jax import config_lib
   c = toy2d.get_config('runlocal')
   c.data.update(name='mnist', path=str(tmp_path / 'missing'))
   with pytest.raises(ValueError, match='nothing is downloaded'):
-    config_lib.validate(c, device_count=1)
+    methods.validate(c, device_count=1)

@@ -12,7 +12,9 @@ import pytest
 from drift_jax import config_lib
 from drift_jax import data as data_lib
 from drift_jax import features
+from drift_jax import fields
 from drift_jax import losses
+from drift_jax import methods
 from drift_jax import parallel
 from drift_jax import reporting
 from drift_jax import runner
@@ -102,11 +104,12 @@ def test_raw_feature_set_reproduces_the_pixel_field():
   class is the plain drifting loss (same field, same value)."""
   c = _digits()
   mesh = parallel.make_mesh(1)
-  field_fn = drifting.make_field_fn(c.field, mesh)
+  field_fn = drifting.field_fn_from_config(c.field, mesh)
   x = jax.random.normal(jax.random.key(0), (40, 64))
   pos = jax.random.normal(jax.random.key(1), (40, 64)) + 0.3
-  grouped = features.grouped_field(drifting.make_group_field(c.field),
-                                   x[None], pos[None])[0]
+  group_field = drifting.make_group_field(
+      fields.FieldSpec.from_config(c.field))
+  grouped = features.grouped_field(group_field, x[None], pos[None])[0]
   # float32, |V| up to ~10 after drift normalisation: atol 1e-4 is ~1e-5
   # relative (the two paths block and vmap the same sums differently).
   np.testing.assert_allclose(grouped, field_fn(x, pos), rtol=1e-5,
@@ -133,7 +136,7 @@ def test_image_config_errors_name_the_key(tmp_path, overrides, match):
 
 
 def test_image_networks_need_images_and_labels_need_conv_nets(tmp_path):
-  c = config_lib.base_config()
+  c = methods.base_config()
   config_lib.runlocal(c)
   c.model.generator.name = 'conv'
   with pytest.raises(ValueError, match='needs image data'):

@@ -9,8 +9,10 @@ import pytest
 from drift_jax import config_lib
 from drift_jax import distributions
 from drift_jax import fields
+from drift_jax import methods
 from drift_jax import parallel
-from drift_jax.methods import METHODS
+from drift_jax import prerequisites
+from drift_jax.context import RunContext
 from drift_jax.methods import diffusion
 from drift_jax.methods import dmd
 
@@ -18,7 +20,7 @@ SIGMA = 0.3
 
 
 def _bridge_configs():
-  base = config_lib.base_config()
+  base = methods.base_config()
   config_lib.runlocal(base)
   drifting = base.copy_and_resolve_references()
   drifting.method = 'drifting'
@@ -35,12 +37,12 @@ def test_kde_dmd_step_equals_gaussian_nw_drifting_step():
   """DESIGN.md "The bridge", through the methods' own train steps."""
   mesh = parallel.make_mesh(-1)
   drifting_config, dmd_config = _bridge_configs()
-  methods = [METHODS[c.method](c, dim=2, mesh=mesh)
-             for c in (drifting_config, dmd_config)]
+  built = [methods.get(c.method).make(c, RunContext(dim=2, mesh=mesh))
+           for c in (drifting_config, dmd_config)]
   key = jax.random.key(3)
   batch = distributions.sample_checkerboard(jax.random.key(4), 64)
   results = []
-  for method in methods:
+  for method in built:
     state = method.init(key)
     new_state, metrics = jax.jit(method.train_step)(
         state, method.constants, batch, jax.random.key(5))
@@ -63,8 +65,9 @@ def test_kde_direction_is_not_the_field_once_noised():
   mesh = parallel.make_mesh(1)
   drifting_config, dmd_config = _bridge_configs()
   dmd_config.dmd.noised = True
-  a = METHODS['drifting'](drifting_config, dim=2, mesh=mesh)
-  b = METHODS['dmd'](dmd_config, dim=2, mesh=mesh)
+  ctx = RunContext(dim=2, mesh=mesh)
+  a = methods.get('drifting').make(drifting_config, ctx)
+  b = methods.get('dmd').make(dmd_config, ctx)
   batch = distributions.sample_checkerboard(jax.random.key(4), 64)
   key = jax.random.key(3)
   _, ma = a.train_step(a.init(key), a.constants, batch, jax.random.key(5))
@@ -77,7 +80,7 @@ def test_heun_sampler_with_exact_denoiser_recovers_the_mixture():
   with 64 Heun steps the sample mean and covariance match the mixture's
   within Monte-Carlo error (n = 4000, std error ~ 0.7/sqrt(n) = 0.011)."""
   mixture = distributions.two_mode(separation=2.0, std=0.2)
-  c = config_lib.base_config().diffusion
+  c = methods.base_config().diffusion
   c.sample_steps = 64
   sigmas = diffusion.sampling_sigmas(c)
   x0 = sigmas[0] * jax.random.normal(jax.random.key(0), (4000, 2))
@@ -93,12 +96,13 @@ def test_heun_sampler_with_exact_denoiser_recovers_the_mixture():
 
 def test_regression_pairs_follow_the_teacher_ode():
   mixture = distributions.eight_gaussians()
-  c = config_lib.base_config()
+  c = methods.base_config()
   config_lib.runlocal(c)
   c.update_from_flattened_dict({'method': 'dmd',
                                 'dmd.regression_weight': 0.25})
-  method = dmd.make(c, dim=2, mesh=parallel.make_mesh(1),
-                    teacher=dmd.oracle_teacher(mixture))
+  teacher = prerequisites.oracle_teacher(mixture)
+  method = dmd.make(c, RunContext(dim=2, mesh=parallel.make_mesh(1),
+                                  prerequisites={'teacher': teacher}))
   pairs = method.constants['regression']
   assert pairs['z'].shape == (c.dmd.regression_pairs,
                               c.model.generator.noise_dim)
@@ -118,21 +122,21 @@ def test_regression_pairs_follow_the_teacher_ode():
 
 
 def test_dmd_without_teacher_is_a_clear_error():
-  c = config_lib.base_config()
+  c = methods.base_config()
   c.method = 'dmd'
   with pytest.raises(ValueError, match='needs a teacher'):
-    dmd.make(c, dim=2, mesh=parallel.make_mesh(1))
+    dmd.make(c, RunContext(dim=2, mesh=parallel.make_mesh(1)))
 
 
 def test_drift_field_config_reaches_the_field():
   """The drifting method's V is `fields.drifting_field` with the config's
   settings (here 3 temperatures and the authors' normalisations)."""
-  c = config_lib.base_config()
+  c = methods.base_config()
   config_lib.runlocal(c)
   c.field.update(temperatures=(0.02, 0.05, 0.2), normalize_distances=True,
                  normalize_drift=True)
   from drift_jax.methods import drifting
-  field_fn = drifting.make_field_fn(c.field, parallel.make_mesh(1))
+  field_fn = drifting.field_fn_from_config(c.field, parallel.make_mesh(1))
   x = jax.random.normal(jax.random.key(0), (32, 2))
   pos = jax.random.normal(jax.random.key(1), (48, 2))
   want = fields.drifting_field(x, pos, x, temperature=(0.02, 0.05, 0.2),

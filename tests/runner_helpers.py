@@ -1,12 +1,13 @@
 """Shared helpers for the runner tests: tiny configs and metric readers."""
 
 from drift_jax import config_lib
+from drift_jax import methods
 from drift_jax import reporting
 
 
 def tiny_config(method='drifting', dataset='checkerboard', **train):
   """A runlocal config without plots, with `train` overrides."""
-  c = config_lib.base_config()
+  c = methods.base_config()
   config_lib.runlocal(c)
   c.method = method
   c.data.name = dataset

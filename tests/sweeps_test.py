@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 
-from drift_jax import config_lib
+from drift_jax import methods
 from experiments import ablate
 
 SWEEPS = sorted((pathlib.Path(__file__).parent.parent / 'sweeps').glob('*.py'))
@@ -17,4 +17,4 @@ def test_sweep_points_are_valid_configs(path):
   assert len(points) == len({name for name, _, _ in points}) >= 1
   for _, _, overrides in points:
     config = ablate.make_config(sweep, overrides, seed=0)
-    config_lib.validate(config, device_count=1)
+    methods.validate(config, device_count=1)

@@ -94,6 +94,12 @@ def make_field_fn(field_spec: fields.FieldSpec, mesh, scope='global'):
   return global_field
 
 
+def field_fn_from_config(field_config, mesh):
+  """`make_field_fn` for a run config's `field` section (its scope too)."""
+  return make_field_fn(fields.FieldSpec.from_config(field_config), mesh,
+                       field_config.negatives_scope)
+
+
 def make_group_field(field_spec: fields.FieldSpec):
   """(x [n, F], pos [P, F], neg [n + U, F], neg_weights or None) -> V, the
   per-group field of `features.grouped_field` (neg[:n] is x, self-masked)."""

@@ -21,7 +21,6 @@ Sections:
 Results go to BENCHMARKS.md by hand, with this command.
 """
 
-import argparse
 import functools
 import json
 import os
@@ -34,6 +33,8 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import app
+from absl import flags
 
 from drift_jax import fields
 from drift_jax import losses
@@ -224,15 +225,16 @@ def section_floor(args):
 
 
 def section_train(args):
-  from configs import toy2d
+  from drift_jax import config_lib
   from drift_jax import models
   from drift_jax import parallel
+  from drift_jax.context import RunContext
   from drift_jax.methods import common
   from drift_jax.methods import drifting
   print('\n## Toy recipe training steps per second (1 device)\n')
-  config = toy2d.get_config('recipe')
+  config = config_lib.load_config_file('configs/toy2d.py:recipe')
   mesh = parallel.make_mesh(1)
-  method = drifting.make(config, dim=2, mesh=mesh)
+  method = drifting.make(config, RunContext(dim=2, mesh=mesh))
   state = method.init(jax.random.key(0))
   batch = points(2048, 2, 1) * 0.5
   step = jax.jit(method.train_step, donate_argnums=0)
@@ -279,25 +281,32 @@ SECTIONS = {'grad': section_grad, 'sweep': section_sweep,
             'floor': section_floor, 'train': section_train}
 
 
-def main():
-  if len(sys.argv) > 1 and sys.argv[1] == '--_large_child':
-    _large_child(*map(int, sys.argv[2:5]))
-    return
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--quick', action='store_true',
-                      help='smaller sizes (a smoke run)')
-  parser.add_argument('--sections', nargs='*', choices=sorted(SECTIONS))
-  parser.add_argument('--large_block', type=int, default=0,
-                      help='rows per block for `large` (0: auto)')
-  parser.add_argument('--max_gib', type=float, default=6.0,
-                      help='skip runs whose compiled memory exceeds this')
-  args = parser.parse_args()
+flags.DEFINE_bool('quick', False, 'Smaller sizes (a smoke run).')
+flags.DEFINE_list('sections', [], f'Comma-separated subset of '
+                  f'{sorted(SECTIONS)} (default: all).')
+flags.DEFINE_integer('large_block', 0, 'Rows per block for `large` (0: '
+                     'auto).')
+flags.DEFINE_float('max_gib', 6.0, 'Skip runs whose compiled memory '
+                   'exceeds this.')
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  unknown = sorted(set(FLAGS.sections) - set(SECTIONS))
+  if unknown:
+    raise app.UsageError(f'--sections: unknown {unknown}; known: '
+                         f'{sorted(SECTIONS)}.')
   print(f'# field_bench: jax {jax.__version__}, {jax.devices()[0].device_kind}'
         f' x{jax.device_count()}, {platform.processor() or platform.machine()}'
         f', {os.cpu_count()} CPUs')
-  for name in args.sections or SECTIONS:
-    SECTIONS[name](args)
+  for name in FLAGS.sections or SECTIONS:
+    SECTIONS[name](FLAGS)  # sections read .quick, .large_block, .max_gib
 
 
 if __name__ == '__main__':
-  main()
+  if len(sys.argv) > 1 and sys.argv[1] == '--_large_child':
+    _large_child(*map(int, sys.argv[2:5]))  # a child of section `large`
+  else:
+    app.run(main)
