@@ -39,16 +39,22 @@ from drift_jax import config_lib
 from drift_jax import methods
 from drift_jax import reporting
 from drift_jax import runner
+from experiments import cli
 
-flags.DEFINE_string('sweep', None, 'Sweep file (.py).')
-flags.DEFINE_string('workdir', None, 'Directory of the sweep\'s runs.')
-flags.DEFINE_integer('seeds', 0, 'Override the sweep file\'s number of '
-                     'seeds.')
-flags.DEFINE_bool('dry_run', False, 'List the runs still to do, train '
-                  'nothing.')
-flags.DEFINE_string('filter', None, 'Regex: only grid points whose name '
-                    'matches (e.g. "teacher=oracle").')
 FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  """Defined only when run as a script: importing this module (tests,
+  notebooks, other entry points) adds no flags."""
+  flags.DEFINE_string('sweep', None, 'Sweep file (.py).')
+  flags.DEFINE_string('workdir', None, 'Directory of the sweep\'s runs.')
+  flags.DEFINE_integer('seeds', 0, 'Override the sweep file\'s number of '
+                       'seeds.')
+  flags.DEFINE_bool('dry_run', False, 'List the runs still to do, train '
+                    'nothing.')
+  flags.DEFINE_string('filter', None, 'Regex: only grid points whose name '
+                      'matches (e.g. "teacher=oracle").')
 
 RESULT_FILE = 'result.json'
 TABLE_METRICS = ('eval/energy_distance_ratio', 'eval/mmd2',
@@ -317,11 +323,11 @@ def run(sweep_path, workdir, seeds=0, dry_run=False, only=None):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  cli.check_no_arguments(argv)
   run(FLAGS.sweep, FLAGS.workdir, FLAGS.seeds, FLAGS.dry_run, FLAGS.filter)
 
 
 if __name__ == '__main__':
+  _define_flags()
   flags.mark_flags_as_required(['sweep', 'workdir'])
   app.run(main)

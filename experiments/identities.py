@@ -19,6 +19,7 @@ from absl import app
 
 from drift_jax import fields
 from drift_jax import scores
+from experiments import cli
 from tests import references
 
 
@@ -111,8 +112,7 @@ CHECKS = (
 
 
 def main(argv) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  cli.check_no_arguments(argv)
   print(f'{"identity":56s} {"dtype":8s} {"worst rel err":>13s} {"tol":>7s}')
   failed = 0
   for name, use_x64, check, tol in CHECKS:

@@ -17,6 +17,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from experiments import cli
+
 config_flags.DEFINE_config_file('config', None, 'Config file and args.',
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints and logs.')
@@ -31,8 +33,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  cli.check_no_arguments(argv)
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   import jax
   if FLAGS.jax_distributed:

@@ -20,11 +20,17 @@ from absl import app
 from absl import flags
 
 from drift_jax import reporting
+from experiments import cli
 
-flags.DEFINE_integer('steps', 4, 'Training steps of each run.')
-flags.DEFINE_string('workdir', None, 'Parent of the two runs (default: a '
-                    'new temporary directory).')
 FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  """Defined only when run as a script: importing this module (tests,
+  notebooks, other entry points) adds no flags."""
+  flags.DEFINE_integer('steps', 4, 'Training steps of each run.')
+  flags.DEFINE_string('workdir', None, 'Parent of the two runs (default: a '
+                      'new temporary directory).')
 # The child processes run `experiments.main` from the checkout root, where
 # `configs/` is.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,8 +56,7 @@ def _losses(workdir):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  cli.check_no_arguments(argv)
   steps = FLAGS.steps
   root = FLAGS.workdir or tempfile.mkdtemp(prefix='multihost_')
   env = dict(os.environ, JAX_PLATFORMS='cpu')
@@ -76,4 +81,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

@@ -15,6 +15,8 @@ import tempfile
 
 from absl import app
 
+from experiments import cli
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # (name, file, original line, mutated line, tests that must fail)
@@ -37,8 +39,7 @@ MUTS = [
 
 
 def main(argv) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  cli.check_no_arguments(argv)
   survived = 0
   with tempfile.TemporaryDirectory() as tmp:
     for sub in ('drift_jax', 'tests', 'pyproject.toml'):

@@ -36,6 +36,7 @@ from drift_jax import metrics  # noqa: E402
 from drift_jax import noise  # noqa: E402
 from drift_jax import reporting  # noqa: E402
 from drift_jax import scores  # noqa: E402
+from experiments import cli
 
 DIMS = (2, 8, 32, 128, 512, 2048)
 RAW_TAUS = (0.5, 1.0, 2.0, 4.0)
@@ -267,21 +268,22 @@ SECTIONS = {'gaussian': gaussian_section, 'laplace': laplace_section,
             'algebra': algebra_section, 'bridge': bridge_section}
 
 
-flags.DEFINE_bool('quick', False, 'Smaller sizes and dimensions (a smoke '
-                  'run).')
-flags.DEFINE_string('out', 'docs/figures', 'Directory of the figures.')
-flags.DEFINE_list('sections', [], f'Comma-separated subset of '
-                  f'{sorted(SECTIONS)} (default: all).')
 FLAGS = flags.FLAGS
 
 
+def _define_flags():
+  """Defined only when run as a script: importing this module (tests,
+  notebooks, other entry points) adds no flags."""
+  flags.DEFINE_bool('quick', False, 'Smaller sizes and dimensions (a smoke '
+                    'run).')
+  flags.DEFINE_string('out', 'docs/figures', 'Directory of the figures.')
+  flags.DEFINE_list('sections', [], f'Comma-separated subset of '
+                    f'{sorted(SECTIONS)} (default: all).')
+
+
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  unknown = sorted(set(FLAGS.sections) - set(SECTIONS))
-  if unknown:
-    raise app.UsageError(f'--sections: unknown {unknown}; known: '
-                         f'{sorted(SECTIONS)}.')
+  cli.check_no_arguments(argv)
+  cli.check_subset('sections', FLAGS.sections, SECTIONS)
   os.makedirs(FLAGS.out, exist_ok=True)
   print(f'# report_fields: jax {jax.__version__}, '
         f'{jax.devices()[0].device_kind}')
@@ -290,4 +292,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

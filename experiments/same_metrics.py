@@ -14,10 +14,15 @@ import sys
 from absl import app
 from absl import flags
 
-flags.DEFINE_multi_string('a', None, 'metrics.jsonl files (reference).')
-flags.DEFINE_multi_string('b', None, 'metrics.jsonl files, same order.')
-flags.mark_flags_as_required(['a', 'b'])
 FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  """Defined only when run as a script: importing this module (tests,
+  notebooks, other entry points) adds no flags."""
+  flags.DEFINE_multi_string('a', None, 'metrics.jsonl files (reference).')
+  flags.DEFINE_multi_string('b', None, 'metrics.jsonl files, same order.')
+  flags.mark_flags_as_required(['a', 'b'])
 
 # Seconds measured by the clock: the only fields a refactor may change.
 WALL_CLOCK = ('time/wall_seconds', 'budget/total_seconds',
@@ -60,4 +65,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

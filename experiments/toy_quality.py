@@ -40,6 +40,7 @@ from drift_jax import config_lib
 from drift_jax import data as data_lib
 from drift_jax import metrics
 from drift_jax import runner
+from experiments import cli
 
 FLOOR_PAIRS = 10
 _load = config_lib.load_config_file
@@ -135,20 +136,21 @@ def _summary_table(rows):
   return '\n'.join(lines)
 
 
-flags.DEFINE_string('workdir', 'runs/quality', 'Directory of the runs.')
-flags.DEFINE_list('only', [], f'Comma-separated subset of {sorted(RUNS)}.')
-flags.DEFINE_integer('seeds', 0, 'Repeat each run with seeds 0..K-1 (0: one '
-                     'run with the config seed, in WORKDIR/NAME).')
 FLAGS = flags.FLAGS
 
 
+def _define_flags():
+  """Defined only when run as a script: importing this module (tests,
+  notebooks, other entry points) adds no flags."""
+  flags.DEFINE_string('workdir', 'runs/quality', 'Directory of the runs.')
+  flags.DEFINE_list('only', [], f'Comma-separated subset of {sorted(RUNS)}.')
+  flags.DEFINE_integer('seeds', 0, 'Repeat each run with seeds 0..K-1 (0: one '
+                       'run with the config seed, in WORKDIR/NAME).')
+
+
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  unknown = sorted(set(FLAGS.only) - set(RUNS))
-  if unknown:
-    raise app.UsageError(f'--only: unknown runs {unknown}; known: '
-                         f'{sorted(RUNS)}.')
+  cli.check_no_arguments(argv)
+  cli.check_subset('only', FLAGS.only, RUNS)
   rows = []
   for name in FLAGS.only or RUNS:
     if FLAGS.seeds:
@@ -167,4 +169,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

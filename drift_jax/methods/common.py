@@ -15,10 +15,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 from flax import nnx
 
 from drift_jax import config_lib
+from drift_jax import data as data_lib
 from drift_jax import models
 from drift_jax import parallel
 
@@ -41,6 +43,8 @@ class Network(NamedTuple):
 
   @classmethod
   def create(cls, build):
+    """`build(rngs)` runs again inside the traced `init`: it must read only
+    frozen values (see `frozen`), never a mutable config."""
     graphdef, _ = nnx.split(nnx.eval_shape(lambda: build(nnx.Rngs(0))))
     return cls(graphdef, build)
 
@@ -50,6 +54,12 @@ class Network(NamedTuple):
 
   def apply(self, params, *args, **kwargs):
     return nnx.merge(self.graphdef, params)(*args, **kwargs)
+
+
+def frozen(config_section):
+  """An immutable copy of a config section, for closures that run while
+  tracing (a later change to the run config cannot reach them)."""
+  return ml_collections.FrozenConfigDict(config_section)
 
 
 SCHEDULES = ('constant', 'cosine')
@@ -111,6 +121,20 @@ def generator_noise(key, n: int, noise_dim: int, mesh):
   """
   z = jax.random.normal(jax.random.fold_in(key, 0), (n, noise_dim))
   return parallel.shard_batch(z, mesh)
+
+
+def sample_generator(gen: Network, state: dict, key, n: int, *,
+                     noise_dim: int, num_classes: int = 0,
+                     alpha: float = 1.0):
+  """x = G(z) [n, D] with the (EMA) parameters; class-major labels and a
+  constant CFG scale `alpha` when `num_classes` > 0 (every one-step
+  generator samples this way, so evaluations are comparable)."""
+  z = jax.random.normal(key, (n, noise_dim))
+  cond = {}
+  if num_classes:
+    cond = dict(labels=data_lib.class_major_labels(n, num_classes),
+                alpha=jnp.full((n,), alpha))
+  return gen.apply(eval_params(state), z, **cond)
 
 
 def split_batch(batch):

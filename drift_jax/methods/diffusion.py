@@ -77,9 +77,11 @@ def sampling_sigmas(diffusion_config):
 
 def make_denoiser_net(config, dim, *, image_shape=None, num_classes=0):
   """The config's `model.denoiser`, EDM-preconditioned, as a Network."""
+  den_config = common.frozen(config.model.denoiser)
+  sigma_data = config.diffusion.sigma_data
   return common.Network.create(lambda rngs: models.make_denoiser(
-      config.model.denoiser, dim, rngs, config.diffusion.sigma_data,
-      image_shape=image_shape, num_classes=num_classes))
+      den_config, dim, rngs, sigma_data, image_shape=image_shape,
+      num_classes=num_classes))
 
 
 def validate(config) -> None:

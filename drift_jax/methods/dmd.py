@@ -170,8 +170,9 @@ def make_spec(config, ctx: RunContext) -> DMDSpec:
   if teacher is None and not use_kde:
     raise ValueError("method='dmd' with dmd.denoisers='network' needs a "
                      'teacher (dmd.teacher).')
+  gen_config = common.frozen(config.model.generator)
   gen = common.Network.create(lambda rngs: models.make_generator(
-      config.model.generator, ctx.dim, rngs, image_shape=ctx.image_shape,
+      gen_config, ctx.dim, rngs, image_shape=ctx.image_shape,
       num_classes=ctx.num_classes))
   fake = diffusion.make_denoiser_net(config, ctx.dim,
                                      image_shape=ctx.image_shape,
@@ -336,13 +337,11 @@ def train_step(spec: DMDSpec, state, constants, batch, key):
 
 
 def sample(spec: DMDSpec, state, constants, key, n):
+  """Samples without guidance (alpha = 1)."""
   del constants
-  z = jax.random.normal(key, (n, spec.noise_dim))
-  cond = {}
-  if spec.num_classes:
-    cond = dict(labels=data_lib.class_major_labels(n, spec.num_classes),
-                alpha=jnp.ones((n,)))
-  return spec.gen.apply(common.eval_params(state['gen']), z, **cond)
+  return common.sample_generator(spec.gen, state['gen'], key, n,
+                                 noise_dim=spec.noise_dim,
+                                 num_classes=spec.num_classes)
 
 
 def regression_pairs(config, dim, teacher):

@@ -113,12 +113,14 @@ def make_embed(encoder, features_config):
   (plus the raw sample when `features.raw`), or just the raw sample."""
   if encoder is None:
     return lambda constants, x: {features.RAW: x[None]}
+  # Read the config now, not while tracing.
+  with_raw, patch_sizes = bool(features_config.raw), tuple(
+      features_config.patch_sizes)
 
   def embed(constants, x):
     maps = encoder.feature_maps(constants['encoder'], x)
-    return features.feature_sets(
-        maps, raw=x if features_config.raw else None,
-        patch_sizes=tuple(features_config.patch_sizes))
+    return features.feature_sets(maps, raw=x if with_raw else None,
+                                 patch_sizes=patch_sizes)
   return embed
 
 
@@ -147,9 +149,10 @@ def make(config, ctx: RunContext) -> common.Method:
   encoder = ctx.get('encoder')
   spec_field = fields.FieldSpec.from_config(config.field)
   cond = config.conditional
+  gen_config = common.frozen(config.model.generator)
   spec = DriftingSpec(
       gen=common.Network.create(lambda rngs: models.make_generator(
-          config.model.generator, ctx.dim, rngs, image_shape=ctx.image_shape,
+          gen_config, ctx.dim, rngs, image_shape=ctx.image_shape,
           num_classes=ctx.num_classes)),
       tx=common.make_optimizer(config.optim, total_steps=config.train.steps),
       field_fn=make_field_fn(spec_field, ctx.mesh,
@@ -226,11 +229,10 @@ def train_step(spec: DriftingSpec, state, constants, batch, key):
 
 
 def sample(spec: DriftingSpec, state, constants, key, n):
+  """Samples at the evaluation guidance scale `conditional.eval_alpha`."""
   del constants
-  z = jax.random.normal(key, (n, spec.noise_dim))
-  cond = {}
-  if spec.num_classes:
-    cond = dict(labels=data_lib.class_major_labels(n, spec.num_classes),
-                alpha=jnp.full((n,), spec.eval_alpha))
-  return spec.gen.apply(common.eval_params(state['gen']), z, **cond)
+  return common.sample_generator(spec.gen, state['gen'], key, n,
+                                 noise_dim=spec.noise_dim,
+                                 num_classes=spec.num_classes,
+                                 alpha=spec.eval_alpha)
 

@@ -38,6 +38,7 @@ from absl import flags
 
 from drift_jax import fields
 from drift_jax import losses
+from experiments import cli
 from experiments.benchmarks import baseline
 
 TOY_TEMPS = (0.02, 0.05, 0.2)
@@ -281,23 +282,24 @@ SECTIONS = {'grad': section_grad, 'sweep': section_sweep,
             'floor': section_floor, 'train': section_train}
 
 
-flags.DEFINE_bool('quick', False, 'Smaller sizes (a smoke run).')
-flags.DEFINE_list('sections', [], f'Comma-separated subset of '
-                  f'{sorted(SECTIONS)} (default: all).')
-flags.DEFINE_integer('large_block', 0, 'Rows per block for `large` (0: '
-                     'auto).')
-flags.DEFINE_float('max_gib', 6.0, 'Skip runs whose compiled memory '
-                   'exceeds this.')
 FLAGS = flags.FLAGS
 
 
+def _define_flags():
+  """Defined only when run as a script: importing this module (tests,
+  notebooks, other entry points) adds no flags."""
+  flags.DEFINE_bool('quick', False, 'Smaller sizes (a smoke run).')
+  flags.DEFINE_list('sections', [], f'Comma-separated subset of '
+                    f'{sorted(SECTIONS)} (default: all).')
+  flags.DEFINE_integer('large_block', 0, 'Rows per block for `large` (0: '
+                       'auto).')
+  flags.DEFINE_float('max_gib', 6.0, 'Skip runs whose compiled memory '
+                     'exceeds this.')
+
+
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  unknown = sorted(set(FLAGS.sections) - set(SECTIONS))
-  if unknown:
-    raise app.UsageError(f'--sections: unknown {unknown}; known: '
-                         f'{sorted(SECTIONS)}.')
+  cli.check_no_arguments(argv)
+  cli.check_subset('sections', FLAGS.sections, SECTIONS)
   print(f'# field_bench: jax {jax.__version__}, {jax.devices()[0].device_kind}'
         f' x{jax.device_count()}, {platform.processor() or platform.machine()}'
         f', {os.cpu_count()} CPUs')
@@ -306,6 +308,7 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   if len(sys.argv) > 1 and sys.argv[1] == '--_large_child':
     _large_child(*map(int, sys.argv[2:5]))  # a child of section `large`
   else:
