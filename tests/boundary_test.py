@@ -8,8 +8,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from absl import flags
-from ml_collections import config_flags
 
 from drift_jax import config_lib
 from drift_jax import data as data_lib
@@ -21,6 +19,7 @@ from drift_jax.context import Teacher
 from drift_jax.methods import diffusion
 from drift_jax.methods import dmd
 from drift_jax.methods import drifting
+from tests import runner_helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIGITS = os.path.join(ROOT, 'configs', 'digits.py')
@@ -28,13 +27,7 @@ DIGITS = os.path.join(ROOT, 'configs', 'digits.py')
 
 def _finalized(argv_tail):
   """A config as experiments/main.py builds it: file, overrides, finalize."""
-  argv = ['main'] + argv_tail
-  values = flags.FlagValues()
-  config_flags.DEFINE_config_file('config', None, flag_values=values,
-                                  lock_config=True, sys_argv=argv)
-  values(argv)
-  return methods.finalize(values.config,
-                          config_flags.get_override_values(values['config']))
+  return methods.finalize(*runner_helpers.load_flags_config(argv_tail))
 
 
 @pytest.mark.parametrize('argv,steps', [

@@ -6,24 +6,17 @@ import os
 import jax
 import ml_collections
 import pytest
-from absl import flags
-from ml_collections import config_flags
 
 from drift_jax import config_lib
 from drift_jax import methods
+from tests import runner_helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_FILES = sorted(glob.glob(os.path.join(ROOT, 'configs', '*.py')))
 
 
 def _load(argv_tail):
-  argv = ['main'] + argv_tail
-  values = flags.FlagValues()
-  # sys_argv: config_flags finds the --config.a.b overrides in it.
-  config_flags.DEFINE_config_file('config', None, flag_values=values,
-                                  lock_config=True, sys_argv=argv)
-  values(argv)
-  return values.config
+  return runner_helpers.load_flags_config(argv_tail)[0]
 
 
 def test_there_are_config_files():
