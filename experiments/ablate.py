@@ -39,6 +39,7 @@ from drift_jax import config_lib
 from drift_jax import methods
 from drift_jax import reporting
 from drift_jax import runner
+from drift_jax.methods import drifting
 from experiments import cli
 
 FLAGS = flags.FLAGS
@@ -273,9 +274,8 @@ def plot_fields(rows, workdir, num_arrows=300):
   """Quiver of each 2-D drifting point's field at its final samples
   (positives: held-out data, negatives: the samples themselves)."""
   from drift_jax import parallel
-  from drift_jax.methods import drifting
   first = [r for r in rows
-           if r['seed'] == 0 and r['config.method'] == 'drifting']
+           if r['seed'] == 0 and r['config.method'] == drifting.NAME]
   if not first:
     return
   plt = reporting.pyplot()
@@ -318,7 +318,7 @@ def run(sweep_path, workdir, seeds=0, dry_run=False, only=None):
   plot_fields(rows, workdir)
   print(f'\nresults: {os.path.join(workdir, "results.csv")}, '
         'results.md, samples.png, metric_vs_step.png, metric_vs_wall.png'
-        + (', fields.png' if any(r['config.method'] == 'drifting'
+        + (', fields.png' if any(r['config.method'] == drifting.NAME
                                  for r in rows) else ''))
 
 

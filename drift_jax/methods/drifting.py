@@ -44,6 +44,7 @@ from drift_jax.context import Prerequisite
 from drift_jax.context import RunContext
 from drift_jax.methods import common
 
+NAME = 'drifting'
 NEGATIVES_SCOPES = ('global', 'local')
 
 CONFIG = {
