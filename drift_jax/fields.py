@@ -121,7 +121,7 @@ def mean_shift(x, y, *, kernel='laplace', temperature=0.05, weights=None,
                       1.0, jnp.arange(x.shape[0]), 0, exclude_self)[0]
   if weights is not None:
     logk = logk + jnp.log(weights)[None, :]
-  return jax.nn.softmax(logk, axis=-1) @ y - x
+  return kernels_lib.matmul(jax.nn.softmax(logk, axis=-1), y) - x
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,10 +144,13 @@ class FieldSpec:
   block_size: int | None = None
   pos_scale: float = 1.0
   neg_scale: float = 1.0
+  precision: str = 'highest'
 
   def __post_init__(self):
     validation.check_choice('normalization', self.normalization,
                             NORMALIZATIONS)
+    validation.check_choice('precision', self.precision,
+                            kernels_lib.PRECISIONS)
     kernels_lib.get_kernel(self.kernel)
     object.__setattr__(self, 'temperatures',
                        validation.as_temperatures(self.temperatures))
@@ -176,7 +179,7 @@ class FieldSpec:
                normalize_drift=f.normalize_drift,
                affinity_floor=f.affinity_floor,
                block_size=f.block_size or None, pos_scale=f.pos_scale,
-               neg_scale=f.neg_scale)
+               neg_scale=f.neg_scale, precision=f.precision)
 
   def __call__(self, x, pos, neg, *, pos_weights=None, neg_weights=None):
     """V(x) = V_p(x) - V_q(x) for this spec (`drifting_field`)."""
@@ -188,13 +191,16 @@ class FieldSpec:
     validation.check_weights('pos_weights', pos_weights, pos.shape[0])
     validation.check_weights('neg_weights', neg_weights, neg.shape[0])
     temps = self.temperatures
+    backend = jax.default_backend()
     block_size = self.block_size or auto_block_size(
-        x.shape[0], pos.shape[0] + neg.shape[0], len(temps), x.shape[1])
+        x.shape[0], pos.shape[0] + neg.shape[0], len(temps), x.shape[1],
+        backend=backend)
     resolved = _Resolved(
         kernels_lib.get_kernel(self.kernel), temps, self.normalization,
         self.mask_self, pos.shape[0], float(self.affinity_floor),
         bool(self.normalize_distances), bool(self.normalize_drift),
-        int(block_size), float(self.pos_scale), float(self.neg_scale))
+        int(block_size), float(self.pos_scale), float(self.neg_scale),
+        self.precision, accelerator=backend != 'cpu')
     return _drifting_field(x, pos, neg, pos_weights, neg_weights, resolved)
 
 
@@ -203,7 +209,7 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
                    pos_weights=None, neg_weights=None,
                    normalize_distances=False, normalize_drift=False,
                    affinity_floor=0.0, block_size=None, pos_scale=1.0,
-                   neg_scale=1.0):
+                   neg_scale=1.0, precision='highest'):
   """The drifting field V(x) = V_p(x) - V_q(x) (Deng Alg. 2, App. A.6).
 
   Args:
@@ -230,6 +236,9 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
       `auto_block_size` (dense when one block holds every query).
     pos_scale, neg_scale: V = pos_scale V_p - neg_scale V_q (module
       docstring, "Antisymmetry scales"); 1.0 and 1.0 is the field.
+    precision: matmul precision of the distances and kernel averages,
+      'highest' (full float32 on any backend) or 'default' (the backend's:
+      TF32 on GPUs, bfloat16 passes on TPUs; faster, ~1e-3 relative error).
 
   Returns:
     [N, D] field in input coordinates (module docstring), no gradient.
@@ -240,7 +249,7 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
   spec = FieldSpec(kernel, validation.as_temperatures(temperature),
                    normalization, mask_self, normalize_distances,
                    normalize_drift, affinity_floor, block_size, pos_scale,
-                   neg_scale)
+                   neg_scale, precision)
   return spec(x, pos, neg, pos_weights=pos_weights, neg_weights=neg_weights)
 
 
@@ -249,23 +258,47 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
 # dominates and wants taller blocks.
 _BLOCK_ELEMENTS_LOW_D = 2**20
 _BLOCK_ELEMENTS_HIGH_D = 2**25
+# On an accelerator: a block's [K, B, T] float32 logits and the few arrays
+# of that size the passes hold at once (distances, kernels, affinities)
+# may use this fraction of the device memory; beyond it, blocks.
+_ACCELERATOR_ARRAYS_PER_BLOCK = 4
+_ACCELERATOR_MEMORY_FRACTION = 0.5
+_ACCELERATOR_DEFAULT_MEMORY = 16 * 2**30  # when the device does not say
 
 
 def auto_block_size(n_queries: int, n_targets: int, n_temperatures: int = 1,
-                    dim: int = 2) -> int:
+                    dim: int = 2, *, backend: str | None = None,
+                    memory_bytes: int | None = None) -> int:
   """Rows per block for `drifting_field(block_size=None)`.
 
-  A power of two with n_temperatures * B * n_targets near 2^20 elements
-  (2^25 for dim > 16, where taller blocks make the distance matmul
-  efficient), at least 8 rows; n_queries (dense) when that is no more.
-  BENCHMARKS.md has the measurements behind these budgets.
+  CPU: a power of two with n_temperatures * B * n_targets near 2^20
+  elements (2^25 for dim > 16, where taller blocks make the distance
+  matmul efficient), at least 8 rows; n_queries (dense) when that is no
+  more. BENCHMARKS.md has the measurements behind these budgets.
+  Accelerators (any other backend): dense, one block, while its arrays fit
+  in half the device memory (`memory_bytes`, else what the device
+  reports); else the largest power of two of rows that fits.
   """
-  budget = _BLOCK_ELEMENTS_LOW_D if dim <= 16 else _BLOCK_ELEMENTS_HIGH_D
+  backend = backend or jax.default_backend()
+  if backend == 'cpu':
+    budget = _BLOCK_ELEMENTS_LOW_D if dim <= 16 else _BLOCK_ELEMENTS_HIGH_D
+  else:
+    memory = memory_bytes or _device_memory()
+    budget = int(_ACCELERATOR_MEMORY_FRACTION * memory) // (
+        4 * _ACCELERATOR_ARRAYS_PER_BLOCK)
   rows = budget // max(1, n_temperatures * n_targets)
+  if backend != 'cpu' and rows >= n_queries:
+    return n_queries  # dense while it fits
   block = 8
   while block * 2 <= rows:
     block *= 2
   return n_queries if block >= n_queries else block
+
+
+def _device_memory() -> int:
+  """Bytes the default device may allocate (a fixed guess if unknown)."""
+  stats = jax.devices()[0].memory_stats() or {}
+  return int(stats.get('bytes_limit', _ACCELERATOR_DEFAULT_MEMORY))
 
 
 # ----------------------------------------------------------------- internals
@@ -302,6 +335,11 @@ class _Resolved:
   block_size: int
   pos_scale: float = 1.0
   neg_scale: float = 1.0
+  precision: str = 'highest'
+  # Evaluation for an accelerator: one block is called without a scan, and
+  # the bidirectional field takes the log-space formulas without the
+  # lax.cond (a GPU reads a conditional's predicate back to the host).
+  accelerator: bool = False
 
 
 def _weights_or_ones(weights, n, dtype):
@@ -349,8 +387,9 @@ def _cross_weighted(a, targets, xb, spec):
   a_pos, a_neg = a[..., :n_pos], a[..., n_pos:]
   s_pos = jnp.sum(a_pos, axis=-1, keepdims=True)
   s_neg = jnp.sum(a_neg, axis=-1, keepdims=True)
-  return _scaled_halves((a_pos * s_neg) @ targets[:n_pos],
-                        (a_neg * s_pos) @ targets[n_pos:], s_pos * s_neg, xb,
+  mm = functools.partial(kernels_lib.matmul, precision=spec.precision)
+  return _scaled_halves(mm(a_pos * s_neg, targets[:n_pos]),
+                        mm(a_neg * s_pos, targets[n_pos:]), s_pos * s_neg, xb,
                         spec)
 
 
@@ -374,8 +413,9 @@ def _nw_block(logk, targets, w, spec, col_lse, xb):
   del col_lse
   n_pos = spec.n_pos
   logits = logk + jnp.log(w)
-  m_pos = jax.nn.softmax(logits[..., :n_pos], axis=-1) @ targets[:n_pos]
-  m_neg = jax.nn.softmax(logits[..., n_pos:], axis=-1) @ targets[n_pos:]
+  mm = functools.partial(kernels_lib.matmul, precision=spec.precision)
+  m_pos = mm(jax.nn.softmax(logits[..., :n_pos], axis=-1), targets[:n_pos])
+  m_neg = mm(jax.nn.softmax(logits[..., n_pos:], axis=-1), targets[n_pos:])
   return _scaled_halves(m_pos, m_neg, 1.0, xb, spec)
 
 
@@ -388,8 +428,9 @@ def _unnormalized_block(logk, targets, w, spec, col_lse, xb):
   n_p = jnp.sum(counted[..., :n_pos], axis=-1, keepdims=True)
   n_n = jnp.maximum(jnp.sum(counted[..., n_pos:], axis=-1, keepdims=True),
                     jnp.finfo(kw.dtype).tiny)
-  m_pos = kw[..., :n_pos] @ targets[:n_pos] / n_p
-  m_neg = kw[..., n_pos:] @ targets[n_pos:] / n_n
+  mm = functools.partial(kernels_lib.matmul, precision=spec.precision)
+  m_pos = mm(kw[..., :n_pos], targets[:n_pos]) / n_p
+  m_neg = mm(kw[..., n_pos:], targets[n_pos:]) / n_n
   mass_pos = jnp.sum(kw[..., :n_pos], axis=-1, keepdims=True) / n_p
   mass_neg = jnp.sum(kw[..., n_pos:], axis=-1, keepdims=True) / n_n
   a, b = spec.pos_scale, spec.neg_scale
@@ -433,6 +474,16 @@ def _map_blocks(fn, blocks):
   return lax.map(fn, blocks)
 
 
+def _scan_blocks(fn, init, blocks, spec):
+  """lax.scan over blocks; on an accelerator a single block is called
+  directly (a scan of length one is a device loop). The CPU keeps the
+  scan, which leaves its measured numbers bit-identical."""
+  if spec.accelerator and jax.tree.leaves(blocks)[0].shape[0] == 1:
+    carry, out = fn(init, jax.tree.map(lambda a: a[0], blocks))
+    return carry, jax.tree.map(lambda a: a[None], out)
+  return lax.scan(fn, init, blocks)
+
+
 def _unblock(fields, n):
   """[n_blocks, K, B, D] -> [K, n, D]."""
   k, dim = fields.shape[1], fields.shape[-1]
@@ -446,15 +497,15 @@ def _blocked_fields(x, targets, w, spec):
   x_blocks, ids, valid = _query_blocks(x, spec.block_size)
 
   def block_sq(xb):
-    return kernels_lib.pairwise_sq_distances(xb, targets)
+    return kernels_lib.pairwise_sq_distances(xb, targets, spec.precision)
 
   scale = 1.0
   if spec.normalize_distances:
     def add_distances(total, inputs):
       xb, ok = inputs
       return total + _weighted_distance_sum(block_sq(xb), w, ok), None
-    total, _ = lax.scan(add_distances, jnp.zeros_like(targets[0, 0]),
-                        (x_blocks, valid))
+    total, _ = _scan_blocks(add_distances, jnp.zeros_like(targets[0, 0]),
+                            (x_blocks, valid), spec)
     scale = total / (n * jnp.sum(w))
 
   def block_fields(inputs):
@@ -498,7 +549,7 @@ def _bidirectional_fields(x, targets, w, spec):
   temps = spec.temps
 
   def masked_sq(xb, qid):
-    sq = kernels_lib.pairwise_sq_distances(xb, targets)
+    sq = kernels_lib.pairwise_sq_distances(xb, targets, spec.precision)
     if spec.mask_self:
       is_self = _self_pairs(qid, n_t, n_pos)
       return sq, jnp.where(is_self, jnp.inf, sq)
@@ -518,8 +569,8 @@ def _bidirectional_fields(x, targets, w, spec):
   # (device-varying) type.
   zero = jnp.zeros_like(targets[:, 0])  # [T]
   init = (zero + jnp.inf, zero[0])
-  (col_min, dist_sum), row_min = lax.scan(pass1, init,
-                                          (x_blocks, ids, valid))
+  (col_min, dist_sum), row_min = _scan_blocks(
+      pass1, init, (x_blocks, ids, valid), spec)
   scale = (dist_sum / (n * jnp.sum(w))
            if spec.normalize_distances else 1.0)
   inv_sq = 1.0 / scale**2
@@ -544,8 +595,8 @@ def _bidirectional_fields(x, targets, w, spec):
             for k, logk in enumerate(log_kernels(xb, qid))]
     return col_sum + jnp.stack(sums), None
 
-  col_sum, _ = lax.scan(pass2, jnp.stack([zero] * len(temps)),
-                        (x_blocks, ids, valid))  # S_j >= 1
+  col_sum, _ = _scan_blocks(pass2, jnp.stack([zero] * len(temps)),
+                            (x_blocks, ids, valid), spec)  # S_j >= 1
   g = jnp.exp(0.5 * (col_max - top[:, None]))  # [K, T]
   c = w / jnp.sqrt(col_sum)  # [K, T]
   aug = jnp.concatenate([c[..., None] * targets, c[..., None], g[..., None]],
@@ -556,8 +607,10 @@ def _bidirectional_fields(x, targets, w, spec):
     out = []
     for k, logk in enumerate(log_kernels(xb, qid)):
       f = jnp.exp(logk - 0.5 * (m_b[k][:, None] + col_max[k][None, :]))
-      out_pos = f[:, :n_pos] @ aug[k, :n_pos]  # [B, D + 2]
-      out_neg = f[:, n_pos:] @ aug[k, n_pos:]
+      out_pos = kernels_lib.matmul(f[:, :n_pos], aug[k, :n_pos],
+                                   spec.precision)  # [B, D + 2]
+      out_neg = kernels_lib.matmul(f[:, n_pos:], aug[k, n_pos:],
+                                   spec.precision)
       h = jnp.exp(0.5 * (m_b[k] - top[k]))  # [B]
       inv_r = jnp.sqrt(h / jnp.maximum(out_pos[:, -1] + out_neg[:, -1],
                                        jnp.finfo(x.dtype).tiny))
@@ -577,7 +630,7 @@ def _bidirectional_fields(x, targets, w, spec):
     return _fields_from_log_kernels(logk, targets, w, spec, col_lse, xb)
 
   blocks = (x_blocks, ids, jnp.moveaxis(m, 1, 0))  # m: [n_blocks, K, B]
-  if spec.floor > 0:  # the floor acts on A itself: log-space formulas
+  if spec.floor > 0 or spec.accelerator:  # no cond; the floor acts on A
     fields = _map_blocks(pass3_log_space, blocks)
   else:
     fields = lax.cond(in_range, lambda: _map_blocks(pass3_fast, blocks),

@@ -20,13 +20,27 @@ import dataclasses
 from collections.abc import Callable
 
 import jax.numpy as jnp
+from jax import lax
 
 from drift_jax import validation
 
 DIRECT_MAX_DIM = 8  # direct differences up to this dimension
 
+# Matrix-product precision of every distance and kernel-weighted average.
+# 'highest' is full float32 on every backend; the defaults of GPUs (TF32)
+# and TPUs (bfloat16 passes) cost the drifting field 4e-3 to 9e-2 relative
+# error on an H100 (BENCHMARKS.md). 'default' trades that for speed.
+PRECISIONS = {'highest': lax.Precision.HIGHEST,
+              'default': lax.Precision.DEFAULT}
 
-def pairwise_sq_distances(x, y):
+
+def matmul(a, b, precision: str = 'highest'):
+  """a @ b at `precision` (a key of `PRECISIONS`), whatever the backend's
+  default matmul precision."""
+  return jnp.matmul(a, b, precision=PRECISIONS[precision])
+
+
+def pairwise_sq_distances(x, y, precision: str = 'highest'):
   """Squared Euclidean distances ||x_i - y_j||^2, clipped at 0.
 
   For D <= `DIRECT_MAX_DIM` it sums (x_id - y_jd)^2 over d directly: exact to
@@ -40,6 +54,7 @@ def pairwise_sq_distances(x, y):
   Args:
     x: [N, D] points.
     y: [M, D] points.
+    precision: of the matmul (`PRECISIONS`; D > DIRECT_MAX_DIM only).
 
   Returns:
     [N, M] squared distances (>= 0).
@@ -51,7 +66,7 @@ def pairwise_sq_distances(x, y):
   y = y - center
   x2 = jnp.sum(x * x, axis=-1)[:, None]  # [N, 1]
   y2 = jnp.sum(y * y, axis=-1)[None, :]  # [1, M]
-  sq = x2 + y2 - 2.0 * (x @ y.T)
+  sq = x2 + y2 - 2.0 * matmul(x, y.T, precision)
   return jnp.maximum(sq, 0.0)
 
 

@@ -2,7 +2,7 @@
 
 The training step is one global-view `jax.jit` over a 1-D ('data',) mesh:
 state replicated (`P()`), batches sharded on their sample axis
-(`P('data')`), gradients averaged by XLA (`runner._make_step_fn`). This is the
+(`P('data')`), gradients averaged by XLA (`runner.make_step_fn`). This is the
 semantics of a "pmapped" step without `jax.pmap`, which is legacy since
 JAX 0.8. Axis types are `Auto`: the compiler inserts the collectives, and the
 one cross-sample gather the science cares about is written out in

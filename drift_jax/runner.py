@@ -50,8 +50,26 @@ __all__ = ['CHECKPOINT_DIR', 'CONFIG_FILE', 'SAMPLES_FILE', 'read_budget',
 # ------------------------------------------------------------------ set-up
 
 
-def _make_step_fn(method, mesh, seed, num_traces):
-  """jit(k steps under lax.scan): one dispatch per `train.steps_per_call`."""
+def init_state(method, mesh, seed: int):
+  """The method's initial state, replicated on the mesh (committed, so the
+  first chained step compiles the program every later step reuses)."""
+  init_key = jax.random.fold_in(jax.random.key(seed), 0x1417)
+  return jax.jit(method.init, out_shardings=parallel.replicated(mesh))(
+      init_key)
+
+
+def make_step_fn(method, mesh, seed, num_traces=None):
+  """jit(k steps under lax.scan): one dispatch per `train.steps_per_call`;
+  state donated, outputs replicated. `step_fn(state, constants, batches
+  [k, B, ...], step)`; `num_traces[0]` counts its traces.
+
+  The runner's loop, `field_bench --sections train` and
+  `benchmarks.device_check` all chain this function, so they measure the
+  same step. Its input state must be replicated on the mesh (`init_state`
+  or a restored checkpoint): an uncommitted state would compile it a
+  second time at the second call, when the state it returned comes back.
+  """
+  num_traces = [0] if num_traces is None else num_traces
   base_key = jax.random.fold_in(jax.random.key(seed), 0x57E9)
   replicated = parallel.replicated(mesh)
 
@@ -181,7 +199,7 @@ def _run(config, workdir, method, ctx, dataset, extra_costs) -> dict:
     start, state = checkpoint.restore_latest(manager, abstract)
     if state is None:
       start = 0
-      state = jax.jit(method.init, out_shardings=replicated)(init_key)
+      state = init_state(method, ctx.mesh, config.seed)
     budget = read_budget(workdir) if start else {'steps': 0,
                                                  'wall_seconds': 0.0}
     reporting.truncate_metrics(workdir, start)
@@ -250,7 +268,7 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
                                    steps_per_call=k, seed=config.seed,
                                    class_balanced=ctx.num_classes > 0)
   num_traces = [0]
-  step_fn = _make_step_fn(method, ctx.mesh, config.seed, num_traces)
+  step_fn = make_step_fn(method, ctx.mesh, config.seed, num_traces)
   # The floors cost two 5,000 x 5,000 distance passes: skip them when the
   # run is already finished (a reused teacher, a re-printed quality table).
   evaluator = (_Evaluator(method, dataset, config, constants, ctx.mesh,

@@ -50,7 +50,7 @@ def kde_denoiser(x, samples, sigma, *, weights=None, exclude_self=False):
     logits = jnp.where(jnp.eye(x.shape[0], dtype=bool), -jnp.inf, logits)
   if weights is not None:
     logits = logits + jnp.log(weights)[None, :]
-  return jax.nn.softmax(logits, axis=-1) @ samples
+  return kernels_lib.matmul(jax.nn.softmax(logits, axis=-1), samples)
 
 
 def denoiser_to_score(denoised, x_t, sigma):
@@ -108,7 +108,7 @@ def companion_score(x, y, temperature, *, exclude_self=False):
   if exclude_self:
     logk = jnp.where(jnp.eye(x.shape[0], dtype=bool), -jnp.inf, logk)
   weights = jax.nn.softmax(logk, axis=-1)  # Laplace NW weights, [N, M]
-  mean_shift = weights @ y - x  # V_y = lambda grad log P_psi
+  mean_shift = kernels_lib.matmul(weights, y) - x  # lambda grad log P_psi
   lam = tau * (tau + jnp.sum(weights * r, axis=-1))
   return mean_shift / lam[:, None], lam
 

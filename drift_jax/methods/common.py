@@ -162,8 +162,9 @@ def loop_unroll(image_shape) -> bool:
   """Whether to unroll a method's inner loops (DMD's fake updates, the
   Heun sampler): yes for image networks, whose convolutions XLA:CPU runs
   ~25x slower inside a while loop than outside one (measured: the digits
-  generator's training step, 3.9 s in a length-1 scan vs 0.15 s without).
-  MLP runs keep the loop, which is as fast there and leaves their compiled
-  arithmetic as it was.
+  generator's training step, 3.9 s in a length-1 scan vs 0.15 s without),
+  and on accelerators, where a device loop costs a round trip to the host
+  per iteration. MLP runs on a CPU keep the loop, which is as fast there
+  and leaves their compiled arithmetic as it was.
   """
-  return image_shape is not None
+  return image_shape is not None or jax.default_backend() != 'cpu'

@@ -52,7 +52,10 @@ CONFIG = {
                   normalization='bidirectional', mask_self=True,
                   normalize_distances=False, normalize_drift=False,
                   affinity_floor=0.0, negatives_scope='global',
-                  block_size=0, pos_scale=1.0, neg_scale=1.0),
+                  block_size=0, pos_scale=1.0, neg_scale=1.0,
+                  # Matmul precision of distances and kernel averages:
+                  # 'highest' (full float32 on any backend) or 'default'.
+                  precision='highest'),
     # The frozen feature encoder of feature-space drifting: 'none' (raw
     # samples), 'train' (trained into workdir/encoder) or its directory.
     'features': dict(encoder='none', raw=True, patch_sizes=(2, 4)),

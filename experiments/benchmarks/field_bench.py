@@ -226,52 +226,16 @@ def section_floor(args):
 
 
 def section_train(args):
-  from drift_jax import config_lib
-  from drift_jax import models
-  from drift_jax import parallel
-  from drift_jax.context import RunContext
-  from drift_jax.methods import common
-  from drift_jax.methods import drifting
+  """The runner's chained step vs the authors' dense field in the same
+  generator, optimiser and loss (`train_step`), at the toy size."""
+  from experiments.benchmarks import train_step
   print('\n## Toy recipe training steps per second (1 device)\n')
-  config = config_lib.load_config_file('configs/toy2d.py:recipe')
-  mesh = parallel.make_mesh(1)
-  method = drifting.make(config, RunContext(dim=2, mesh=mesh))
-  state = method.init(jax.random.key(0))
   batch = points(2048, 2, 1) * 0.5
-  step = jax.jit(method.train_step, donate_argnums=0)
-
-  # Baseline: same generator, optimiser and loss, the authors' field.
-  gen = common.Network.create(
-      lambda rngs: models.make_generator(config.model.generator, 2, rngs))
-  tx = common.make_optimizer(config.optim, total_steps=config.train.steps)
-  params = gen.init(jax.random.key(0))
-  opt = tx.init(params)
-
-  def base_step(carry, batch, key):
-    params, opt = carry
-    z = jax.random.normal(key, (2048, 32))
-
-    def loss_fn(p):
-      x = gen.apply(p, z)
-      v, _ = baseline.compute_v(x, batch, x, (0.05,), False)
-      return losses.drift_loss(x, v)
-    grads = jax.grad(loss_fn)(params)
-    updates, opt = tx.update(grads, opt, params)
-    return (jax.tree.map(jnp.add, params, updates), opt)
-  base = jax.jit(base_step, donate_argnums=0)
-
-  def run(fn, carry, n):
-    carry = fn(carry, batch, jax.random.key(0))
-    jax.block_until_ready(carry)
-    t = time.perf_counter()
-    for i in range(n):
-      carry = fn(carry, batch, jax.random.key(i))
-    jax.block_until_ready(carry)
-    return n / (time.perf_counter() - t)
-
+  config = train_step.toy_config(2048)
   n = 20 if args.quick else 100
-  sps_base = run(base, (params, opt), n)
-  sps_ours = run(lambda s, b, k: step(s, method.constants, b, k)[0], state, n)
+  sps_base = train_step.steps_per_second(
+      *train_step.authors(config, batch), n)
+  sps_ours = train_step.steps_per_second(*train_step.ours(config, batch), n)
   print(f'- baseline {sps_base:.1f} steps/s, ours {sps_ours:.1f} steps/s '
         f'({sps_ours / sps_base:.2f}x); 2000 steps = {2000 / sps_ours:.0f} s '
         'of stepping')
