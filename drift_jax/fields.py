@@ -17,6 +17,9 @@ Three normalisations of the kernel weights exist side by side:
   have equal mass. No closed form; the authors' default.
 * `none`: no normalisation (Z = 1, Deng Table 11's last row): the mean over
   each side's targets of w_j k(x, y_j) (y_j - x), positives minus negatives.
+* `kernel_gradient`, `sharp_companion`, `mmd`: the conservative fields of
+  `drift_jax.conservative` (gradients of log-smoothed densities, of the
+  Laplace companion smoothings, of the MMD witness), in 1 / length.
 
 Antisymmetry scales. `pos_scale` a and `neg_scale` b give a V_p - b V_q
 (Deng Table 1's 1.5V+ - V-, V+ only, ...), where V_p and V_q are the two
@@ -78,6 +81,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from drift_jax import blocks
+from drift_jax import conservative
 from drift_jax import kernels as kernels_lib
 from drift_jax import validation
 
@@ -92,7 +97,7 @@ class Normalization(NamedTuple):
       how the blocks are driven (`_blocked_fields`: one pass per block;
       `_bidirectional_fields`: column statistics over all queries first).
   """
-  block_fields: Callable[..., jax.Array]
+  block_fields: Callable[..., jax.Array] | None
   evaluate: Callable[..., tuple[jax.Array, Any]]
 
 
@@ -157,6 +162,10 @@ class FieldSpec:
     if not 0.0 <= float(self.affinity_floor) < 1.0:
       raise ValueError(f'`affinity_floor` must be in [0, 1), got '
                        f'{self.affinity_floor!r}.')
+    if (self.normalization == 'sharp_companion'
+        and kernels_lib.get_kernel(self.kernel).name != 'laplace'):
+      raise ValueError("normalization='sharp_companion' needs the Laplace "
+                       f'`kernel` (its companion psi), got {self.kernel!r}.')
     if self.affinity_floor > 0 and self.normalization != 'bidirectional':
       raise ValueError('`affinity_floor` only applies to normalization='
                        f"'bidirectional', got {self.normalization!r}.")
@@ -220,7 +229,9 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
     temperature: float or tuple of floats. Several temperatures give the sum
       of their fields (each divided by its RMS when `normalize_drift`).
     normalization: a key of `NORMALIZATIONS`: 'nw', 'row', 'bidirectional'
-      or 'none' (module docstring).
+      or 'none' (module docstring), or a conservative field,
+      'kernel_gradient', 'sharp_companion' (Laplace) or 'mmd'
+      (`drift_jax.conservative`).
     mask_self: neg[i] is x[i] and is excluded for x[i] (Deng Alg. 2 step 2);
       needs Nn >= N >= 2 (negatives beyond the first N, e.g. CFG's
       unconditional samples, are never masked).
@@ -354,20 +365,9 @@ def _log_kernels(sq, kernel, temps, inv_scale_sq, query_ids, n_pos,
   sq = sq * inv_scale_sq
   logk = jnp.stack([kernel(sq, t) for t in temps])
   if mask_self:
-    is_self = _self_pairs(query_ids, sq.shape[-1], n_pos)
+    is_self = blocks.self_pairs(query_ids, sq.shape[-1], n_pos)
     logk = jnp.where(is_self[None], -jnp.inf, logk)
   return logk
-
-
-def _self_pairs(query_ids, n_targets, n_pos):
-  """[B, T] mask of (query i, negative i) pairs: target j is neg[j - n_pos]."""
-  return (jnp.arange(n_targets) - n_pos)[None, :] == query_ids[:, None]
-
-
-def _weighted_distance_sum(sq, w, ok):
-  """sum_ij w_j d_ij over the valid rows `ok` of a block (self pairs in)."""
-  d = kernels_lib.safe_sqrt(sq)
-  return jnp.sum(jnp.where(ok[:, None], d * w, 0.0))
 
 
 def _scaled_halves(m_pos, m_neg, mass, xb, spec):
@@ -455,46 +455,11 @@ def _bidirectional_block(logk, targets, w, spec, col_lse, xb):
   return _cross_weighted(a, targets, xb, spec)
 
 
-def _query_blocks(x, block):
-  """x as [n_blocks, block, D] (zero-padded), query ids, and a valid mask."""
-  n, dim = x.shape
-  n_blocks = -(-n // block)
-  x_blocks = jnp.pad(x, ((0, n_blocks * block - n), (0, 0)))
-  x_blocks = x_blocks.reshape(n_blocks, block, dim)
-  ids = jnp.arange(n_blocks * block).reshape(n_blocks, block)
-  return x_blocks, ids, ids < n  # padded rows must not enter statistics
-
-
-def _map_blocks(fn, blocks):
-  """lax.map over blocks; a single block is called directly, so that XLA
-  can share its distances between passes (the dense case)."""
-  if jax.tree.leaves(blocks)[0].shape[0] == 1:
-    return jax.tree.map(lambda a: a[None], fn(jax.tree.map(
-        lambda a: a[0], blocks)))
-  return lax.map(fn, blocks)
-
-
-def _scan_blocks(fn, init, blocks, spec):
-  """lax.scan over blocks; on an accelerator a single block is called
-  directly (a scan of length one is a device loop). The CPU keeps the
-  scan, which leaves its measured numbers bit-identical."""
-  if spec.accelerator and jax.tree.leaves(blocks)[0].shape[0] == 1:
-    carry, out = fn(init, jax.tree.map(lambda a: a[0], blocks))
-    return carry, jax.tree.map(lambda a: a[None], out)
-  return lax.scan(fn, init, blocks)
-
-
-def _unblock(fields, n):
-  """[n_blocks, K, B, D] -> [K, n, D]."""
-  k, dim = fields.shape[1], fields.shape[-1]
-  return jnp.moveaxis(fields, 1, 0).reshape(k, -1, dim)[:, :n]
-
-
 def _blocked_fields(x, targets, w, spec):
   """`nw` and `row` fields, one [B, T] block of queries at a time (a single
   block when `spec.block_size` >= N: the dense evaluation)."""
   n = x.shape[0]
-  x_blocks, ids, valid = _query_blocks(x, spec.block_size)
+  x_blocks, ids, valid = blocks.query_blocks(x, spec.block_size)
 
   def block_sq(xb):
     return kernels_lib.pairwise_sq_distances(xb, targets, spec.precision)
@@ -503,9 +468,10 @@ def _blocked_fields(x, targets, w, spec):
   if spec.normalize_distances:
     def add_distances(total, inputs):
       xb, ok = inputs
-      return total + _weighted_distance_sum(block_sq(xb), w, ok), None
-    total, _ = _scan_blocks(add_distances, jnp.zeros_like(targets[0, 0]),
-                            (x_blocks, valid), spec)
+      return total + blocks.weighted_distance_sum(block_sq(xb), w, ok), None
+    total, _ = blocks.scan_blocks(add_distances,
+                                  jnp.zeros_like(targets[0, 0]),
+                                  (x_blocks, valid), spec.accelerator)
     scale = total / (n * jnp.sum(w))
 
   def block_fields(inputs):
@@ -514,7 +480,8 @@ def _blocked_fields(x, targets, w, spec):
                         1.0 / scale**2, qid, spec.n_pos, spec.mask_self)
     return _fields_from_log_kernels(logk, targets, w, spec, None, xb)
 
-  return _unblock(_map_blocks(block_fields, (x_blocks, ids)), n), scale
+  fields = blocks.map_blocks(block_fields, (x_blocks, ids))
+  return blocks.unblock(fields, n), scale
 
 
 # Largest gap (in log units) between a row's or column's log-kernel maximum
@@ -545,13 +512,13 @@ def _bidirectional_fields(x, targets, w, spec):
   """
   n, dim = x.shape
   n_pos, n_t = spec.n_pos, targets.shape[0]
-  x_blocks, ids, valid = _query_blocks(x, spec.block_size)
+  x_blocks, ids, valid = blocks.query_blocks(x, spec.block_size)
   temps = spec.temps
 
   def masked_sq(xb, qid):
     sq = kernels_lib.pairwise_sq_distances(xb, targets, spec.precision)
     if spec.mask_self:
-      is_self = _self_pairs(qid, n_t, n_pos)
+      is_self = blocks.self_pairs(qid, n_t, n_pos)
       return sq, jnp.where(is_self, jnp.inf, sq)
     return sq, sq
 
@@ -559,7 +526,7 @@ def _bidirectional_fields(x, targets, w, spec):
     col_min, dist_sum = carry
     xb, qid, ok = inputs
     sq, msq = masked_sq(xb, qid)
-    dist_sum += _weighted_distance_sum(sq, w, ok)
+    dist_sum += blocks.weighted_distance_sum(sq, w, ok)
     col_min = jnp.minimum(
         col_min, jnp.min(jnp.where(ok[:, None], msq, jnp.inf), axis=0))
     return (col_min, dist_sum), jnp.min(msq, axis=1)
@@ -569,8 +536,8 @@ def _bidirectional_fields(x, targets, w, spec):
   # (device-varying) type.
   zero = jnp.zeros_like(targets[:, 0])  # [T]
   init = (zero + jnp.inf, zero[0])
-  (col_min, dist_sum), row_min = _scan_blocks(
-      pass1, init, (x_blocks, ids, valid), spec)
+  (col_min, dist_sum), row_min = blocks.scan_blocks(
+      pass1, init, (x_blocks, ids, valid), spec.accelerator)
   scale = (dist_sum / (n * jnp.sum(w))
            if spec.normalize_distances else 1.0)
   inv_sq = 1.0 / scale**2
@@ -595,8 +562,9 @@ def _bidirectional_fields(x, targets, w, spec):
             for k, logk in enumerate(log_kernels(xb, qid))]
     return col_sum + jnp.stack(sums), None
 
-  col_sum, _ = _scan_blocks(pass2, jnp.stack([zero] * len(temps)),
-                            (x_blocks, ids, valid), spec)  # S_j >= 1
+  col_sum, _ = blocks.scan_blocks(
+      pass2, jnp.stack([zero] * len(temps)), (x_blocks, ids, valid),
+      spec.accelerator)  # S_j >= 1
   g = jnp.exp(0.5 * (col_max - top[:, None]))  # [K, T]
   c = w / jnp.sqrt(col_sum)  # [K, T]
   aug = jnp.concatenate([c[..., None] * targets, c[..., None], g[..., None]],
@@ -629,13 +597,15 @@ def _bidirectional_fields(x, targets, w, spec):
     logk = jnp.stack(log_kernels(xb, qid))
     return _fields_from_log_kernels(logk, targets, w, spec, col_lse, xb)
 
-  blocks = (x_blocks, ids, jnp.moveaxis(m, 1, 0))  # m: [n_blocks, K, B]
+  # m: [n_blocks, K, B]
+  block_inputs = (x_blocks, ids, jnp.moveaxis(m, 1, 0))
   if spec.floor > 0 or spec.accelerator:  # no cond; the floor acts on A
-    fields = _map_blocks(pass3_log_space, blocks)
+    fields = blocks.map_blocks(pass3_log_space, block_inputs)
   else:
-    fields = lax.cond(in_range, lambda: _map_blocks(pass3_fast, blocks),
-                      lambda: _map_blocks(pass3_log_space, blocks))
-  return _unblock(fields, n), scale
+    fields = lax.cond(
+        in_range, lambda: blocks.map_blocks(pass3_fast, block_inputs),
+        lambda: blocks.map_blocks(pass3_log_space, block_inputs))
+  return blocks.unblock(fields, n), scale
 
 
 def _rms(v):
@@ -661,4 +631,8 @@ NORMALIZATIONS: dict[str, Normalization] = {
     'bidirectional': Normalization(_bidirectional_block,
                                    _bidirectional_fields),
     'none': Normalization(_unnormalized_block, _blocked_fields),
+    # The conservative fields (`conservative`): gradients of log-smoothed
+    # densities or of the MMD witness.
+    **{name: Normalization(None, conservative.conservative_fields)
+       for name in conservative.CONSERVATIVE},
 }
