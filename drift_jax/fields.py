@@ -84,6 +84,7 @@ from jax import lax
 from drift_jax import blocks
 from drift_jax import conservative
 from drift_jax import kernels as kernels_lib
+from drift_jax import sinkhorn_field
 from drift_jax import validation
 
 
@@ -150,6 +151,8 @@ class FieldSpec:
   pos_scale: float = 1.0
   neg_scale: float = 1.0
   precision: str = 'highest'
+  sinkhorn_iterations: int = 20
+  sinkhorn_tolerance: float | None = None
 
   def __post_init__(self):
     validation.check_choice('normalization', self.normalization,
@@ -177,6 +180,14 @@ class FieldSpec:
       value = getattr(self, name)
       if not (isinstance(value, (int, float)) and math.isfinite(value)):
         raise ValueError(f'`{name}` must be a finite float, got {value!r}.')
+    it, tol = self.sinkhorn_iterations, self.sinkhorn_tolerance
+    if isinstance(it, bool) or not isinstance(it, int) or it < 1:
+      raise ValueError(f'`sinkhorn_iterations` must be a positive int, got '
+                       f'{it!r}.')
+    if tol is not None and not (isinstance(tol, (int, float))
+                                and math.isfinite(tol) and tol > 0):
+      raise ValueError(f'`sinkhorn_tolerance` must be a positive float (or '
+                       f'None: run every iteration), got {tol!r}.')
 
   @classmethod
   def from_config(cls, field_config) -> FieldSpec:
@@ -188,29 +199,42 @@ class FieldSpec:
                normalize_drift=f.normalize_drift,
                affinity_floor=f.affinity_floor,
                block_size=f.block_size or None, pos_scale=f.pos_scale,
-               neg_scale=f.neg_scale, precision=f.precision)
+               neg_scale=f.neg_scale, precision=f.precision,
+               sinkhorn_iterations=f.sinkhorn_iterations,
+               # 0 in a config: no tolerance, every iteration runs.
+               sinkhorn_tolerance=f.sinkhorn_tolerance or None)
 
   def __call__(self, x, pos, neg, *, pos_weights=None, neg_weights=None):
     """V(x) = V_p(x) - V_q(x) for this spec (`drifting_field`)."""
-    for name, arr in (('x', x), ('pos', pos), ('neg', neg)):
-      validation.check_points(name, arr)
-    validation.check_same_dim(('x', 'pos', 'neg'), (x, pos, neg))
-    validation.check_self_mask('mask_self', self.mask_self, x, neg,
-                               allow_extra=True)
-    validation.check_weights('pos_weights', pos_weights, pos.shape[0])
-    validation.check_weights('neg_weights', neg_weights, neg.shape[0])
-    temps = self.temperatures
-    backend = jax.default_backend()
-    block_size = self.block_size or auto_block_size(
-        x.shape[0], pos.shape[0] + neg.shape[0], len(temps), x.shape[1],
-        backend=backend)
-    resolved = _Resolved(
-        kernels_lib.get_kernel(self.kernel), temps, self.normalization,
-        self.mask_self, pos.shape[0], float(self.affinity_floor),
-        bool(self.normalize_distances), bool(self.normalize_drift),
-        int(block_size), float(self.pos_scale), float(self.neg_scale),
-        self.precision, accelerator=backend != 'cpu')
+    resolved = resolve(self, x, pos, neg, pos_weights, neg_weights)
     return _drifting_field(x, pos, neg, pos_weights, neg_weights, resolved)
+
+
+def resolve(spec: FieldSpec, x, pos, neg, pos_weights=None,
+            neg_weights=None) -> _Resolved:
+  """Checks the arrays against `spec` and resolves it for this call (the
+  kernel object, the number of positives, the block size, the backend)."""
+  for name, arr in (('x', x), ('pos', pos), ('neg', neg)):
+    validation.check_points(name, arr)
+  validation.check_same_dim(('x', 'pos', 'neg'), (x, pos, neg))
+  validation.check_self_mask('mask_self', spec.mask_self, x, neg,
+                             allow_extra=True)
+  validation.check_weights('pos_weights', pos_weights, pos.shape[0])
+  validation.check_weights('neg_weights', neg_weights, neg.shape[0])
+  temps = spec.temperatures
+  backend = jax.default_backend()
+  block_size = spec.block_size or auto_block_size(
+      x.shape[0], pos.shape[0] + neg.shape[0], len(temps), x.shape[1],
+      backend=backend)
+  return _Resolved(
+      kernels_lib.get_kernel(spec.kernel), temps, spec.normalization,
+      spec.mask_self, pos.shape[0], float(spec.affinity_floor),
+      bool(spec.normalize_distances), bool(spec.normalize_drift),
+      int(block_size), float(spec.pos_scale), float(spec.neg_scale),
+      spec.precision, accelerator=backend != 'cpu',
+      sinkhorn_iterations=spec.sinkhorn_iterations,
+      sinkhorn_tolerance=(0.0 if spec.sinkhorn_tolerance is None
+                          else float(spec.sinkhorn_tolerance)))
 
 
 def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
@@ -231,7 +255,8 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
     normalization: a key of `NORMALIZATIONS`: 'nw', 'row', 'bidirectional'
       or 'none' (module docstring), or a conservative field,
       'kernel_gradient', 'sharp_companion' (Laplace) or 'mmd'
-      (`drift_jax.conservative`).
+      (`drift_jax.conservative`), or 'sinkhorn' (`drift_jax.sinkhorn_field`;
+      use a `FieldSpec` to set its iterations and tolerance).
     mask_self: neg[i] is x[i] and is excluded for x[i] (Deng Alg. 2 step 2);
       needs Nn >= N >= 2 (negatives beyond the first N, e.g. CFG's
       unconditional samples, are never masked).
@@ -351,6 +376,8 @@ class _Resolved:
   # the bidirectional field takes the log-space formulas without the
   # lax.cond (a GPU reads a conditional's predicate back to the host).
   accelerator: bool = False
+  sinkhorn_iterations: int = 20
+  sinkhorn_tolerance: float = 0.0  # 0: every iteration runs
 
 
 def _weights_or_ones(weights, n, dtype):
@@ -635,4 +662,6 @@ NORMALIZATIONS: dict[str, Normalization] = {
     # densities or of the MMD witness.
     **{name: Normalization(None, conservative.conservative_fields)
        for name in conservative.CONSERVATIVE},
+    # Two-sided entropic couplings (`sinkhorn_field`).
+    'sinkhorn': Normalization(None, sinkhorn_field.sinkhorn_fields),
 }

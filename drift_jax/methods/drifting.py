@@ -55,7 +55,11 @@ CONFIG = {
                   block_size=0, pos_scale=1.0, neg_scale=1.0,
                   # Matmul precision of distances and kernel averages:
                   # 'highest' (full float32 on any backend) or 'default'.
-                  precision='highest'),
+                  precision='highest',
+                  # normalization='sinkhorn': iterations, and a tolerance
+                  # on the potentials' change that may stop them earlier
+                  # (0: every iteration runs).
+                  sinkhorn_iterations=20, sinkhorn_tolerance=0.0),
     # The frozen feature encoder of feature-space drifting: 'none' (raw
     # samples), 'train' (trained into workdir/encoder) or its directory.
     'features': dict(encoder='none', raw=True, patch_sizes=(2, 4)),
