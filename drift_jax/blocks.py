@@ -60,3 +60,31 @@ def scan_blocks(fn, init, inputs, direct_single: bool):
     carry, out = fn(init, jax.tree.map(lambda a: a[0], inputs))
     return carry, jax.tree.map(lambda a: a[None], out)
   return lax.scan(fn, init, inputs)
+
+
+def mean_distance(block_sq, x_blocks, valid, targets, w, n, direct_single):
+  """S = sum_ij w_j d_ij / (N sum_j w_j), the weighted batch-mean distance
+  of the authors' normalisation (Deng App. A.6), accumulated over blocks
+  (`block_sq(xb)` -> [B, T] squared distances)."""
+  def add_distances(total, inputs):
+    xb, ok = inputs
+    return total + weighted_distance_sum(block_sq(xb), w, ok), None
+  total, _ = scan_blocks(add_distances, jnp.zeros_like(targets[0, 0]),
+                         (x_blocks, valid), direct_single)
+  return total / (n * jnp.sum(w))
+
+
+def prepare(x, targets, w, spec):
+  """(x_blocks, ids, valid, block_sq, scale) of a field evaluation: the
+  query blocks, a block's [B, T] squared distances to the targets at the
+  spec's precision, and the distance scale S (1.0 unless the spec
+  normalises distances)."""
+  x_blocks, ids, valid = query_blocks(x, spec.block_size)
+
+  def block_sq(xb):
+    return kernels_lib.pairwise_sq_distances(xb, targets, spec.precision)
+
+  scale = (mean_distance(block_sq, x_blocks, valid, targets, w, x.shape[0],
+                         spec.accelerator)
+           if spec.normalize_distances else 1.0)
+  return x_blocks, ids, valid, block_sq, scale

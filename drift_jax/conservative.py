@@ -51,20 +51,8 @@ def conservative_fields(x, targets, w, spec):
       `normalization` is one of `CONSERVATIVE`.
   """
   n = x.shape[0]
-  x_blocks, ids, valid = blocks.query_blocks(x, spec.block_size)
-
-  def block_sq(xb):
-    return kernels_lib.pairwise_sq_distances(xb, targets, spec.precision)
-
-  scale = 1.0
-  if spec.normalize_distances:
-    def add_distances(total, inputs):
-      xb, ok = inputs
-      return total + blocks.weighted_distance_sum(block_sq(xb), w, ok), None
-    total, _ = blocks.scan_blocks(add_distances,
-                                  jnp.zeros_like(targets[0, 0]),
-                                  (x_blocks, valid), spec.accelerator)
-    scale = total / (n * jnp.sum(w))
+  x_blocks, ids, valid, block_sq, scale = blocks.prepare(x, targets, w,
+                                                         spec)
   inv = 1.0 / scale**2
   one_temperature = _PER_TEMPERATURE[spec.normalization]
 

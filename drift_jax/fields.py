@@ -486,20 +486,8 @@ def _blocked_fields(x, targets, w, spec):
   """`nw` and `row` fields, one [B, T] block of queries at a time (a single
   block when `spec.block_size` >= N: the dense evaluation)."""
   n = x.shape[0]
-  x_blocks, ids, valid = blocks.query_blocks(x, spec.block_size)
-
-  def block_sq(xb):
-    return kernels_lib.pairwise_sq_distances(xb, targets, spec.precision)
-
-  scale = 1.0
-  if spec.normalize_distances:
-    def add_distances(total, inputs):
-      xb, ok = inputs
-      return total + blocks.weighted_distance_sum(block_sq(xb), w, ok), None
-    total, _ = blocks.scan_blocks(add_distances,
-                                  jnp.zeros_like(targets[0, 0]),
-                                  (x_blocks, valid), spec.accelerator)
-    scale = total / (n * jnp.sum(w))
+  x_blocks, ids, valid, block_sq, scale = blocks.prepare(x, targets, w,
+                                                         spec)
 
   def block_fields(inputs):
     xb, qid = inputs
