@@ -42,13 +42,14 @@ from drift_jax import kernels as kernels_lib
 CONSERVATIVE = ('kernel_gradient', 'sharp_companion', 'mmd')
 
 
-def conservative_fields(x, targets, w, spec):
+def conservative_fields(x, targets, w, spec, factors=None):
   """Per-temperature fields [K, N, D] and the distance scale S.
 
   Args:
     x: [N, D] queries; targets: [T, D] positives then negatives; w: [T]
       target weights; spec: the resolved field (`fields._Resolved`), whose
-      `normalization` is one of `CONSERVATIVE`.
+      `normalization` is one of `CONSERVATIVE`; factors: None or [K]
+      divisors of each temperature's squared distances (a schedule).
   """
   n = x.shape[0]
   x_blocks, ids, valid, block_sq, scale = blocks.prepare(x, targets, w,
@@ -61,8 +62,10 @@ def conservative_fields(x, targets, w, spec):
     sq = block_sq(xb)
     is_self = (blocks.self_pairs(qid, targets.shape[0], spec.n_pos)
                if spec.mask_self else jnp.zeros(sq.shape, bool))
-    return jnp.stack([one_temperature(sq, inv, tau, is_self, targets, w,
-                                      spec, xb) for tau in spec.temps])
+    return jnp.stack([
+        one_temperature(sq, inv if factors is None else inv * factors[k],
+                        tau, is_self, targets, w, spec, xb)
+        for k, tau in enumerate(spec.temps)])
 
   fields = blocks.map_blocks(block_fields, (x_blocks, ids))
   return blocks.unblock(fields, n), scale

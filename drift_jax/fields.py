@@ -94,7 +94,8 @@ class Normalization(NamedTuple):
   Attributes:
     block_fields: (logk [K, B, T], targets [T, D], w [T], spec, col_lse,
       xb [B, D]) -> per-temperature fields [K, B, D] of one query block.
-    evaluate: (x, targets, w, spec) -> (fields [K, N, D], distance scale):
+    evaluate: (x, targets, w, spec, factors) -> (fields [K, N, D],
+      distance scale), `factors` None or [K] (1 / temperature scale^2):
       how the blocks are driven (`_blocked_fields`: one pass per block;
       `_bidirectional_fields`: column statistics over all queries first).
   """
@@ -204,10 +205,23 @@ class FieldSpec:
                # 0 in a config: no tolerance, every iteration runs.
                sinkhorn_tolerance=f.sinkhorn_tolerance or None)
 
-  def __call__(self, x, pos, neg, *, pos_weights=None, neg_weights=None):
-    """V(x) = V_p(x) - V_q(x) for this spec (`drifting_field`)."""
+  def __call__(self, x, pos, neg, *, pos_weights=None, neg_weights=None,
+               temperature_scale=None):
+    """V(x) = V_p(x) - V_q(x) for this spec (`drifting_field`).
+
+    `temperature_scale`: optional [K] array (traced, so a schedule never
+    recompiles) multiplying each temperature: every kernel here is a
+    function of r / tau, so tau s is evaluated as distances divided by s
+    (`temperature_schedule`).
+    """
     resolved = resolve(self, x, pos, neg, pos_weights, neg_weights)
-    return _drifting_field(x, pos, neg, pos_weights, neg_weights, resolved)
+    if temperature_scale is not None and jnp.shape(temperature_scale) != (
+        len(self.temperatures),):
+      raise ValueError(f'`temperature_scale` must have shape '
+                       f'({len(self.temperatures)},), one per temperature; '
+                       f'got {jnp.shape(temperature_scale)}.')
+    return _drifting_field(x, pos, neg, pos_weights, neg_weights,
+                           temperature_scale, resolved)
 
 
 def resolve(spec: FieldSpec, x, pos, neg, pos_weights=None,
@@ -340,8 +354,9 @@ def _device_memory() -> int:
 # ----------------------------------------------------------------- internals
 
 
-@functools.partial(jax.jit, static_argnums=(5,))
-def _drifting_field(x, pos, neg, pos_weights, neg_weights, spec):
+@functools.partial(jax.jit, static_argnums=(6,))
+def _drifting_field(x, pos, neg, pos_weights, neg_weights, temperature_scale,
+                    spec):
   """Jitted body of `drifting_field` (one compile per shape and spec)."""
   x, pos, neg = (lax.stop_gradient(a) for a in (x, pos, neg))
   w_pos = _weights_or_ones(pos_weights, pos.shape[0], x.dtype)
@@ -349,7 +364,9 @@ def _drifting_field(x, pos, neg, pos_weights, neg_weights, spec):
   targets = jnp.concatenate([pos, neg], axis=0)  # [T, D]
   w = lax.stop_gradient(jnp.concatenate([w_pos, w_neg]))  # [T]
   evaluate = NORMALIZATIONS[spec.normalization].evaluate
-  fields, scale = evaluate(x, targets, w, spec)
+  factors = (None if temperature_scale is None
+             else 1.0 / jnp.square(jnp.asarray(temperature_scale, x.dtype)))
+  fields, scale = evaluate(x, targets, w, spec, factors)
   return _combine_temperatures(fields, scale, spec)
 
 
@@ -387,10 +404,15 @@ def _weights_or_ones(weights, n, dtype):
 
 
 def _log_kernels(sq, kernel, temps, inv_scale_sq, query_ids, n_pos,
-                 mask_self):
-  """log k for every temperature, self pairs at -inf: [K, B, T]."""
+                 mask_self, factors=None):
+  """log k for every temperature, self pairs at -inf: [K, B, T];
+  `factors` [K] (a temperature schedule) divide each one's distances."""
   sq = sq * inv_scale_sq
-  logk = jnp.stack([kernel(sq, t) for t in temps])
+  if factors is None:
+    logk = jnp.stack([kernel(sq, t) for t in temps])
+  else:
+    logk = jnp.stack([kernel(sq * factors[k], t)
+                      for k, t in enumerate(temps)])
   if mask_self:
     is_self = blocks.self_pairs(query_ids, sq.shape[-1], n_pos)
     logk = jnp.where(is_self[None], -jnp.inf, logk)
@@ -482,7 +504,7 @@ def _bidirectional_block(logk, targets, w, spec, col_lse, xb):
   return _cross_weighted(a, targets, xb, spec)
 
 
-def _blocked_fields(x, targets, w, spec):
+def _blocked_fields(x, targets, w, spec, factors=None):
   """`nw` and `row` fields, one [B, T] block of queries at a time (a single
   block when `spec.block_size` >= N: the dense evaluation)."""
   n = x.shape[0]
@@ -492,7 +514,8 @@ def _blocked_fields(x, targets, w, spec):
   def block_fields(inputs):
     xb, qid = inputs
     logk = _log_kernels(block_sq(xb), spec.kernel, spec.temps,
-                        1.0 / scale**2, qid, spec.n_pos, spec.mask_self)
+                        1.0 / scale**2, qid, spec.n_pos, spec.mask_self,
+                        factors)
     return _fields_from_log_kernels(logk, targets, w, spec, None, xb)
 
   fields = blocks.map_blocks(block_fields, (x_blocks, ids))
@@ -505,7 +528,7 @@ def _blocked_fields(x, targets, w, spec):
 _MAX_LOG_GAP = 150.0
 
 
-def _bidirectional_fields(x, targets, w, spec):
+def _bidirectional_fields(x, targets, w, spec, factors=None):
   """Alg. 2's bidirectional field (no floor), blocked, one exp per pass.
 
   Pass 1 (no exponentials): the distance scale, and each row's and column's
@@ -556,7 +579,11 @@ def _bidirectional_fields(x, targets, w, spec):
   scale = (dist_sum / (n * jnp.sum(w))
            if spec.normalize_distances else 1.0)
   inv_sq = 1.0 / scale**2
-  kernels = lambda sq: [spec.kernel(sq * inv_sq, t) for t in temps]
+  if factors is None:
+    kernels = lambda sq: [spec.kernel(sq * inv_sq, t) for t in temps]
+  else:
+    kernels = lambda sq: [spec.kernel(sq * inv_sq * factors[k], t)
+                          for k, t in enumerate(temps)]
   m = jnp.stack(kernels(row_min))  # [K, n_blocks, B]: decreasing kernels
   col_max = jnp.stack(kernels(col_min))  # [K, T]
   top = jnp.max(col_max, axis=-1)  # [K], the global max M

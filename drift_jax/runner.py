@@ -79,7 +79,8 @@ def make_step_fn(method, mesh, seed, num_traces=None):
     def body(carry, batch):
       state, step = carry
       key = jax.random.fold_in(base_key, step)
-      state, metrics = method.train_step(state, constants, batch, key)
+      state, metrics = method.train_step(state, constants, batch, key,
+                                         step)
       return (state, step + 1), metrics
 
     if jax.tree.leaves(batches)[0].shape[0] == 1:

@@ -43,7 +43,7 @@ from drift_jax import blocks
 from drift_jax import kernels as kernels_lib
 
 
-def sinkhorn_fields(x, targets, w, spec):
+def sinkhorn_fields(x, targets, w, spec, factors=None):
   """Per-temperature Sinkhorn drifting fields [K, N, D] and the distance
   scale (the `evaluate` of the 'sinkhorn' normalisation)."""
   n = x.shape[0]
@@ -51,7 +51,9 @@ def sinkhorn_fields(x, targets, w, spec):
                                                          spec)
   inv = 1.0 / scale**2
   fields = [_one_temperature(tau, x_blocks, ids, valid, targets, w, spec,
-                             block_sq, inv, n) for tau in spec.temps]
+                             block_sq,
+                             inv if factors is None else inv * factors[k], n)
+            for k, tau in enumerate(spec.temps)]
   return jnp.stack(fields), scale
 
 

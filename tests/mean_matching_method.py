@@ -41,8 +41,8 @@ def make(config, ctx):
   def init(key):
     return {'gen': common.net_state(gen.init(key), tx, ema=False)}
 
-  def train_step(state, constants, batch, key):
-    del constants
+  def train_step(state, constants, batch, key, step=0):
+    del constants, step
     z = common.generator_noise(key, config.train.gen_batch_size, noise_dim,
                                ctx.mesh)
 

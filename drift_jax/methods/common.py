@@ -1,7 +1,8 @@
 """Pieces every method shares, so comparisons differ only in V.
 
 A method is three pure functions (`Method`): `init(key) -> state`,
-`train_step(state, constants, batch, key) -> (state, metrics)` and
+`train_step(state, constants, batch, key, step) -> (state, metrics)` (step:
+the traced step number, for schedules) and
 `sample(state, constants, key, n) -> [n, D]`. The state is a plain dict
 pytree (orbax saves it as is); `constants` holds frozen arrays such as a
 teacher's parameters, passed to every call and never checkpointed.

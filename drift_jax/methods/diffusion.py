@@ -143,9 +143,9 @@ def init(spec: DiffusionSpec, key):
                                        ema=spec.ema_decay > 0)}
 
 
-def train_step(spec: DiffusionSpec, state, constants, batch, key):
+def train_step(spec: DiffusionSpec, state, constants, batch, key, step=0):
   """EDM denoising score matching on the batch (its labels, if any)."""
-  del constants
+  del constants, step
   batch, labels = common.split_batch(batch)
   k_sigma, k_eps = jax.random.split(key)
   n = batch.shape[0]

@@ -306,7 +306,8 @@ def _fake_updates(spec: DMDSpec, state, key):
                        (state['fake'], jnp.zeros(())), unroll=spec.unroll)
 
 
-def train_step(spec: DMDSpec, state, constants, batch, key):
+def train_step(spec: DMDSpec, state, constants, batch, key, step=0):
+  del step  # DMD has no schedule
   # The data batch's labels are not needed: generated labels are fixed.
   batch, _ = common.split_batch(batch)
   k_fake, k_dir, k_reg = (jax.random.fold_in(key, i) for i in (1, 2, 3))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,7 @@ from drift_jax.methods import common
 
 NAME = 'drifting'
 NEGATIVES_SCOPES = ('global', 'local')
+TEMPERATURE_SCHEDULES = ('constant', 'exponential')
 
 CONFIG = {
     'field': dict(kernel='laplace', temperatures=(0.05,),
@@ -59,7 +61,12 @@ CONFIG = {
                   # normalization='sinkhorn': iterations, and a tolerance
                   # on the potentials' change that may stop them earlier
                   # (0: every iteration runs).
-                  sinkhorn_iterations=20, sinkhorn_tolerance=0.0),
+                  sinkhorn_iterations=20, sinkhorn_tolerance=0.0,
+                  # 'constant', or 'exponential': tau_k(step) =
+                  # max(tau_k exp(-anneal_rate step), min_temperature)
+                  # (Turan & Ovsjanikov 2603.09936), traced: no recompiles.
+                  temperature_schedule='constant', anneal_rate=0.0,
+                  min_temperature=0.0),
     # The frozen feature encoder of feature-space drifting: 'none' (raw
     # samples), 'train' (trained into workdir/encoder) or its directory.
     'features': dict(encoder='none', raw=True, patch_sizes=(2, 4)),
@@ -82,6 +89,39 @@ def validate(config) -> None:
       and config.field.negatives_scope != 'global'):
     raise ValueError("Feature-space and class-conditional drifting need "
                      "`field.negatives_scope='global'`.")
+  _validate_schedule(config.field)
+
+
+def _validate_schedule(f) -> None:
+  config_lib.check_choice('field.temperature_schedule',
+                          f.temperature_schedule, TEMPERATURE_SCHEDULES)
+  for name in ('anneal_rate', 'min_temperature'):
+    if not (math.isfinite(f[name]) and f[name] >= 0):
+      raise ValueError(f'`field.{name}` must be finite and >= 0, got '
+                       f'{f[name]}.')
+  if f.temperature_schedule == 'exponential':
+    if f.anneal_rate <= 0:
+      raise ValueError("`field.anneal_rate` must be > 0 with "
+                       "field.temperature_schedule='exponential'.")
+    if f.negatives_scope != 'global':
+      raise ValueError("A temperature schedule needs "
+                       "`field.negatives_scope='global'`.")
+
+
+def temperature_schedule(field_config):
+  """step -> [K] temperature scales, or None for constant temperatures:
+  s_k(step) = max(exp(-anneal_rate step), min_temperature / tau_k)."""
+  f = field_config
+  if f.temperature_schedule == 'constant':
+    return None
+  rate = float(f.anneal_rate)
+  floors = jnp.asarray([f.min_temperature / t for t in f.temperatures],
+                       jnp.float32)
+
+  def scale(step):
+    return jnp.maximum(jnp.exp(-rate * jnp.asarray(step, jnp.float32)),
+                       floors)
+  return scale
 
 
 def prerequisites(config) -> dict[str, Prerequisite]:
@@ -92,13 +132,17 @@ def prerequisites(config) -> dict[str, Prerequisite]:
 
 
 def make_field_fn(field_spec: fields.FieldSpec, mesh, scope='global'):
-  """(x [N, D], pos [M, D]) -> V [N, D], negatives = x, in `scope`."""
+  """(x [N, D], pos [M, D], temperature_scale=None) -> V [N, D],
+  negatives = x, in `scope` (a schedule needs the global scope)."""
   if scope == 'local':
-    return parallel.per_device(lambda x, pos: field_spec(x, pos, x), mesh, 2)
+    local = parallel.per_device(lambda x, pos: field_spec(x, pos, x), mesh,
+                                2)
+    return lambda x, pos, temperature_scale=None: local(x, pos)
 
-  def global_field(x, pos):
+  def global_field(x, pos, temperature_scale=None):
     x, pos = parallel.gather_global(x, mesh), parallel.gather_global(pos, mesh)
-    return parallel.shard_batch(field_spec(x, pos, x), mesh)
+    return parallel.shard_batch(
+        field_spec(x, pos, x, temperature_scale=temperature_scale), mesh)
   return global_field
 
 
@@ -111,8 +155,9 @@ def field_fn_from_config(field_config, mesh):
 def make_group_field(field_spec: fields.FieldSpec):
   """(x [n, F], pos [P, F], neg [n + U, F], neg_weights or None) -> V, the
   per-group field of `features.grouped_field` (neg[:n] is x, self-masked)."""
-  def field(x, pos, neg, neg_weights):
-    return field_spec(x, pos, neg, neg_weights=neg_weights)
+  def field(x, pos, neg, neg_weights, temperature_scale=None):
+    return field_spec(x, pos, neg, neg_weights=neg_weights,
+                      temperature_scale=temperature_scale)
   return field
 
 
@@ -148,6 +193,7 @@ class DriftingSpec:
   grouped: bool  # feature space or class-conditional
   alpha_range: tuple[float, float]
   eval_alpha: float
+  schedule: Callable | None = None  # step -> [K] temperature scales
 
 
 def make(config, ctx: RunContext) -> common.Method:
@@ -172,7 +218,8 @@ def make(config, ctx: RunContext) -> common.Method:
       ema_decay=config.train.ema_decay, num_classes=ctx.num_classes,
       grouped=ctx.num_classes > 0 or encoder is not None,
       alpha_range=(cond.alpha_min, cond.alpha_max),
-      eval_alpha=cond.eval_alpha)
+      eval_alpha=cond.eval_alpha,
+      schedule=temperature_schedule(config.field))
   constants = {'encoder': encoder.params} if encoder is not None else ()
   return common.Method(functools.partial(init, spec),
                        functools.partial(train_step, spec),
@@ -184,7 +231,8 @@ def init(spec: DriftingSpec, key):
                                   ema=spec.ema_decay > 0)}
 
 
-def grouped_loss(spec: DriftingSpec, x, data, data_labels, constants, alpha):
+def grouped_loss(spec: DriftingSpec, x, data, data_labels, constants, alpha,
+                 temperature_scale=None):
   """Sum over feature sets and locations of the per-vector losses, per
   class group when conditional; returns (loss, drift RMS)."""
   x = parallel.gather_global(x, spec.mesh)
@@ -198,7 +246,9 @@ def grouped_loss(spec: DriftingSpec, x, data, data_labels, constants, alpha):
   total, sq_sum, count = 0.0, 0.0, 0
   for name in fx:
     v = features.grouped_field(
-        spec.group_field, fx[name], fp[name],
+        functools.partial(spec.group_field,
+                          temperature_scale=temperature_scale),
+        fx[name], fp[name],
         num_classes=max(spec.num_classes, 1),
         uncond=fp[name] if spec.num_classes else None, alpha=alpha)
     # One loss per feature vector, summed (Deng Eq. 14): L locations.
@@ -207,8 +257,9 @@ def grouped_loss(spec: DriftingSpec, x, data, data_labels, constants, alpha):
   return total, jnp.sqrt(sq_sum / count)
 
 
-def train_step(spec: DriftingSpec, state, constants, batch, key):
+def train_step(spec: DriftingSpec, state, constants, batch, key, step=0):
   data, data_labels = common.split_batch(batch)
+  scale = None if spec.schedule is None else spec.schedule(step)
   z = common.generator_noise(key, spec.gen_batch, spec.noise_dim, spec.mesh)
   alpha_per_class, cond = None, {}
   if spec.num_classes:
@@ -222,8 +273,8 @@ def train_step(spec: DriftingSpec, state, constants, batch, key):
     x = spec.gen.apply(params, z, **cond)  # [G, D]
     if spec.grouped:
       return grouped_loss(spec, x, data, data_labels, constants,
-                          alpha_per_class)
-    v = spec.field_fn(x, data)  # [G, D], no gradient
+                          alpha_per_class, scale)
+    v = spec.field_fn(x, data, temperature_scale=scale)  # [G, D], no grad
     return losses.drift_loss(x, v), v
 
   (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -233,6 +284,8 @@ def train_step(spec: DriftingSpec, state, constants, batch, key):
   new_gen = common.apply_gradients(state['gen'], grads, spec.tx,
                                    spec.ema_decay)
   metrics = {'train/loss': loss, 'train/drift_rms': drift_rms}
+  if scale is not None:
+    metrics['train/temperature_scale'] = scale[0]
   return {'gen': new_gen}, metrics
 
 
