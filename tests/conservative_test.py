@@ -124,7 +124,7 @@ def test_conservative_fields_have_symmetric_jacobians(x64):
     assert _jacobian_asymmetry(normalization, 'laplace', x, pos, neg) > 1e-2
 
 
-@pytest.mark.parametrize('normalization', CONSERVATIVE)
+@pytest.mark.parametrize('normalization', CONSERVATIVE + ('sinkhorn',))
 def test_blocked_equals_dense_with_normalisations(normalization):
   x, pos, w = _sets(n=50, m=70, dim=2)
   kwargs = dict(normalization=normalization, temperature=(0.2, 0.7),
@@ -139,7 +139,7 @@ def test_blocked_equals_dense_with_normalisations(normalization):
   np.testing.assert_allclose(batched[0], dense, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize('normalization', CONSERVATIVE)
+@pytest.mark.parametrize('normalization', CONSERVATIVE + ('sinkhorn',))
 def test_fields_vanish_as_both_sets_grow_from_one_distribution(
     normalization):
   def mean_norm(n):

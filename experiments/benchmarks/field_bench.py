@@ -18,6 +18,8 @@ Sections:
            alone, and the matmul FLOP rate.
   train    training steps per second of the toy recipe (runner's step vs the
            same generator and optimiser with the baseline field).
+  family   training steps per second of every field of the drifting family
+           relative to `bidirectional`.
 Results go to BENCHMARKS.md by hand, with this command.
 """
 
@@ -241,9 +243,34 @@ def section_train(args):
         'of stepping')
 
 
+def section_family(args):
+  """Training steps per second of every field (`fields.NORMALIZATIONS`),
+  the toy recipe with the authors' three normalised temperatures, relative
+  to `bidirectional` in the same process."""
+  from experiments.benchmarks import train_step
+  n = 512 if args.quick else 2048
+  print(f'\n## The drifting family: training steps per second (N = M = {n},'
+        ' 3 temperatures, normalised)\n')
+  print('| field | steps/s | vs bidirectional |')
+  print('|---|---|---|')
+  batch = points(n, 2, 1) * 0.5
+  calls = 10 if args.quick else 60
+  rates = {}
+  for name in fields.NORMALIZATIONS:
+    config = train_step.toy_config(n, TOY_TEMPS, True)
+    config.field.normalization = name
+    if name == 'sharp_companion':
+      config.field.kernel = 'laplace'
+    rates[name] = train_step.steps_per_second(
+        *train_step.ours(config, batch), calls)
+  for name, rate in rates.items():
+    print(f'| {name} | {rate:.1f} | {rate / rates["bidirectional"]:.2f}x |')
+
+
 SECTIONS = {'grad': section_grad, 'sweep': section_sweep,
             'large': section_large, 'blocks': section_blocks,
-            'floor': section_floor, 'train': section_train}
+            'floor': section_floor, 'train': section_train,
+            'family': section_family}
 
 
 FLAGS = flags.FLAGS
