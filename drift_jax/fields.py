@@ -251,6 +251,13 @@ def resolve(spec: FieldSpec, x, pos, neg, pos_weights=None,
                           else float(spec.sinkhorn_tolerance)))
 
 
+def sinkhorn_couplings(spec: FieldSpec, x, pos, neg):
+  """The Sinkhorn couplings (P+ [N, Np], P- [N, Nn]) behind
+  `spec(x, pos, neg)` for normalization='sinkhorn' (first temperature),
+  from the same iterations as the field; for tests and notebooks."""
+  return sinkhorn_field.couplings(x, pos, neg, resolve(spec, x, pos, neg))
+
+
 def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
                    normalization='bidirectional', mask_self=True,
                    pos_weights=None, neg_weights=None,

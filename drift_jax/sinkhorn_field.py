@@ -146,12 +146,10 @@ def _barycentric_field(logits, g, x_blocks, ids, valid, targets, spec, n):
   return fields.reshape(-1, fields.shape[-1])[:n]
 
 
-def couplings(x, pos, neg, spec):
+def couplings(x, pos, neg, resolved):
   """The two couplings (P+ [N, Np], P- [N, Nn]) of the first temperature
-  of `spec` (a `fields.FieldSpec` with normalization='sinkhorn'), dense,
-  from the same iterations as the field; for tests and notebooks."""
-  from drift_jax import fields  # fields imports this module
-  resolved = fields.resolve(spec, x, pos, neg)
+  of a resolved field spec (`fields.sinkhorn_couplings` resolves one), from
+  the same iterations as the field."""
   targets = jnp.concatenate([pos, neg])
   w = jnp.ones((targets.shape[0],), x.dtype)
   n = x.shape[0]

@@ -16,7 +16,6 @@ from drift_jax import fields
 from drift_jax import kernels
 from drift_jax import methods
 from drift_jax import runner
-from drift_jax import sinkhorn_field
 
 TAU = 0.5
 
@@ -51,7 +50,7 @@ def _ott_coupling(x, y, kernel, mask_self):
 @pytest.mark.parametrize('kernel', ['laplace', 'gaussian'])
 def test_couplings_meet_both_marginals_and_match_ott(x64, kernel):
   x, pos = _sets()
-  plan_pos, plan_neg = sinkhorn_field.couplings(x, pos, x, _spec(kernel))
+  plan_pos, plan_neg = fields.sinkhorn_couplings(_spec(kernel), x, pos, x)
   for plan, cols in ((plan_pos, pos.shape[0]), (plan_neg, x.shape[0])):
     np.testing.assert_allclose(plan.sum(1), 1.0 / x.shape[0], atol=1e-10)
     np.testing.assert_allclose(plan.sum(0), 1.0 / cols, atol=1e-10)
@@ -65,7 +64,7 @@ def test_couplings_meet_both_marginals_and_match_ott(x64, kernel):
 def test_field_is_cross_minus_self_barycentre(x64):
   x, pos = _sets()
   spec = _spec()
-  plan_pos, plan_neg = sinkhorn_field.couplings(x, pos, x, spec)
+  plan_pos, plan_neg = fields.sinkhorn_couplings(spec, x, pos, x)
   bary = lambda plan, y: (plan @ y) / plan.sum(1, keepdims=True)
   want = bary(plan_pos, pos) - bary(plan_neg, x)
   np.testing.assert_allclose(spec(x, pos, x), want, rtol=1e-9, atol=1e-12)
@@ -83,9 +82,9 @@ def test_one_sided_couplings_are_not_sinkhorn(x64):
   x, pos = _sets()
 
   def row_error(iterations):
-    plan, _ = sinkhorn_field.couplings(
-        x, pos, x, _spec(sinkhorn_iterations=iterations,
-                         sinkhorn_tolerance=None))
+    plan, _ = fields.sinkhorn_couplings(
+        _spec(sinkhorn_iterations=iterations, sinkhorn_tolerance=None), x,
+        pos, x)
     return float(jnp.max(jnp.abs(plan.sum(1) * x.shape[0] - 1.0)))
   assert row_error(1) > 1e-2
   assert row_error(200) < 1e-3 * row_error(1)
