@@ -25,7 +25,7 @@ MUTS = [
  ('drop self-mask (bidirectional)', 'drift_jax/fields.py', "      return sq, jnp.where(is_self, jnp.inf, sq)", "      return sq, sq", 'tests/fields_test.py'),
  ('column sums to the wrong power', 'drift_jax/fields.py', "  c = w / jnp.sqrt(col_sum)  # [K, T]", "  c = w / col_sum  # [K, T]", 'tests/fields_test.py'),
  ('row sums lose their shift', 'drift_jax/fields.py', "      h = jnp.exp(0.5 * (m_b[k] - top[k]))  # [B]", "      h = jnp.ones_like(m_b[k])  # [B]", 'tests/fields_test.py'),
- ('row cross-weighting swapped', 'drift_jax/fields.py', "  return _scaled_halves((a_pos * s_neg) @ targets[:n_pos],", "  return _scaled_halves((a_pos * s_pos) @ targets[:n_pos],", 'tests/fields_test.py'),
+ ('row cross-weighting swapped', 'drift_jax/fields.py', "  return _scaled_halves(mm(a_pos * s_neg, targets[:n_pos]),", "  return _scaled_halves(mm(a_pos * s_pos, targets[:n_pos]),", 'tests/fields_test.py'),
  ('no floor', 'drift_jax/fields.py', "    log_both = jnp.maximum(log_both, jnp.log(spec.floor))", "    log_both = log_both", 'tests/fields_test.py'),
  ('padding enters column sums', 'drift_jax/fields.py', "jnp.exp(jnp.where(ok[:, None], logk, -jnp.inf)", "jnp.exp(logk", 'tests/fields_test.py'),
  ('coord scale without sqrt(D)', 'drift_jax/fields.py', "  coord_scale = (scale / jnp.sqrt(fields.shape[-1])", "  coord_scale = (scale", 'tests/fields_test.py'),
