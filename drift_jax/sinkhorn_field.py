@@ -65,6 +65,13 @@ def _log_marginals(w, n_pos):
       log_w[n_pos:] - jax.nn.logsumexp(log_w[n_pos:])])
 
 
+def _per_column(f_rows, n_t, n_pos):
+  """[B, 2] row potentials (one per coupling) -> [B, T]: each target
+  column gets its coupling's row potential."""
+  return jnp.where(jnp.arange(n_t)[None] < n_pos, f_rows[:, :1],
+                   f_rows[:, 1:])
+
+
 def _potentials(tau, x_blocks, ids, valid, targets, w, spec, block_sq, inv,
                 n):
   """(logits function, f [n_blocks, B, 2], g [T]) after the iterations."""
@@ -92,9 +99,8 @@ def _potentials(tau, x_blocks, ids, valid, targets, w, spec, block_sq, inv,
     def add(col_lse, inputs):
       xb, qid, ok, fb = inputs
       logk = logits(xb, qid, ok)
-      f_cols = jnp.where(jnp.arange(n_t)[None] < n_pos, fb[:, :1], fb[:, 1:])
-      return jnp.logaddexp(col_lse, jax.nn.logsumexp(logk + f_cols, axis=0)), (
-          None)
+      col = jax.nn.logsumexp(logk + _per_column(fb, n_t, n_pos), axis=0)
+      return jnp.logaddexp(col_lse, col), None
     init = jnp.full((n_t,), -jnp.inf, targets.dtype)
     col_lse, _ = blocks.scan_blocks(add, init, (x_blocks, ids, valid, f),
                                     spec.accelerator)
@@ -149,23 +155,20 @@ def _barycentric_field(logits, g, x_blocks, ids, valid, targets, spec, n):
 def couplings(x, pos, neg, resolved):
   """The two couplings (P+ [N, Np], P- [N, Nn]) of the first temperature
   of a resolved field spec (`fields.sinkhorn_couplings` resolves one), from
-  the same iterations as the field."""
+  the same set-up and iterations as the field (unit target weights)."""
   targets = jnp.concatenate([pos, neg])
   w = jnp.ones((targets.shape[0],), x.dtype)
-  n = x.shape[0]
-  x_blocks, ids, valid = blocks.query_blocks(x, resolved.block_size)
-
-  def block_sq(xb):
-    return kernels_lib.pairwise_sq_distances(xb, targets, resolved.precision)
+  n, n_t, n_pos = x.shape[0], targets.shape[0], resolved.n_pos
+  x_blocks, ids, valid, block_sq, scale = blocks.prepare(x, targets, w,
+                                                         resolved)
   logits, f, g = _potentials(resolved.temps[0], x_blocks, ids, valid,
-                             targets, w, resolved, block_sq, 1.0, n)
+                             targets, w, resolved, block_sq,
+                             1.0 / scale**2, n)
 
   def one(inputs):
     xb, qid, ok, fb = inputs
-    logk = logits(xb, qid, ok) + g[None]
-    f_cols = jnp.where(jnp.arange(targets.shape[0])[None] < resolved.n_pos,
-                       fb[:, :1], fb[:, 1:])
-    return jnp.exp(logk + f_cols)
+    return jnp.exp(logits(xb, qid, ok) + g[None]
+                   + _per_column(fb, n_t, n_pos))
   plan = blocks.map_blocks(one, (x_blocks, ids, valid, f))
-  plan = plan.reshape(-1, targets.shape[0])[:n]
-  return plan[:, :resolved.n_pos], plan[:, resolved.n_pos:]
+  plan = plan.reshape(-1, n_t)[:n]
+  return plan[:, :n_pos], plan[:, n_pos:]

@@ -74,6 +74,18 @@ def test_field_is_cross_minus_self_barycentre(x64):
   np.testing.assert_allclose(spec(x, pos, x), want_ott, atol=1e-8)
 
 
+def test_couplings_follow_normalised_distances(x64):
+  """With distances divided by their batch mean, the couplings are still
+  the ones behind the field."""
+  x, pos = _sets()
+  spec = _spec(normalize_distances=True)
+  plan_pos, plan_neg = fields.sinkhorn_couplings(spec, x, pos, x)
+  bary = lambda plan, y: (plan @ y) / plan.sum(1, keepdims=True)
+  np.testing.assert_allclose(spec(x, pos, x),
+                             bary(plan_pos, pos) - bary(plan_neg, x),
+                             rtol=1e-9, atol=1e-12)
+
+
 def test_one_sided_couplings_are_not_sinkhorn(x64):
   """The relation to Alg. 2: its affinities are one symmetric half step of
   this scaling (module docstring), so their marginals are off; Sinkhorn's
