@@ -171,8 +171,9 @@ def finalize(config, overridden=()) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict(config.to_dict())
   per_method = c.get(DEFAULTS_BY_METHOD, ml_collections.ConfigDict())
   defaults = per_method.get(c.method, ml_collections.ConfigDict())
+  overridden = set(overridden)
   for key, value in _flatten(defaults.to_dict()):
-    if key not in set(overridden):
+    if key not in overridden:
       set_by_path(c, key, value)
   c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()
   if 'eval' in c and c.eval.get('classifier') == '':

@@ -300,13 +300,9 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
   Returns:
     [N, D] field in input coordinates (module docstring), no gradient.
   """
-  for name, arr in (('x', x), ('pos', pos), ('neg', neg)):
-    validation.check_points(name, arr)
-  validation.check_same_dim(('x', 'pos', 'neg'), (x, pos, neg))
-  spec = FieldSpec(kernel, validation.as_temperatures(temperature),
-                   normalization, mask_self, normalize_distances,
-                   normalize_drift, affinity_floor, block_size, pos_scale,
-                   neg_scale, precision)
+  spec = FieldSpec(kernel, temperature, normalization, mask_self,
+                   normalize_distances, normalize_drift, affinity_floor,
+                   block_size, pos_scale, neg_scale, precision)
   return spec(x, pos, neg, pos_weights=pos_weights, neg_weights=neg_weights)
 
 

@@ -50,12 +50,15 @@ __all__ = ['CHECKPOINT_DIR', 'CONFIG_FILE', 'SAMPLES_FILE', 'read_budget',
 # ------------------------------------------------------------------ set-up
 
 
+def _init_key(seed: int):
+  return jax.random.fold_in(jax.random.key(seed), 0x1417)
+
+
 def init_state(method, mesh, seed: int):
   """The method's initial state, replicated on the mesh (committed, so the
   first chained step compiles the program every later step reuses)."""
-  init_key = jax.random.fold_in(jax.random.key(seed), 0x1417)
   return jax.jit(method.init, out_shardings=parallel.replicated(mesh))(
-      init_key)
+      _init_key(seed))
 
 
 def make_step_fn(method, mesh, seed, num_traces=None):
@@ -190,9 +193,8 @@ def _run(config, workdir, method, ctx, dataset, extra_costs) -> dict:
   checkpoint manager and the metric writer."""
   replicated = parallel.replicated(ctx.mesh)
   constants = jax.device_put(method.constants, replicated)
-  init_key = jax.random.fold_in(jax.random.key(config.seed), 0x1417)
   abstract = checkpoint.abstract_like(
-      jax.eval_shape(method.init, init_key), replicated)
+      jax.eval_shape(method.init, _init_key(config.seed)), replicated)
   manager = checkpoint.make_manager(os.path.join(workdir, CHECKPOINT_DIR),
                                     max_to_keep=config.train.keep_checkpoints)
   writer = reporting.MetricWriter(workdir)

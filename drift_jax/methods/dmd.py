@@ -35,6 +35,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 from absl import logging
 from jax import lax
 
@@ -99,7 +100,7 @@ def validate(config) -> None:
 def teacher_config(config):
   """The diffusion run a `dmd.teacher='train'` student trains first: same
   data, denoiser and optimiser, `dmd.teacher_steps` steps, EMA."""
-  c = config_lib.finalize(config)
+  c = ml_collections.ConfigDict(config.to_dict())
   c.method = diffusion.NAME
   steps = config.dmd.teacher_steps
   c.train.update(steps=steps, steps_per_call=1, ema_decay=0.999,
