@@ -1,0 +1,353 @@
+r"""The drifting family's published claims, checked by experiment
+(docs/reproduction.md §11).
+
+  python -m experiments.family [--sections asymmetry,mass_transport,...] \
+      [--workdir runs/family] [--out docs/figures/family]
+
+Sections (each one claim; the training ones are sweeps through the runner,
+`sweeps/family_*.py`, run by `experiments.ablate` and so resumable: a
+rerun skips finished runs and resumes interrupted ones):
+  asymmetry       non-conservativeness (Franz et al. 2604.06333): the
+                  antisymmetric part of each field's Jacobian relative to
+                  its symmetric part, on a 2-D mixture, every kernel, three
+                  temperatures, float64, field API only (seconds);
+  mass_transport  mass moved between separated modes (Gretton et al.
+                  2605.05118), separation / tau from 40 to 2 (~20 min);
+  temperature     temperature sensitivity (He et al. 2603.12366): tau over
+                  two decades, checkerboard and 8-Gaussian ring (~25 min);
+  annealing       the Gaussian bottleneck and bandwidth annealing (Turan &
+                  Ovsjanikov 2603.09936), quality against step (~6 min).
+Each section writes OUT/SECTION.md (its table), OUT/SECTION.json and its
+figures OUT/SECTION*.png; the sweeps' own outputs (results.csv, samples,
+curves, fields) stay in WORKDIR/SECTION.
+"""
+
+import csv
+import json
+import math
+import os
+import shutil
+import statistics
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app
+from absl import flags
+
+from drift_jax import distributions
+from drift_jax import fields
+from drift_jax import kernels
+from drift_jax import reporting
+from experiments import ablate
+from experiments import cli
+
+FLAGS = flags.FLAGS
+SWEEPS = 'sweeps'
+
+
+def _define_flags():
+  """Defined only when run as a script (importing adds no flags)."""
+  flags.DEFINE_list('sections', list(SECTIONS), 'Which sections to run.')
+  flags.DEFINE_string('workdir', 'runs/family', 'Directory of the sweeps\' '
+                      'runs (resumable).')
+  flags.DEFINE_string('out', 'docs/figures/family', 'Where the tables and '
+                      'figures go.')
+
+
+# ---------------------------------------------------------------- asymmetry
+
+ASYMMETRY_TEMPERATURES = (0.1, 0.3, 1.0)
+ASYMMETRY_SEEDS = 2
+
+
+def _asymmetry_sets(seed, n_data=512, n_gen=512, n_queries=64):
+  """Data from the 8-Gaussian ring; negatives and queries from one
+  off-centre blob (disjoint draws, so no query is its own negative)."""
+  k_data, k_gen, k_query = jax.random.split(jax.random.key(seed), 3)
+  data = distributions.toy_sampler('eight_gaussians')(k_data, n_data)
+
+  def blob(key, n):
+    return 0.4 * jax.random.normal(key, (n, 2)) + jnp.array([0.3, 0.1])
+  return (np.asarray(data, np.float64), np.asarray(blob(k_gen, n_gen),
+                                                   np.float64),
+          np.asarray(blob(k_query, n_queries), np.float64))
+
+
+def jacobian_asymmetry(spec, queries, pos, neg, step=1e-5):
+  """Per query, |J - J^T|_F / |J + J^T|_F with J = dV(x_i)/dx_i by central
+  differences (float64: error ~1e-10 relative), the other queries held
+  fixed (for `bidirectional` and `sinkhorn` the queries share column
+  normalisations, so V_i depends on them too). 0 for a gradient field; [N].
+  Not `jax.jacfwd`: the field is a stop-gradient target."""
+  queries = jnp.asarray(queries)
+  n, dim = queries.shape
+
+  def own_column(i, direction):
+    def at(sign):
+      moved = queries.at[i].add(sign * step * direction)
+      return spec(moved, pos, neg)[i]
+    return (at(1.0) - at(-1.0)) / (2 * step)
+
+  columns = [jax.vmap(own_column, in_axes=(0, None))(jnp.arange(n), e)
+             for e in jnp.eye(dim)]
+  own = jnp.stack(columns, axis=-1)  # [N, D, D]: d V_i / d x_i
+  anti = jnp.linalg.norm(own - jnp.swapaxes(own, 1, 2), axis=(1, 2))
+  sym = jnp.linalg.norm(own + jnp.swapaxes(own, 1, 2), axis=(1, 2))
+  return np.asarray(anti / sym)
+
+
+def _kernels_of(normalization):
+  # The companion kernel psi is the Laplace kernel's (conservative.py).
+  return (('laplace',) if normalization == 'sharp_companion'
+          else tuple(kernels.KERNELS))
+
+
+def asymmetry(workdir, out):
+  del workdir  # no training
+  results = []
+  with jax.enable_x64(True):
+    for seed in range(ASYMMETRY_SEEDS):
+      pos, neg, queries = _asymmetry_sets(seed)
+      for normalization in fields.NORMALIZATIONS:
+        for kernel in _kernels_of(normalization):
+          for tau in ASYMMETRY_TEMPERATURES:
+            spec = fields.FieldSpec(kernel=kernel, temperatures=(tau,),
+                                    normalization=normalization,
+                                    mask_self=False)
+            ratio = jacobian_asymmetry(spec, queries, pos, neg)
+            results.append(dict(normalization=normalization, kernel=kernel,
+                                temperature=tau, seed=seed,
+                                median=float(np.median(ratio)),
+                                max=float(np.max(ratio))))
+  _write_json(out, 'asymmetry', results)
+  table = _asymmetry_table(results)
+  _write_text(out, 'asymmetry.md', table)
+  _plot_asymmetry(results, os.path.join(out, 'asymmetry.png'))
+  return table
+
+
+def _asymmetry_cell(results, **where):
+  values = [r['median'] for r in results
+            if all(r[k] == v for k, v in where.items())]
+  return statistics.fmean(values) if values else None
+
+
+def _asymmetry_table(results):
+  """Rows: normalisations; columns: kernel x temperature; cells: the
+  median over queries of |A| / |S|, mean over the draws."""
+  columns = [(k, t) for k in kernels.KERNELS for t in ASYMMETRY_TEMPERATURES]
+  lines = ['| field | ' + ' | '.join(f'{k} {t}' for k, t in columns) + ' |',
+           '|---|' + '---|' * len(columns)]
+  for normalization in fields.NORMALIZATIONS:
+    cells = []
+    for kernel, tau in columns:
+      value = _asymmetry_cell(results, normalization=normalization,
+                              kernel=kernel, temperature=tau)
+      cells.append('-' if value is None else f'{value:.1e}')
+    lines.append(f'| {normalization} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
+def _plot_asymmetry(results, path):
+  plt = reporting.pyplot()
+  fig, axes = plt.subplots(1, len(kernels.KERNELS), sharey=True,
+                           figsize=(3.3 * len(kernels.KERNELS), 3.4))
+  for ax, kernel in zip(axes, kernels.KERNELS, strict=True):
+    for i, normalization in enumerate(fields.NORMALIZATIONS):
+      ys = [_asymmetry_cell(results, normalization=normalization,
+                            kernel=kernel, temperature=t)
+            for t in ASYMMETRY_TEMPERATURES]
+      if ys[0] is None:
+        continue
+      ax.plot(ASYMMETRY_TEMPERATURES, np.maximum(ys, 1e-17), marker='o',
+              ms=3, label=normalization, color=f'C{i}')
+    ax.set(xscale='log', yscale='log', title=f'{kernel} kernel',
+           xlabel='temperature tau')
+  axes[0].set_ylabel('|J - J^T| / |J + J^T| (median over queries)')
+  axes[0].legend(fontsize=6)  # the Laplace panel has every field
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+# ----------------------------------------------------------- the sweeps
+
+
+def _run_sweep(section, workdir):
+  """Runs or resumes sweeps/family_SECTION.py; its rows from results.csv."""
+  sweep_dir = os.path.join(workdir, section)
+  ablate.run(os.path.join(SWEEPS, f'family_{section}.py'), sweep_dir)
+  with open(os.path.join(sweep_dir, 'results.csv')) as f:
+    return list(csv.DictReader(f)), sweep_dir
+
+
+def _final(run_dir, metric):
+  """`metric` at the last evaluation of a run."""
+  values = [r[metric] for r in reporting.read_metrics(run_dir)
+            if metric in r]
+  return float(values[-1]) if values else float('nan')
+
+
+def _group(rows, keys, value):
+  """{tuple of keys: [value(row) per seed]}."""
+  groups = {}
+  for r in rows:
+    groups.setdefault(tuple(r[k] for k in keys), []).append(value(r))
+  return groups
+
+
+def _mean_std(values):
+  finite = [v for v in values if math.isfinite(v)]
+  if not finite:
+    return float('nan'), float('nan')
+  return (statistics.fmean(finite),
+          statistics.stdev(finite) if len(finite) > 1 else 0.0)
+
+
+def _copy(sweep_dir, out, section, names):
+  for name in names:
+    source = os.path.join(sweep_dir, name)
+    if os.path.exists(source):
+      shutil.copy(source, os.path.join(out, f'{section}_{name}'))
+
+
+MASS_BALANCE = 'eval/min_mode_mass'
+SEPARATION = 2.0  # distributions.two_mode's default
+
+
+def mass_transport(workdir, out):
+  rows, sweep_dir = _run_sweep('mass_transport', workdir)
+  groups = _group(rows, ('field.normalization', 'field.temperatures'),
+                  lambda r: (_final(r['run_dir'], MASS_BALANCE),
+                             float(r['eval/energy_distance_ratio'])))
+  results, lines = [], [
+      '| field | separation / tau | tau | min mode mass at 1,000 steps '
+      '(per seed) | ED / floor (mean +- std) |', '|---|---|---|---|---|']
+  for (normalization, tau), values in groups.items():
+    masses = [m for m, _ in values]
+    ed_mean, ed_std = _mean_std([e for _, e in values])
+    results.append(dict(normalization=normalization, temperature=float(tau),
+                        min_mode_mass=masses, ed_ratio=[e for _, e in values]))
+    lines.append(f'| {normalization} | {SEPARATION / float(tau):g} | {tau} | '
+                 + ', '.join(f'{m:.2f}' for m in masses)
+                 + f' | {ed_mean:.3g} +- {ed_std:.2g} |')
+  _write_json(out, 'mass_transport', results)
+  table = '\n'.join(lines)
+  _write_text(out, 'mass_transport.md', table)
+  _plot_by_temperature(
+      results, 'min_mode_mass', os.path.join(out, 'mass_transport.png'),
+      x=lambda r: SEPARATION / r['temperature'], xlabel='separation / tau',
+      ylabel='mass on the lighter mode after 1,000 steps', log_y=False)
+  _copy(sweep_dir, out, 'mass_transport', ('samples.png',))
+  return table
+
+
+def temperature(workdir, out):
+  rows, sweep_dir = _run_sweep('temperature', workdir)
+  groups = _group(rows, ('data.name', 'field.normalization',
+                         'field.temperatures'),
+                  lambda r: (float(r['eval/energy_distance_ratio']),
+                             float(r['eval/mmd2'])))
+  results, lines = [], [
+      '| data | field | tau | ED / floor (per seed) | MMD² (mean +- std) |',
+      '|---|---|---|---|---|']
+  for (dataset, normalization, tau), values in groups.items():
+    mmd_mean, mmd_std = _mean_std([m for _, m in values])
+    results.append(dict(dataset=dataset, normalization=normalization,
+                        temperature=float(tau),
+                        ed_ratio=[e for e, _ in values],
+                        mmd2=[m for _, m in values]))
+    lines.append(f'| {dataset} | {normalization} | {tau} | '
+                 + ', '.join(f'{e:.3g}' for e, _ in values)
+                 + f' | {mmd_mean:.2g} +- {mmd_std:.1g} |')
+  _write_json(out, 'temperature', results)
+  table = '\n'.join(lines)
+  _write_text(out, 'temperature.md', table)
+  for dataset in dict.fromkeys(r['dataset'] for r in results):
+    _plot_by_temperature(
+        [r for r in results if r['dataset'] == dataset], 'ed_ratio',
+        os.path.join(out, f'temperature_{dataset}.png'),
+        x=lambda r: r['temperature'], xlabel='tau (data units)',
+        ylabel=f'{dataset}: energy distance / floor', log_y=True)
+  _copy(sweep_dir, out, 'temperature', ('samples.png',))
+  return table
+
+
+def annealing(workdir, out):
+  rows, sweep_dir = _run_sweep('annealing', workdir)
+  groups = _group(rows, ('kernel',), lambda r: r['run_dir'])
+  results, lines = [], [
+      '| kernel | ED / floor at steps 200, 1,000, 2,000 (mean over seeds) '
+      '| ED / floor at 2,000 (per seed) |', '|---|---|---|']
+  for (name,), run_dirs in groups.items():
+    curves = [[(r['step'], r['eval/energy_distance_ratio'])
+               for r in reporting.read_metrics(d)
+               if 'eval/energy_distance_ratio' in r] for d in run_dirs]
+    by_step = {s: statistics.fmean(dict(c)[s] for c in curves)
+               for s, _ in curves[0]}
+    results.append(dict(kernel=name, curves=curves))
+    lines.append(f'| {name} | '
+                 + ', '.join(f'{by_step.get(s, float("nan")):.3g}'
+                             for s in (200, 1000, 2000))
+                 + ' | ' + ', '.join(f'{c[-1][1]:.3g}' for c in curves)
+                 + ' |')
+  _write_json(out, 'annealing', results)
+  table = '\n'.join(lines)
+  _write_text(out, 'annealing.md', table)
+  _copy(sweep_dir, out, 'annealing', ('metric_vs_step.png', 'samples.png'))
+  return table
+
+
+def _plot_by_temperature(results, key, path, *, x, xlabel, ylabel, log_y):
+  """One line per field: the mean over seeds of `key` against x(result),
+  each seed as a dot."""
+  plt = reporting.pyplot()
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for normalization in dict.fromkeys(r['normalization'] for r in results):
+    mine = sorted((r for r in results if r['normalization'] == normalization),
+                  key=x)
+    xs = [x(r) for r in mine]
+    line, = ax.plot(xs, [statistics.fmean(r[key]) for r in mine],
+                    marker='o', ms=3, label=normalization)
+    for xv, r in zip(xs, mine, strict=True):
+      ax.scatter([xv] * len(r[key]), r[key], s=6, color=line.get_color(),
+                 alpha=0.5)
+  ax.set(xscale='log', xlabel=xlabel, ylabel=ylabel)
+  if log_y:
+    ax.set_yscale('log')
+  ax.legend(fontsize=6)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def _write_json(out, name, results):
+  with open(os.path.join(out, f'{name}.json'), 'w') as f:
+    json.dump(results, f, indent=1)
+
+
+def _write_text(out, name, text):
+  with open(os.path.join(out, name), 'w') as f:
+    f.write(text + '\n')
+
+
+SECTIONS = {'asymmetry': asymmetry, 'mass_transport': mass_transport,
+            'temperature': temperature, 'annealing': annealing}
+
+
+def run(sections, workdir, out):
+  cli.check_subset('sections', sections, SECTIONS)
+  os.makedirs(out, exist_ok=True)
+  for name in sections:
+    print(f'== {name}\n{SECTIONS[name](workdir, out)}', flush=True)
+
+
+def main(argv):
+  cli.check_no_arguments(argv)
+  run(FLAGS.sections, FLAGS.workdir, FLAGS.out)
+
+
+if __name__ == '__main__':
+  _define_flags()
+  app.run(main)
