@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
+from absl import logging
 
 
 def make_manager(directory: str, *, max_to_keep: int,
@@ -36,7 +38,28 @@ def save(manager, step: int, state) -> None:
 
 
 def wait(manager) -> None:
-  manager.wait_until_finished()
+  """Blocks until the pending save is on disk; its failure, if any, as one
+  paragraph (`check_errors`)."""
+  try:
+    manager.wait_until_finished()
+  except Exception as error:  # noqa: BLE001
+    raise _save_failed(manager, error) from None
+
+
+def check_errors(manager) -> None:
+  """Raises at once (one paragraph, not orbax's traceback) when a finished
+  asynchronous save failed; cheap, so the runner calls it every step."""
+  try:
+    manager.check_for_errors()
+  except Exception as error:  # noqa: BLE001
+    raise _save_failed(manager, error) from None
+
+
+def _save_failed(manager, error) -> OSError:
+  return OSError(f'Saving a checkpoint in {manager.directory} failed '
+                 f'({_one_line(error)}). The checkpoints that completed '
+                 'before it are intact; free space or fix the directory and '
+                 'rerun to resume from the newest one.')
 
 
 def abstract_like(state, sharding):
@@ -46,13 +69,109 @@ def abstract_like(state, sharding):
       state)
 
 
+class CheckpointMismatch(ValueError):
+  """A checkpoint whose arrays do not fit the run's state (another config)."""
+
+
+def _shapes(tree) -> dict[str, tuple]:
+  """{'a/b/0': shape} of every leaf; path keys as strings, so a restore
+  target and a checkpoint's metadata (read back from JSON) compare."""
+  def part(key):
+    for attr in ('key', 'idx', 'name'):
+      if hasattr(key, attr):
+        return str(getattr(key, attr))
+    return str(key)
+  return {'/'.join(part(k) for k in path): tuple(leaf.shape)
+          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _differences(saved, wanted, limit=8) -> list[str]:
+  keys = sorted(set(saved) | set(wanted))
+  out = [f'{k}: saved {saved.get(k, "absent")}, config wants '
+         f'{wanted.get(k, "absent")}' for k in keys
+         if saved.get(k) != wanted.get(k)]
+  return out[:limit] + ([f'... {len(out) - limit} more'] if len(out) > limit
+                        else [])
+
+
+def _move_aside(manager, step) -> str:
+  """Renames a checkpoint's folder to '<step>.corrupt' (orbax then no
+  longer lists it); returns the new path."""
+  path = os.path.join(str(manager.directory), str(step))
+  target = f'{path}.corrupt'
+  if jax.process_index() == 0 and os.path.exists(path):
+    suffix = 0
+    while os.path.exists(target):
+      suffix += 1
+      target = f'{path}.corrupt{suffix}'
+    os.rename(path, target)
+  manager.reload()
+  return target
+
+
+def _restore_one(manager, step, abstract_state):
+  """Restores `step`; CheckpointMismatch when its arrays do not fit."""
+  try:
+    metadata = manager.item_metadata(step)
+  except Exception as error:  # an unreadable checkpoint: corrupt
+    raise OSError(f'metadata unreadable: {error}') from error
+  if metadata is None:
+    raise OSError('no metadata')
+  wanted = _shapes(abstract_state)
+  saved = _shapes(metadata)
+  if saved != wanted:
+    raise CheckpointMismatch(
+        f'The checkpoint at step {step} in {manager.directory} does not '
+        'match this config: ' + '; '.join(_differences(saved, wanted)))
+  return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+
+
+def _one_line(error) -> str:
+  lines = [line for line in str(error).splitlines() if line.strip()]
+  return f'{type(error).__name__}: {lines[0][:200] if lines else ""}'
+
+
 def restore_latest(manager, abstract_state):
-  """(step, state) of the newest checkpoint, or (None, None) if none."""
-  step = manager.latest_step()
-  if step is None:
-    return None, None
-  state = manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
-  return step, state
+  """(step, state) of the newest checkpoint that restores, or (None, None)
+  when there is none.
+
+  A checkpoint that fails to restore (truncated, missing metadata, emptied)
+  is moved aside as '<step>.corrupt' with a one-line warning and the next
+  older one is tried.
+
+  Raises:
+    CheckpointMismatch: a checkpoint was written for another config (its
+      arrays' paths or shapes differ); nothing is moved.
+    RuntimeError: checkpoints exist but none restores (naming them).
+  """
+  tried = []
+  for step in sorted(manager.all_steps(), reverse=True):
+    try:
+      return step, _restore_one(manager, step, abstract_state)
+    except CheckpointMismatch:
+      raise
+    except Exception as error:  # noqa: BLE001  (any failure: try older)
+      tried.append(step)
+      moved = _move_aside(manager, step)
+      logging.warning('Checkpoint %d could not be restored (%s); moved to '
+                      '%s, trying an older one.', step, _one_line(error),
+                      moved)
+  if tried:
+    raise RuntimeError(f'No checkpoint in {manager.directory} restores: '
+                       f'tried steps {tried} (moved aside as *.corrupt).')
+  return None, None
+
+
+def all_finite(state) -> bool:
+  """Whether every floating-point array of `state` is finite."""
+  leaves = [x for x in jax.tree.leaves(state)
+            if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return not leaves or bool(_all_finite(leaves))
+
+
+@jax.jit
+def _all_finite(leaves):
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
 def restore_from(directory: str, abstract_state):

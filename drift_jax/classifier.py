@@ -19,6 +19,7 @@ device (a few seconds to a minute on a CPU for the digits).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -31,12 +32,15 @@ import numpy as np
 import optax
 from flax import nnx
 
+from drift_jax import checkpoint
+from drift_jax import preemption
 from drift_jax import reporting
 from drift_jax import workdir as workdir_lib
 from drift_jax.models.classifier import ConvClassifier
 
 META_FILE = 'classifier.json'
 PARAMS_FILE = 'params.npz'
+CHECKPOINT_DIR = 'checkpoints'  # while training; the result is PARAMS_FILE
 EVAL_SEED = 0x0E7A  # the evaluation classifier's seed
 ENCODER_SEED = 0x0E1C  # the feature encoder's seed
 
@@ -66,20 +70,25 @@ def _build(image_shape, num_classes, channels, key):
 
 
 def train(images, labels, held_out, held_out_labels, *, image_shape,
-          num_classes, channels, steps, batch_size, lr, seed) -> Classifier:
+          num_classes, channels, steps, batch_size, lr, seed,
+          checkpoint_dir=None, checkpoint_every=0) -> Classifier:
   """Cross-entropy training with Adam on flat images [N, H W C].
 
-  Returns the trained classifier; `meta` records its held-out accuracy.
+  With `checkpoint_dir`, (params, optimiser state) are saved there every
+  `checkpoint_every` steps and at SIGTERM / SIGINT (then
+  `preemption.Preempted` is raised), and training resumes from the newest
+  one; the batches are functions of (seed, step), so a resumed classifier
+  equals an uninterrupted one. Returns the trained classifier; `meta`
+  records its held-out accuracy.
   """
   if images.shape[0] != labels.shape[0] or np.any(labels < 0):
     raise ValueError('Classifier training needs a label in [0, num_classes) '
                      f'for every image; got {images.shape[0]} images and '
                      f'labels {np.unique(labels)}.')
-  start = time.perf_counter()
+  start_time = time.perf_counter()
   model = _build(image_shape, num_classes, channels, seed)
   graphdef, params = nnx.split(model)
   tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
-  opt_state = tx.init(params)
   x_all, y_all = jnp.asarray(images), jnp.asarray(labels)
 
   @jax.jit
@@ -96,15 +105,63 @@ def train(images, labels, held_out, held_out_labels, *, image_shape,
     return optax.apply_updates(params, updates), opt_state, loss
 
   key = jax.random.key(seed)
-  for i in range(steps):
-    params, opt_state, _ = step(params, opt_state, jax.random.fold_in(key, i))
-  result = Classifier(graphdef, params, {})
+  state = {'params': params, 'opt_state': tx.init(params)}
+  with _checkpoints(checkpoint_dir, checkpoint_every, state) as saver:
+    first, state = saver.restore(state)
+    for i in range(first, steps):
+      params, opt_state, _ = step(state['params'], state['opt_state'],
+                                  jax.random.fold_in(key, i))
+      state = {'params': params, 'opt_state': opt_state}
+      saver.after_step(i + 1, state)
+  result = Classifier(graphdef, state['params'], {})
   accuracy = accuracy_of(result, held_out, held_out_labels)
   meta = dict(image_shape=list(image_shape), num_classes=num_classes,
               channels=list(channels), steps=steps, batch_size=batch_size,
               lr=lr, seed=seed, held_out_accuracy=accuracy,
-              seconds=time.perf_counter() - start)
+              seconds=time.perf_counter() - start_time)
   return result._replace(meta=meta)
+
+
+class _Saver:
+  """Periodic and on-signal checkpoints of a training loop (or nothing,
+  without a directory)."""
+
+  def __init__(self, directory, every, manager):
+    self._directory, self._every, self._manager = directory, every, manager
+
+  def restore(self, state):
+    """(first step, state): the newest checkpoint's, or (0, `state`)."""
+    if self._manager is None:
+      return 0, state
+    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    step, restored = checkpoint.restore_latest(
+        self._manager, checkpoint.abstract_like(state, sharding))
+    return (0, state) if restored is None else (step, restored)
+
+  def after_step(self, step, state):
+    if self._manager is None:
+      return
+    signal_name = preemption.requested()
+    if (self._every and step % self._every == 0) or signal_name:
+      checkpoint.save(self._manager, step, state)
+    if signal_name:
+      checkpoint.wait(self._manager)
+      raise preemption.Preempted(signal_name, step, self._directory)
+
+
+@contextlib.contextmanager
+def _checkpoints(directory, every, state):
+  del state
+  if directory is None:
+    yield _Saver(None, 0, None)
+    return
+  manager = checkpoint.make_manager(directory, max_to_keep=1)
+  try:
+    with preemption.handle_signals():
+      yield _Saver(directory, every, manager)
+  finally:
+    checkpoint.wait(manager)
+    manager.close()
 
 
 def accuracy_of(classifier: Classifier, images, labels) -> float:
@@ -114,14 +171,19 @@ def accuracy_of(classifier: Classifier, images, labels) -> float:
 
 
 def save(classifier: Classifier, directory: str) -> None:
+  """Parameters, then the metadata that marks the classifier finished,
+  each written atomically (a kill leaves no half-written classifier)."""
   if not reporting.is_writer():
     return
   os.makedirs(directory, exist_ok=True)
   leaves = jax.tree.leaves(classifier.params)
-  np.savez(os.path.join(directory, PARAMS_FILE),
-           *[np.asarray(leaf) for leaf in leaves])
-  with open(os.path.join(directory, META_FILE), 'w') as f:
-    json.dump(classifier.meta, f, indent=2, sort_keys=True)
+  path = os.path.join(directory, PARAMS_FILE)
+  with open(f'{path}.tmp', 'wb') as f:
+    np.savez(f, *[np.asarray(leaf) for leaf in leaves])
+  os.replace(f'{path}.tmp', path)
+  workdir_lib.write_atomic(os.path.join(directory, META_FILE),
+                           json.dumps(classifier.meta, indent=2,
+                                      sort_keys=True))
 
 
 def load(directory: str) -> Classifier:
@@ -153,10 +215,11 @@ def load(directory: str) -> Classifier:
   return Classifier(graphdef, params, meta)
 
 
-def train_or_load(directory: str, dataset, classifier_config, *, seed: int
-                  ) -> Classifier:
+def train_or_load(directory: str, dataset, classifier_config, *, seed: int,
+                  checkpoint_every: int = 0) -> Classifier:
   """The classifier in `directory`, trained there first if absent (the
-  same data and config give the same network, so a finished one is reused).
+  same data and config give the same network, so a finished one is reused;
+  an interrupted training resumes from `directory/checkpoints`).
   """
   if os.path.isfile(os.path.join(directory, META_FILE)):
     return check_matches(load(directory), dataset, directory)
@@ -167,19 +230,22 @@ def train_or_load(directory: str, dataset, classifier_config, *, seed: int
   result = train(dataset.train, dataset.labels, dataset.held_out,
                  dataset.held_out_labels, image_shape=dataset.image_shape,
                  num_classes=dataset.num_classes, channels=c.channels,
-                 steps=c.steps, batch_size=c.batch_size, lr=c.lr, seed=seed)
+                 steps=c.steps, batch_size=c.batch_size, lr=c.lr, seed=seed,
+                 checkpoint_dir=os.path.join(directory, CHECKPOINT_DIR),
+                 checkpoint_every=checkpoint_every)
   save(result, directory)
   return result
 
 
 def resolve(choice: str, train_dir: str, dataset, classifier_config, *,
-            seed: int) -> Classifier:
+            seed: int, checkpoint_every: int = 0) -> Classifier:
   """The classifier `choice` names: 'train' (`workdir.TRAIN_HERE`) for the
   one in `train_dir`, trained there first if absent, else the directory of
   one (checked against `dataset`)."""
   if choice != workdir_lib.TRAIN_HERE:
     return check_matches(load(choice), dataset, choice)
-  return train_or_load(train_dir, dataset, classifier_config, seed=seed)
+  return train_or_load(train_dir, dataset, classifier_config, seed=seed,
+                       checkpoint_every=checkpoint_every)
 
 
 def check_matches(classifier: Classifier, dataset, directory: str

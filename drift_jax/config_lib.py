@@ -112,9 +112,11 @@ def shared_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.method = 'drifting'
   c.seed = 0
+  # data.max_points: a file dataset larger than this is subsampled (with a
+  # logged note) instead of held whole on every device.
   c.data = dict(name='checkerboard', path='', key='', held_out_fraction=0.2,
                 dim=2, num_components=8, radius=1.0, std=0.08,
-                mixture_seed=0, image_size=8)
+                mixture_seed=0, image_size=8, max_points=1_000_000)
   c.model = dict(
       generator=dict(name='mlp', noise_dim=32, width=256, depth=3,
                      init='lecun', init_offset=(), init_scale=1.0,
@@ -129,10 +131,15 @@ def shared_config() -> ml_collections.ConfigDict:
                        eval_alpha=1.0)
   c.optim = dict(lr=1e-3, b1=0.9, b2=0.999, grad_clip=0.0,
                  schedule='constant')
+  # train.divergence_factor: stop when the logged loss exceeds this multiple
+  # of its running median (0: off; a non-finite loss always stops a run).
+  # train.allow_config_change: resume a workdir whose config.json differs
+  # in keys other than `workdir.FREE_ON_RESUME` (the old one is kept).
   c.train = dict(steps=2000, batch_size=2048, gen_batch_size=2048,
                  steps_per_call=1, ema_decay=0.0, log_every=100,
                  eval_every=1000, checkpoint_every=1000, keep_checkpoints=3,
-                 progress=True)
+                 progress=True, divergence_factor=0.0,
+                 allow_config_change=False)
   # eval.classifier (image data): 'train' trains one into
   # workdir/classifier, 'none' skips the classifier metrics, or the
   # directory of one.
@@ -309,6 +316,17 @@ def _validate_train(c, device_count):
     if c.train[name] % k:
       raise ValueError(f'`train.{name}` = {c.train[name]} must be a multiple '
                        f'of `train.steps_per_call` = {k}.')
+  for name, value in (('optim.lr', c.optim.lr),
+                      ('classifier.lr', c.classifier.lr)):
+    if not value > 0:
+      raise ValueError(f'`{name}` must be > 0, got {value}.')
+  factor = c.train.divergence_factor
+  if factor != 0 and not factor > 1:
+    raise ValueError(f'`train.divergence_factor` must be 0 (off) or > 1, '
+                     f'got {factor}.')
+  if c.data.max_points < 1:
+    raise ValueError(f'`data.max_points` must be >= 1, got '
+                     f'{c.data.max_points}.')
   if not 0.0 <= c.train.ema_decay < 1.0:
     raise ValueError(f'`train.ema_decay` must be in [0, 1), got '
                      f'{c.train.ema_decay}.')

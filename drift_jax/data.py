@@ -22,6 +22,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
 from drift_jax import distributions
 from drift_jax import image_data
@@ -138,9 +139,30 @@ def _finite_dataset(name, points, data_config, eval_size, seed, *,
                  image_shape=image_shape)
 
 
+# Fewest rows of a file dataset: the held-out split (>= 2 rows at a fraction
+# < 0.5), the floor's reference rows and the training batches all come out
+# of it, and the metrics need at least 2 of each.
+MIN_FILE_POINTS = 10
+
+
 def _file_dataset(data_config, eval_size, seed):
-  points = distributions.load_point_cloud(data_config.path,
-                                          data_config.key or None)
+  path = data_config.path
+  points = distributions.load_point_cloud(path, data_config.key or None)
+  if len(points) < MIN_FILE_POINTS:
+    raise ValueError(f'Point cloud in {path!r} has {len(points)} points; '
+                     f'need >= {MIN_FILE_POINTS} (a held-out split, the '
+                     'floor and training batches come from it).')
+  if not np.any(np.ptp(points, axis=0) > 0):
+    raise ValueError(f'Point cloud in {path!r} is constant (every row '
+                     'equals the first): the distances the metrics divide '
+                     'by are zero.')
+  if len(points) > data_config.max_points:
+    logging.warning('%s has %d points; training on a random subset of '
+                    '`data.max_points` = %d (raise it to use more).', path,
+                    len(points), data_config.max_points)
+    keep = np.random.default_rng(seed).choice(
+        len(points), data_config.max_points, replace=False)
+    points = points[np.sort(keep)]
   return _finite_dataset(FILE_DATASET, points, data_config, eval_size, seed)
 
 

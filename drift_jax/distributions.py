@@ -259,6 +259,44 @@ def toy_sampler(name: str):
   return TOY_SAMPLERS[name]
 
 
+_MAGIC = {'.npy': b'\x93NUMPY', '.npz': b'PK'}
+
+
+def _read_array(path, key):
+  """The array in a .npy / .npz, with one-line errors for an empty file,
+  a file of another format under the name, or pickled objects."""
+  suffix = os.path.splitext(path)[1]
+  with open(path, 'rb') as f:
+    head = f.read(6)
+  if not head:
+    raise ValueError(f'Point cloud file {path!r} is empty (0 bytes).')
+  if not head.startswith(_MAGIC[suffix]):
+    raise ValueError(f'Point cloud file {path!r} is not a {suffix} file '
+                     f'(it starts with {head!r}); save it with '
+                     f'numpy.{"save" if suffix == ".npy" else "savez"}.')
+  try:
+    if suffix == '.npy':
+      return np.load(path, allow_pickle=False)
+    with np.load(path, allow_pickle=False) as archive:
+      names = list(archive.keys())
+      if key is None and len(names) != 1:
+        raise ValueError(f'{path!r} holds arrays {names}; pass `key` to '
+                         'choose one.')
+      name = key if key is not None else names[0]
+      if name not in names:
+        raise ValueError(f'`key` {name!r} not in {path!r}; it holds {names}.')
+      return archive[name]
+  except ValueError as error:
+    if 'pickle' in str(error):
+      raise ValueError(f'Point cloud file {path!r} holds Python objects '
+                       '(pickled data), which are not loaded; save a numeric '
+                       '[N, D] array instead.') from None
+    raise
+  except (EOFError, OSError) as error:
+    raise ValueError(f'Point cloud file {path!r} is unreadable ({error}); '
+                     'is it truncated?') from None
+
+
 def load_point_cloud(path: str, key: str | None = None) -> np.ndarray:
   """Loads a user's point cloud [N, D] (float32) from `.npy` or `.npz`.
 
@@ -270,21 +308,14 @@ def load_point_cloud(path: str, key: str | None = None) -> np.ndarray:
     raise FileNotFoundError(
         f'Point cloud file {path!r} not found; expected a .npy holding an '
         '[N, D] array, or a .npz with one such array.')
-  if path.endswith('.npy'):
-    data = np.load(path, allow_pickle=False)
-  elif path.endswith('.npz'):
-    with np.load(path, allow_pickle=False) as archive:
-      names = list(archive.keys())
-      if key is None and len(names) != 1:
-        raise ValueError(f'{path!r} holds arrays {names}; pass `key` to '
-                         'choose one.')
-      name = key if key is not None else names[0]
-      if name not in names:
-        raise ValueError(f'`key` {name!r} not in {path!r}; it holds {names}.')
-      data = archive[name]
-  else:
+  if not path.endswith(('.npy', '.npz')):
     raise ValueError(f'Point cloud `path` must end in .npy or .npz, got '
                      f'{path!r}.')
+  data = _read_array(path, key)
+  if not (np.issubdtype(data.dtype, np.number)
+          or np.issubdtype(data.dtype, np.bool_)):
+    raise ValueError(f'Point cloud in {path!r} has dtype {data.dtype}; '
+                     'expected a numeric [N, D] array.')
   if data.ndim != 2 or data.shape[0] < 2:
     raise ValueError(f'Point cloud in {path!r} must be [N, D] with N >= 2, '
                      f'got shape {data.shape}.')

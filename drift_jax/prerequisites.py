@@ -66,9 +66,10 @@ def resolve(request: Prerequisite, *, workdir: str, dataset, config,
     return load_teacher(directory, dim=dataset.dim,
                         image_shape=dataset.image_shape,
                         num_classes=num_classes)
-  return classifier_lib.resolve(request.choice, folder, dataset,
-                                config.classifier,
-                                seed=SEEDS[request.kind])
+  return classifier_lib.resolve(
+      request.choice, folder, dataset, config.classifier,
+      seed=SEEDS[request.kind],
+      checkpoint_every=config.train.checkpoint_every)
 
 
 def oracle_teacher(mixture) -> Teacher:

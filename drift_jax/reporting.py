@@ -7,10 +7,14 @@ others return at once).
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import jax
 import numpy as np
+from absl import logging
+
+from drift_jax import workdir as workdir_lib
 
 METRICS_FILE = 'metrics.jsonl'
 
@@ -20,48 +24,98 @@ def is_writer() -> bool:
 
 
 class MetricWriter:
-  """Appends one JSON object per record and mirrors scalars to TensorBoard."""
+  """Appends one JSON object per record and mirrors scalars to TensorBoard.
 
-  def __init__(self, workdir: str):
+  metrics.jsonl is strict JSON: a non-finite value is written as the
+  string "nan", "inf" or "-inf" (`float()` of it gives the value back, and
+  `read_metrics` does so). A resumed run passes `start` (the restored
+  step): TensorBoard then discards the points a killed process had logged
+  after it (tensorboardX's `purge_step`), so no step appears twice. A
+  failed TensorBoard write is a warning; the run goes on.
+  """
+
+  def __init__(self, workdir: str, start: int = 0):
     self._path = os.path.join(workdir, METRICS_FILE)
     self._tb = None
     if is_writer():
       from tensorboardX import SummaryWriter  # optional heavy import
-      self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+      self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'),
+                               purge_step=start or None)
 
   def write(self, step: int, scalars: dict) -> None:
+    self.write_record(step, {k: float(v) for k, v in scalars.items()})
+    if self._tb is None:
+      return
+    try:
+      for key, value in scalars.items():
+        self._tb.add_scalar(key, float(value), int(step))
+      self._tb.flush()
+    except Exception as error:  # noqa: BLE001  (TensorBoard is optional)
+      logging.warning('TensorBoard write failed at step %d (%s); '
+                      'metrics.jsonl has the record.', step, error)
+
+  def write_record(self, step: int, record: dict) -> None:
+    """Appends {'step': step, **record} to metrics.jsonl (any JSON values;
+    non-finite floats as strings)."""
     if not is_writer():
       return
-    record = {'step': int(step)}
-    record.update({k: float(v) for k, v in scalars.items()})
+    line = json.dumps({'step': int(step), **{k: _strict(v) for k, v in
+                                             record.items()}},
+                      allow_nan=False)
     with open(self._path, 'a') as f:
-      f.write(json.dumps(record) + '\n')
-    for key, value in scalars.items():
-      self._tb.add_scalar(key, float(value), int(step))
-    self._tb.flush()
+      f.write(line + '\n')
 
   def close(self) -> None:
     if self._tb is not None:
       self._tb.close()
 
 
+def _strict(value):
+  if isinstance(value, float) and not math.isfinite(value):
+    return str(value)  # 'nan', 'inf', '-inf'
+  return value
+
+
+def _lenient(value):
+  if value in NON_FINITE:
+    return float(value)
+  return value
+
+
+NON_FINITE = ('nan', 'inf', '-inf')
+
+
 def read_metrics(workdir: str) -> list[dict]:
-  """All records of `workdir/metrics.jsonl` (empty list if none)."""
+  """All records of `workdir/metrics.jsonl` (empty list if none), with the
+  non-finite values written as strings turned back into floats."""
   path = os.path.join(workdir, METRICS_FILE)
   if not os.path.exists(path):
     return []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    return [{k: _lenient(v) for k, v in json.loads(line).items()}
+            for line in f if line.strip()]
 
 
 def truncate_metrics(workdir: str, after_step: int) -> None:
   """Drops records past `after_step` (written after the checkpoint a run
-  resumes from), so a resumed run's file reads like an uninterrupted one."""
+  resumes from), so a resumed run's file reads like an uninterrupted one.
+  Atomic: a kill leaves the old file or the new one."""
   if not is_writer():
     return
-  records = [r for r in read_metrics(workdir) if r['step'] <= after_step]
-  with open(os.path.join(workdir, METRICS_FILE), 'w') as f:
-    f.writelines(json.dumps(r) + '\n' for r in records)
+  path = os.path.join(workdir, METRICS_FILE)
+  if not os.path.exists(path):
+    return
+  kept = []
+  with open(path) as f:
+    for line in f:
+      try:
+        record = json.loads(line)
+      except ValueError:  # a line torn by a kill mid-write
+        logging.warning('Dropping an unreadable line of %s.', path)
+        continue
+      if record['step'] <= after_step:
+        kept.append(line.rstrip('\n') + '\n')
+  workdir_lib.write_atomic(path, ''.join(kept))
 
 
 def pyplot():

@@ -20,14 +20,17 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 from jax import lax
 
 from drift_jax import checkpoint
 from drift_jax import data as data_lib
+from drift_jax import guards
 from drift_jax import image_eval
 from drift_jax import methods
 from drift_jax import metrics as metrics_lib
 from drift_jax import parallel
+from drift_jax import preemption
 from drift_jax import prerequisites as prerequisites_lib
 from drift_jax import reporting
 from drift_jax import workdir as workdir_lib
@@ -160,22 +163,34 @@ class _Evaluator:
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains `config.method`, evaluating and checkpointing into `workdir`.
 
-  Resumes from the newest checkpoint in `workdir/checkpoints` when there is
-  one. The method's prerequisites (a teacher, an encoder) are trained or
-  loaded first (`prerequisites`). Returns a summary: the final record
-  (step, train and eval metrics), budget (steps and wall seconds, the
-  prerequisites' included) and the number of compilations of the step.
+  Resumes from the newest checkpoint in `workdir/checkpoints` that
+  restores (`checkpoint.restore_latest`), after checking that the config
+  matches the one the checkpoints were written with
+  (`guards.check_resume_config`). The method's prerequisites (a teacher,
+  an encoder) are trained or loaded first (`prerequisites`). SIGTERM or
+  SIGINT saves a checkpoint at the current step and raises
+  `preemption.Preempted`; one process at a time may use `workdir`
+  (`workdir.lock`). Returns a summary: the final record (step, train and
+  eval metrics), budget (steps and wall seconds, the prerequisites'
+  included) and the number of compilations of the step.
   """
+  os.makedirs(workdir, exist_ok=True)
+  with preemption.handle_signals(), workdir_lib.lock(workdir):
+    return _set_up_and_run(config, workdir)
+
+
+def _set_up_and_run(config, workdir: str) -> dict:
+  """Config, data and resume checks before anything is written."""
   config = methods.finalize(config)
   mesh = parallel.make_mesh(config.mesh.num_devices)
   methods.validate(config, mesh.devices.size)
   module = methods.get(config.method)
-  os.makedirs(workdir, exist_ok=True)
-  workdir_lib.write_json(os.path.join(workdir, CONFIG_FILE),
-                         config.to_dict())
   dataset = data_lib.make_dataset(config.data, seed=config.seed,
                                   eval_size=config.eval.num_samples)
   num_classes = _num_classes(config, dataset)
+  changes = guards.check_resume_config(workdir, config.to_dict())
+  workdir_lib.write_json(os.path.join(workdir, CONFIG_FILE),
+                         config.to_dict())
   resolved = {
       name: prerequisites_lib.resolve(
           request, workdir=workdir, dataset=dataset, config=config,
@@ -185,34 +200,40 @@ def train_and_evaluate(config, workdir: str) -> dict:
                    image_shape=dataset.image_shape, num_classes=num_classes,
                    prerequisites=resolved)
   method = module.make(config, ctx)
-  return _run(config, workdir, method, ctx, dataset, _extra_costs(resolved))
+  return _run(config, workdir, method, ctx, dataset, _extra_costs(resolved),
+              changes)
 
 
-def _run(config, workdir, method, ctx, dataset, extra_costs) -> dict:
-  """Restores or initialises the state, trains, and always closes the
-  checkpoint manager and the metric writer."""
+def _run(config, workdir, method, ctx, dataset, extra_costs,
+         changes=()) -> dict:
+  """Restores or initialises the state, trains, and always completes the
+  started checkpoint and closes the manager and the metric writer."""
   replicated = parallel.replicated(ctx.mesh)
   constants = jax.device_put(method.constants, replicated)
   abstract = checkpoint.abstract_like(
       jax.eval_shape(method.init, _init_key(config.seed)), replicated)
   manager = checkpoint.make_manager(os.path.join(workdir, CHECKPOINT_DIR),
                                     max_to_keep=config.train.keep_checkpoints)
-  writer = reporting.MetricWriter(workdir)
+  saver = guards.Checkpoints(manager, workdir)
+  writer = None
   try:
     start, state = checkpoint.restore_latest(manager, abstract)
     if state is None:
       start = 0
       state = init_state(method, ctx.mesh, config.seed)
-    budget = read_budget(workdir) if start else {'steps': 0,
-                                                 'wall_seconds': 0.0}
     reporting.truncate_metrics(workdir, start)
+    writer = reporting.MetricWriter(workdir, start)
+    if changes:
+      writer.write_record(start, {'config/changed': list(changes)})
     return _train(config, workdir, method, state, start, ctx, dataset,
-                  constants, manager, writer, budget, extra_costs)
+                  constants, saver, writer, extra_costs)
   finally:
-    # Checkpoints already started are completed even when training failed.
-    checkpoint.wait(manager)
+    # A checkpoint already started is completed (and its budget recorded)
+    # even when training failed.
+    saver.flush()
     manager.close()
-    writer.close()
+    if writer is not None:
+      writer.close()
 
 
 def _num_classes(config, dataset) -> int:
@@ -260,7 +281,7 @@ def _extra_costs(resolved) -> dict:
 
 
 def _train(config, workdir, method, state, start, ctx, dataset, constants,
-           manager, writer, budget, extra_costs):
+           saver, writer, extra_costs):
   tc = config.train
   k = tc.steps_per_call
   if start % k:
@@ -278,16 +299,18 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
                           _image_metrics(config, workdir, dataset,
                                          ctx.num_classes))
                if start < tc.steps else None)
+  guard = guards.DivergenceGuard(tc.divergence_factor)
   progress = _progress_bar(tc, start)
-  wall0 = time.perf_counter() - budget['wall_seconds']
+  wall0 = time.perf_counter() - guards.wall_seconds_at(workdir, start)
   record = {'step': start}
   step = start
   while step < tc.steps:
     state, train_metrics = step_fn(state, constants, batches(step),
                                    jnp.asarray(step, jnp.int32))
     step += k
+    checkpoint.check_errors(saver.manager)  # a failed save, at once
     record = _record(config, workdir, step, state, train_metrics, evaluator,
-                     dataset)
+                     dataset, saver.manager, guard)
     if record:
       wall = time.perf_counter() - wall0
       record.update({'time/wall_seconds': wall,
@@ -298,30 +321,35 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
       writer.write(step, record)
       if progress is not None and 'train/loss' in record:
         progress.set_postfix(loss=f'{record["train/loss"]:.3g}')
-    if step % tc.checkpoint_every == 0 or step == tc.steps:
-      checkpoint.save(manager, step, state)
-      workdir_lib.write_json(os.path.join(workdir, workdir_lib.BUDGET_FILE),
-                             {'steps': step,
-                              'wall_seconds': time.perf_counter() - wall0})
+    signal_name = preemption.requested()
+    if step % tc.checkpoint_every == 0 or step == tc.steps or signal_name:
+      saver.save(step, state, time.perf_counter() - wall0)
+    if signal_name:
+      saver.flush()
+      raise preemption.Preempted(signal_name, step, str(saver.manager
+                                                        .directory))
     if progress is not None:
       progress.update(k)
   if progress is not None:
     progress.close()
+  saver.flush()  # budget.json for the final checkpoint, read by _summary
   return _summary(workdir, step, start, record, extra_costs, num_traces[0])
 
 
 def _record(config, workdir, step, state, train_metrics, evaluator,
-            dataset) -> dict:
+            dataset, manager, guard) -> dict:
   """The train metrics at logging steps and the evaluation at eval steps
-  (also plotted and saved as samples.npy); {} otherwise."""
+  (also plotted and saved as samples.npy); {} otherwise. A non-finite
+  loss, or one the divergence guard rejects, stops the run."""
   tc, record = config.train, {}
   if step % tc.log_every == 0 or step == tc.steps:
     record.update({k: float(v) for k, v in
                    jax.device_get(train_metrics).items()})
     if not np.isfinite(record['train/loss']):
       raise FloatingPointError(
-          f'train/loss is {record["train/loss"]} at step {step}; the last '
-          f'good checkpoint is kept in {workdir}/{CHECKPOINT_DIR}.')
+          f'train/loss is {record["train/loss"]} at step {step}; the run '
+          f'stops ({guards.newest_good(manager)}).')
+    guard.check(step, record['train/loss'], manager)
   if step % tc.eval_every == 0 or step == tc.steps:
     eval_metrics, samples = evaluator(state)
     record.update(eval_metrics)
@@ -333,7 +361,8 @@ def _record(config, workdir, step, state, train_metrics, evaluator,
 
 def _summary(workdir, step, start, record, extra_costs, num_compiles):
   if step == start:  # already finished: report the last record written
-    records = reporting.read_metrics(workdir)
+    records = [r for r in reporting.read_metrics(workdir)
+               if 'config/changed' not in r]
     record = records[-1] if records else {}
   final = {'step': step, **record}
   final['budget/wall_seconds'] = read_budget(workdir)['wall_seconds']
@@ -351,8 +380,18 @@ def _progress_bar(train_config, start):
 
 
 def _plot(config, workdir, samples, dataset, step, eval_metrics):
+  """The samples' picture; a failure (disk full, a backend problem) is a
+  warning, not the end of the run."""
   if not config.eval.plot:
     return
+  try:
+    _plot_samples(config, workdir, samples, dataset, step, eval_metrics)
+  except Exception as error:  # noqa: BLE001
+    logging.warning('Plotting the samples at step %d failed (%s); the run '
+                    'goes on.', step, error)
+
+
+def _plot_samples(config, workdir, samples, dataset, step, eval_metrics):
   plots = os.path.join(workdir, 'plots')
   os.makedirs(plots, exist_ok=True)
   path = os.path.join(plots, f'samples_{step:07d}.png')

@@ -9,6 +9,7 @@
       teacher/          a DMD teacher trained for this run (a whole run)
       encoder/          a feature encoder trained for this run
       classifier/       the evaluation classifier trained for this run
+      lock              pid and host of the process running it (`lock`)
 
 A prerequisite (teacher, encoder, evaluation classifier) is named in the
 config by `TRAIN_HERE` ("train one in this workdir") or by the directory of
@@ -17,8 +18,11 @@ an existing one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import time
 
 import jax
 
@@ -30,14 +34,91 @@ TEACHER_DIR = 'teacher'
 ENCODER_DIR = 'encoder'
 CLASSIFIER_DIR = 'classifier'
 
+LOCK_FILE = 'lock'
+
 TRAIN_HERE = 'train'  # config value: train the prerequisite in the workdir
 
 
 def write_json(path: str, obj) -> None:
-  """Writes `obj` as indented JSON (process 0 only)."""
+  """Writes `obj` as indented JSON (process 0 only), atomically: a kill
+  leaves either the old file or the new one, never a truncated one."""
   if jax.process_index() == 0:
-    with open(path, 'w') as f:
-      json.dump(obj, f, indent=2, sort_keys=True)
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True))
+
+
+def write_atomic(path: str, text: str) -> None:
+  """Writes `text` to a temporary file beside `path`, then renames it."""
+  tmp = f'{path}.tmp.{os.getpid()}'
+  with open(tmp, 'w') as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def lock(workdir: str):
+  """One process per workdir: holds `workdir/LOCK_FILE` (pid, host) for
+  the block. A lock whose process is gone (same host, pid not running) is
+  stale and taken over; a live one is refused with a message naming it.
+  Only process 0 of a multi-process run takes it."""
+  if jax.process_index() != 0:
+    yield
+    return
+  path = os.path.join(workdir, LOCK_FILE)
+  mine = {'pid': os.getpid(), 'host': socket.gethostname()}
+  while True:
+    try:
+      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+      owner = _lock_owner(path)
+      if owner is not None and not _stale(owner):
+        raise RuntimeError(
+            f'{workdir!r} is in use by pid {owner["pid"]} on host '
+            f'{owner["host"]} ({path}); wait for it, or delete the lock '
+            'file if that process is gone.') from None
+      _remove(path)  # stale or unreadable: take it over
+      continue
+    with os.fdopen(fd, 'w') as f:
+      json.dump(mine, f)
+    break
+  try:
+    yield
+  finally:
+    if _lock_owner(path) == mine:
+      _remove(path)
+
+
+def _lock_owner(path):
+  try:
+    with open(path) as f:
+      owner = json.load(f)
+    return {'pid': int(owner['pid']), 'host': str(owner['host'])}
+  except FileNotFoundError:
+    return None
+  except (OSError, ValueError, KeyError, TypeError):
+    # Unreadable: being written this instant, or left half-written by a
+    # crash; only the latter is stale.
+    return None if time.time() - os.path.getmtime(path) > 5 else {
+        'pid': -1, 'host': 'unknown (lock being written)'}
+
+
+def _stale(owner) -> bool:
+  """Only a lock of this host can be checked; another host's is live."""
+  if owner['pid'] < 0 or owner['host'] != socket.gethostname():
+    return False
+  try:
+    os.kill(owner['pid'], 0)
+  except ProcessLookupError:
+    return True
+  except PermissionError:  # alive, someone else's
+    return False
+  return False
+
+
+def _remove(path):
+  with contextlib.suppress(FileNotFoundError):
+    os.remove(path)
 
 
 def read_budget(workdir: str) -> dict:
@@ -62,3 +143,37 @@ def read_config(workdir: str) -> dict:
         f'({CONFIG_FILE}, {CHECKPOINT_DIR}/).')
   with open(path) as f:
     return json.load(f)
+
+
+# Config keys a resumed run may change freely: they decide how long to train
+# and what to log, evaluate and keep, not the trajectory so far. Every other
+# difference is refused unless `train.allow_config_change` is set. (With
+# `optim.schedule='cosine'`, a new `train.steps` re-shapes the schedule
+# from the resumed step on.)
+FREE_ON_RESUME = ('train.steps', 'train.log_every', 'train.eval_every',
+                  'train.checkpoint_every', 'train.keep_checkpoints',
+                  'train.progress', 'train.allow_config_change',
+                  'train.divergence_factor', 'eval.', 'mesh.')
+
+
+def flatten(tree: dict, prefix: str = '') -> dict:
+  """{'a.b': value} of a nested dict."""
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(flatten(value, f'{prefix}{key}.'))
+    else:
+      out[f'{prefix}{key}'] = value
+  return out
+
+
+def config_changes(saved: dict, current: dict) -> list[str]:
+  """'key: old -> new' for each key that differs and is not free to change
+  (`FREE_ON_RESUME`); both configs as JSON-like dicts."""
+  old = flatten(saved)
+  new = flatten(json.loads(json.dumps(current)))
+  return [f'{k}: {old.get(k, "absent")!r} -> {new.get(k, "absent")!r}'
+          for k in sorted(set(old) | set(new))
+          if old.get(k) != new.get(k)
+          and not any(k == f or (f.endswith('.') and k.startswith(f))
+                      for f in FREE_ON_RESUME)]

@@ -39,6 +39,7 @@ from drift_jax import config_lib
 from drift_jax import methods
 from drift_jax import reporting
 from drift_jax import runner
+from drift_jax import workdir as workdir_lib
 from drift_jax.methods import drifting
 from experiments import cli
 
@@ -141,8 +142,7 @@ def run_sweep(sweep, workdir, seeds, dry_run=False, only=None):
       else:
         print(f'running {run_dir}', flush=True)
         summary = runner.train_and_evaluate(config, run_dir)
-        with open(result_path, 'w') as f:
-          json.dump(summary, f, indent=1)
+        workdir_lib.write_json(result_path, summary)  # atomic
       # `config.method` first: a grid axis named 'method' keeps its label.
       rows.append({'config.method': config.method, 'point': name, **labels,
                    'seed': seed, 'run_dir': run_dir, **summary,
@@ -323,6 +323,10 @@ def run(sweep_path, workdir, seeds=0, dry_run=False, only=None):
 
 
 def main(argv):
+  cli.run_main(_main, argv)
+
+
+def _main(argv):
   cli.check_no_arguments(argv)
   run(FLAGS.sweep, FLAGS.workdir, FLAGS.seeds, FLAGS.dry_run, FLAGS.filter)
 

@@ -28,11 +28,17 @@ flags.DEFINE_bool('jax_distributed',
 flags.DEFINE_string('coordinator', None, 'host:port of process 0.')
 flags.DEFINE_integer('num_processes', None, 'Number of processes.')
 flags.DEFINE_integer('process_id', None, 'This process\'s index.')
+flags.DEFINE_bool('traceback', False, 'Show the full trace of a config, '
+                  'data or workdir error instead of one line.')
 flags.mark_flags_as_required(['config', 'workdir'])
 FLAGS = flags.FLAGS
 
 
 def main(argv):
+  cli.run_main(_main, argv, traceback=FLAGS.traceback)
+
+
+def _main(argv):
   cli.check_no_arguments(argv)
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   import jax
@@ -63,4 +69,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -99,12 +99,14 @@ def validate(config) -> None:
 
 def teacher_config(config):
   """The diffusion run a `dmd.teacher='train'` student trains first: same
-  data, denoiser and optimiser, `dmd.teacher_steps` steps, EMA."""
+  data, denoiser and optimiser, `dmd.teacher_steps` steps, EMA,
+  checkpointed as often as the student (so a preempted teacher resumes)."""
   c = ml_collections.ConfigDict(config.to_dict())
   c.method = diffusion.NAME
   steps = config.dmd.teacher_steps
   c.train.update(steps=steps, steps_per_call=1, ema_decay=0.999,
-                 eval_every=steps, checkpoint_every=steps,
+                 eval_every=steps,
+                 checkpoint_every=min(config.train.checkpoint_every, steps),
                  log_every=min(config.train.log_every, steps))
   return c
 

@@ -1,0 +1,144 @@
+"""What keeps a run's workdir trustworthy: checkpoints only of finite
+weights, `budget.json` only for checkpoints that completed, a divergence
+guard, and the config check on resume.
+
+The runner's loop calls `Checkpoints.save` at its checkpoint steps and at a
+signal (`preemption`), and `DivergenceGuard.check` at its logging steps.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import time
+
+from drift_jax import checkpoint
+from drift_jax import workdir as workdir_lib
+
+
+def newest_good(manager) -> str:
+  """The newest checkpoint of the run, as words for an error message (every
+  checkpoint this code wrote was checked finite before it was saved)."""
+  step = manager.latest_step()
+  if step is None:
+    return 'there is no checkpoint yet'
+  return f'the newest good checkpoint is step {step} in {manager.directory}'
+
+
+class Checkpoints:
+  """Saves through an orbax manager and keeps `budget.json` honest.
+
+  A save first checks the state finite (FloatingPointError otherwise,
+  naming the newest good checkpoint). `budget.json` records a step only
+  once its asynchronous save has completed: the budget of a save is
+  written when the next save starts (orbax waits for the previous one
+  there anyway) or at `flush`. It keeps each kept step's wall seconds, so a
+  run that falls back to an older checkpoint resumes its clock too.
+  """
+
+  def __init__(self, manager, workdir: str):
+    self.manager = manager
+    self._path = os.path.join(workdir, workdir_lib.BUDGET_FILE)
+    self._budget = workdir_lib.read_budget(workdir)
+    self._pending = None
+    self.last_saved = None
+
+  def save(self, step: int, state, wall_seconds: float) -> None:
+    if not checkpoint.all_finite(state):
+      raise FloatingPointError(
+          f'The weights at step {step} are not finite; not saved, the run '
+          f'stops ({newest_good(self.manager)}).')
+    self.flush()
+    checkpoint.save(self.manager, step, state)
+    self._pending = (step, wall_seconds)
+    self.last_saved = step
+
+  def flush(self) -> None:
+    """Waits for the pending save, then records its step in budget.json."""
+    checkpoint.wait(self.manager)
+    if self._pending is None:
+      return
+    step, wall = self._pending
+    self._pending = None
+    kept = {str(s) for s in self.manager.all_steps()}
+    history = {k: v for k, v in self._budget.get('history', {}).items()
+               if k in kept}
+    history[str(step)] = wall
+    self._budget = {'steps': step, 'wall_seconds': wall,
+                    'history': history}
+    workdir_lib.write_json(self._path, self._budget)
+
+
+def wall_seconds_at(workdir: str, step: int) -> float:
+  """Wall seconds a run had spent when it saved `step` (0 for step 0)."""
+  if not step:
+    return 0.0
+  budget = workdir_lib.read_budget(workdir)
+  history = budget.get('history', {})
+  if str(step) in history:
+    return float(history[str(step)])
+  # Older budget files keep only the newest step.
+  return float(budget['wall_seconds'])
+
+
+class DivergenceGuard:
+  """Stops a run whose logged loss leaves its running median far behind.
+
+  `factor` 0 turns it off. The median is over the last `window` logged
+  values (at least `warmup` of them before the guard acts), of |loss|, so
+  losses that change sign do not trip it; while the median is 0 (a loss
+  that reached exactly zero) it does not act.
+  """
+
+  def __init__(self, factor: float, window: int = 50, warmup: int = 5):
+    self._factor, self._window, self._warmup = factor, window, warmup
+    self._history = []
+
+  def check(self, step: int, loss: float, manager) -> None:
+    if not self._factor:
+      return
+    if len(self._history) >= self._warmup:
+      median = statistics.median(self._history[-self._window:])
+      if median > 0 and abs(loss) > self._factor * median:
+        raise FloatingPointError(
+            f'train/loss = {loss:.3g} at step {step} is more than '
+            f'train.divergence_factor = {self._factor:g} times its running '
+            f'median {median:.3g}: the run diverged and stops '
+            f'({newest_good(manager)}).')
+    self._history.append(abs(loss))
+
+
+class ConfigChanged(ValueError):
+  """A resumed run's config differs from its workdir's config.json."""
+
+
+def check_resume_config(workdir: str, config: dict) -> list[str]:
+  """Compares `config` with the config.json of a workdir that holds
+  checkpoints, before anything is written.
+
+  Returns the changed keys (empty for a fresh workdir or an unchanged
+  config). With `train.allow_config_change` the old config is kept as
+  `config.before.<time>.json`; without it a change outside
+  `workdir.FREE_ON_RESUME` raises ConfigChanged listing the keys.
+  """
+  config_path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
+  checkpoints = os.path.join(workdir, workdir_lib.CHECKPOINT_DIR)
+  has_checkpoints = os.path.isdir(checkpoints) and any(
+      name.isdigit() for name in os.listdir(checkpoints))
+  if not (has_checkpoints and os.path.isfile(config_path)):
+    return []
+  changes = workdir_lib.config_changes(workdir_lib.read_config(workdir),
+                                       config)
+  if not changes:
+    return []
+  if not config['train']['allow_config_change']:
+    raise ConfigChanged(
+        f'{workdir!r} holds checkpoints of a run with another config; '
+        f'changed: {"; ".join(changes)}. Use a new workdir, or set '
+        '--config.train.allow_config_change=True to continue from them '
+        'anyway (the old config.json is kept beside the new one).')
+  stamp = time.strftime('%Y%m%d-%H%M%S')
+  shutil.copyfile(config_path, os.path.join(
+      workdir, f'config.before.{stamp}.json'))
+  return changes

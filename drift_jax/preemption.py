@@ -1,0 +1,66 @@
+"""Stopping a run cleanly on SIGTERM / SIGINT (preemption, Ctrl-C).
+
+A handler only records the signal; the training loops (`runner`, the
+classifier's) poll `requested()` after each step, save a checkpoint at that
+step, wait for it and raise `Preempted`. The entry points turn that into a
+one-line message and exit status `EXIT_STATUS`, so a scheduler can tell a
+preempted run (rerun it: it continues the identical trajectory) from a
+failed one.
+
+Multi-process runs: every process must receive the signal (as on TPU pods
+and under SLURM), because the save at the signal's step is collective.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+
+# EX_TEMPFAIL (sysexits.h): "temporary failure, try again later".
+EXIT_STATUS = 75
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+_received: list[str] = []
+
+
+class Preempted(Exception):
+  """Raised by a training loop after it saved a checkpoint at a signal."""
+
+  def __init__(self, signal_name: str, step: int, directory: str):
+    super().__init__(f'{signal_name} received: saved step {step} in '
+                     f'{directory}; rerun the same command to continue.')
+    self.step = step
+
+
+def requested() -> str | None:
+  """The name of the first signal received inside `handle_signals`, if any
+  (it stays set, so an outer loop also stops after an inner one did)."""
+  return _received[0] if _received else None
+
+
+def _record(signum, frame):
+  del frame
+  _received.append(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def handle_signals():
+  """Within the block, SIGTERM and SIGINT are recorded instead of killing
+  the process (main thread only; elsewhere the block changes nothing).
+  Nested blocks share the record; the outermost restores the handlers and
+  clears it."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  previous = {s: signal.getsignal(s) for s in SIGNALS}
+  outermost = all(h is not _record for h in previous.values())
+  for s in SIGNALS:
+    signal.signal(s, _record)
+  try:
+    yield
+  finally:
+    if outermost:
+      for s, handler in previous.items():
+        signal.signal(s, handler)
+      _received.clear()

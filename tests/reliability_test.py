@@ -1,0 +1,426 @@
+"""What survives what (README): signals, divergence, a changed config, a
+corrupt checkpoint, a second process, bad data. Signals and the lock are
+tested on real subprocesses of `experiments.main`."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from drift_jax import checkpoint
+from drift_jax import classifier
+from drift_jax import config_lib
+from drift_jax import guards
+from drift_jax import preemption
+from drift_jax import reporting
+from drift_jax import runner
+from drift_jax import workdir as workdir_lib
+from experiments import same_metrics
+from tests.runner_helpers import losses
+from tests.runner_helpers import tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAIN_ARGS = ['--config', 'configs/toy2d.py:runlocal',
+             '--config.train.steps=300', '--config.train.checkpoint_every=100',
+             '--config.train.eval_every=150', '--config.train.log_every=10',
+             '--config.eval.plot=False']
+
+
+def _main(workdir, *extra, wait=True):
+  command = [sys.executable, '-m', 'experiments.main', *MAIN_ARGS, *extra,
+             '--workdir', str(workdir)]
+  env = dict(os.environ, JAX_NUM_CPU_DEVICES='1')
+  if wait:
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+  return subprocess.Popen(command, cwd=REPO, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for_records(workdir, count, process, timeout=240):
+  path = os.path.join(workdir, reporting.METRICS_FILE)
+  start = time.time()
+  while time.time() - start < timeout:
+    assert process.poll() is None, process.communicate()
+    if os.path.exists(path):
+      with open(path) as f:
+        if sum(1 for _ in f) >= count:
+          return
+    time.sleep(0.1)
+  raise TimeoutError(path)
+
+
+def _steps(workdir):
+  return sorted(int(n) for n in os.listdir(
+      os.path.join(workdir, runner.CHECKPOINT_DIR)) if n.isdigit())
+
+
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT],
+                         ids=lambda s: s.name)
+def test_signal_saves_at_the_step_and_resume_is_exact(tmp_path, sig):
+  """A signal mid-run saves a checkpoint at the current step and exits with
+  the preemption status; the rerun ends with the uninterrupted run's
+  metrics.jsonl, record for record (same process type, same CPU)."""
+  stopped = tmp_path / 'stopped'
+  process = _main(stopped, wait=False)
+  _wait_for_records(stopped, 8, process)  # past step 80
+  process.send_signal(sig)
+  _, err = process.communicate(timeout=120)
+  assert process.returncode == preemption.EXIT_STATUS, err
+  message = [line for line in err.splitlines() if 'preempted' in line]
+  assert len(message) == 1 and sig.name in message[0], err
+  saved = _steps(stopped)
+  assert saved and saved[-1] > 80  # saved at the signal, not at step 100
+  assert json.load(open(stopped / workdir_lib.BUDGET_FILE))['steps'] == (
+      saved[-1])
+  if sig == signal.SIGINT:
+    return  # the SIGTERM case checks the resumed trajectory
+  assert _main(stopped).returncode == 0
+  straight = tmp_path / 'straight'
+  assert _main(straight).returncode == 0
+  metrics = [os.path.join(d, reporting.METRICS_FILE)
+             for d in (stopped, straight)]
+  assert same_metrics.first_difference(
+      *map(same_metrics.read, metrics)) is None
+
+
+def test_a_second_process_on_a_workdir_is_refused(tmp_path):
+  first = _main(tmp_path, '--config.train.steps=100000', wait=False)
+  try:
+    _wait_for_records(tmp_path, 1, first)
+    second = _main(tmp_path)
+    assert second.returncode == 1
+    assert f'in use by pid {first.pid}' in second.stderr
+    assert 'Traceback' not in second.stderr
+  finally:
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=120)
+  # The first run's records are neither duplicated nor out of order.
+  steps = [r['step'] for r in reporting.read_metrics(tmp_path)]
+  assert steps == sorted(set(steps))
+
+
+def test_stale_lock_is_taken_over(tmp_path):
+  dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
+                        capture_output=True, text=True).stdout.strip()
+  import socket
+  lock = tmp_path / workdir_lib.LOCK_FILE
+  lock.write_text(json.dumps({'pid': int(dead),
+                              'host': socket.gethostname()}))
+  runner.train_and_evaluate(tiny_config(steps=3), str(tmp_path))
+  assert not lock.exists()  # released at the end
+  # A live owner (this process) is refused, naming it.
+  lock.write_text(json.dumps({'pid': os.getpid(),
+                              'host': socket.gethostname()}))
+  with pytest.raises(RuntimeError, match=f'in use by pid {os.getpid()}'):
+    runner.train_and_evaluate(tiny_config(steps=6), str(tmp_path))
+
+
+def _signal_after(monkeypatch, calls):
+  """preemption.requested() reports SIGTERM from its `calls`-th call on."""
+  count = [0]
+
+  def requested():
+    count[0] += 1
+    return 'SIGTERM' if count[0] >= calls else None
+  monkeypatch.setattr(preemption, 'requested', requested)
+
+
+def test_preempted_teacher_saves_and_the_student_resumes_exactly(
+    tmp_path, monkeypatch):
+  def config():
+    c = tiny_config(method='dmd', dataset='eight_gaussians', steps=6)
+    c.dmd.update(teacher='train', teacher_steps=40)
+    c.train.checkpoint_every = 3
+    return c
+  _signal_after(monkeypatch, 17)  # inside the teacher's 40 steps
+  with pytest.raises(preemption.Preempted, match='saved step 17'):
+    runner.train_and_evaluate(config(), str(tmp_path / 'stopped'))
+  teacher_dir = tmp_path / 'stopped' / workdir_lib.TEACHER_DIR
+  assert 17 in _steps(teacher_dir)
+  monkeypatch.undo()
+  runner.train_and_evaluate(config(), str(tmp_path / 'stopped'))
+  runner.train_and_evaluate(config(), str(tmp_path / 'straight'))
+  assert losses(teacher_dir) == losses(
+      tmp_path / 'straight' / workdir_lib.TEACHER_DIR)
+  assert losses(tmp_path / 'stopped') == losses(tmp_path / 'straight')
+
+
+def test_preempted_classifier_resumes_to_the_same_weights(tmp_path,
+                                                          monkeypatch):
+  rng = np.random.default_rng(0)
+  images = rng.uniform(-1, 1, (64, 16)).astype(np.float32)
+  labels = np.arange(64) % 2
+  kwargs = dict(image_shape=(4, 4, 1), num_classes=2, channels=(4, 8),
+                steps=12, batch_size=8, lr=1e-2, seed=0)
+  directory = str(tmp_path / 'ckpt')
+  _signal_after(monkeypatch, 5)
+  with pytest.raises(preemption.Preempted, match='saved step 5'):
+    classifier.train(images, labels, images, labels, **kwargs,
+                     checkpoint_dir=directory, checkpoint_every=4)
+  monkeypatch.undo()
+  resumed = classifier.train(images, labels, images, labels, **kwargs,
+                             checkpoint_dir=directory, checkpoint_every=4)
+  straight = classifier.train(images, labels, images, labels, **kwargs)
+  for a, b in zip(jax_leaves(resumed.params), jax_leaves(straight.params),
+                  strict=True):
+    np.testing.assert_array_equal(a, b)
+
+
+def jax_leaves(tree):
+  import jax
+  return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
+def test_non_finite_weights_are_never_saved(tmp_path):
+  """Logging every 100 steps, checkpointing every 25: the diverged weights
+  used to fill every kept slot."""
+  c = tiny_config(steps=200, log_every=100, checkpoint_every=25,
+                  eval_every=100)
+  c.optim.lr = 1e4
+  with pytest.raises(FloatingPointError,
+                     match='not finite; not saved.*no checkpoint yet'):
+    runner.train_and_evaluate(c, str(tmp_path))
+  directory = tmp_path / runner.CHECKPOINT_DIR
+  assert not os.path.isdir(directory) or not _steps(tmp_path)
+
+
+def test_divergence_guard():
+  guard = guards.DivergenceGuard(10.0, warmup=3)
+
+  class Manager:
+    directory = '/ckpt'
+
+    def latest_step(self):
+      return 40
+  for step, loss in enumerate([1.0, 2.0, -1.5, 9.0]):
+    guard.check(step, loss, Manager())  # median 1.5: 9 < 15
+  with pytest.raises(FloatingPointError,
+                     match='diverged.*newest good checkpoint is step 40'):
+    guard.check(5, 200.0, Manager())
+  off = guards.DivergenceGuard(0.0)
+  for step, loss in enumerate([1.0] * 10 + [1e30]):
+    off.check(step, loss, Manager())
+
+
+def test_divergence_guard_stops_a_run(tmp_path, monkeypatch):
+  """The README toy at lr 1e4: the loss jumps from ~1 to ~1e28 at step 2
+  while still finite (a warm-up of one logged loss, to catch it there)."""
+  original = guards.DivergenceGuard
+  monkeypatch.setattr(guards, 'DivergenceGuard',
+                      lambda factor: original(factor, warmup=1))
+  c = config_lib.load_config_file('configs/toy2d.py:runlocal')
+  c.train.update(steps=6, divergence_factor=100.0, checkpoint_every=1)
+  c.optim.lr = 1e4
+  c.eval.plot = False
+  with pytest.raises(FloatingPointError,
+                     match='at step 2 .*diverged.*checkpoint is step 1'):
+    runner.train_and_evaluate(c, str(tmp_path))
+
+
+def test_metrics_are_strict_json(tmp_path):
+  writer = reporting.MetricWriter(str(tmp_path))
+  writer.write(1, {'a': float('nan'), 'b': float('inf'), 'c': 2.0})
+  writer.close()
+  line = (tmp_path / reporting.METRICS_FILE).read_text()
+
+  def refuse(token):
+    raise ValueError(token)
+  record = json.loads(line, parse_constant=refuse)  # no bare NaN / Infinity
+  assert record == {'step': 1, 'a': 'nan', 'b': 'inf', 'c': 2.0}
+  back = reporting.read_metrics(str(tmp_path))[0]
+  assert np.isnan(back['a']) and back['b'] == float('inf')
+
+
+def test_changed_config_is_refused_before_anything_is_written(tmp_path):
+  workdir = str(tmp_path)
+  runner.train_and_evaluate(tiny_config(steps=3), workdir)
+  before = (tmp_path / runner.CONFIG_FILE).read_text()
+  for key, value in (('optim.lr', 0.5), ('data.name', 'swiss_roll'),
+                     ('seed', 3), ('method', 'diffusion')):
+    c = tiny_config(steps=6)
+    section, _, name = key.rpartition('.')
+    (c[section] if section else c)[name] = value
+    with pytest.raises(guards.ConfigChanged, match=key.replace('.', r'\.')):
+      runner.train_and_evaluate(c, workdir)
+    assert (tmp_path / runner.CONFIG_FILE).read_text() == before
+  # Free keys (train.steps) extend the run.
+  assert runner.train_and_evaluate(tiny_config(steps=6), workdir)['step'] == 6
+
+
+def test_allowed_config_change_keeps_the_old_config(tmp_path):
+  workdir = str(tmp_path)
+  runner.train_and_evaluate(tiny_config(steps=3), workdir)
+  c = tiny_config(steps=6, allow_config_change=True)
+  c.optim.lr = 2e-3
+  runner.train_and_evaluate(c, workdir)
+  kept = [n for n in os.listdir(workdir) if n.startswith('config.before')]
+  assert len(kept) == 1
+  assert json.load(open(tmp_path / kept[0]))['optim']['lr'] == 1e-3
+  notes = [r for r in reporting.read_metrics(workdir)
+           if 'config/changed' in r]
+  assert notes and 'optim.lr' in notes[0]['config/changed'][0]
+  # A structural change is named, not an orbax traceback.
+  c = tiny_config(steps=9, allow_config_change=True)
+  c.model.generator.width = 48
+  with pytest.raises(checkpoint.CheckpointMismatch,
+                     match='does not match this config'):
+    runner.train_and_evaluate(c, workdir)
+
+
+def _corrupt(step_dir, how):
+  files = [os.path.join(d, f) for d, _, names in os.walk(step_dir)
+           for f in names]
+  if how == 'missing_metadata':
+    os.remove(os.path.join(step_dir, 'default', '_METADATA'))
+  elif how == 'emptied':
+    for f in files:
+      os.remove(f)
+  else:
+    for f in files:
+      if f'{os.sep}d{os.sep}' not in f:
+        continue
+      data = bytearray(open(f, 'rb').read())
+      if how == 'truncated':
+        data = data[:10]
+      else:  # flipped bytes
+        for i in range(len(data) // 4, len(data) // 4 + 64):
+          data[i] ^= 0xFF
+      open(f, 'wb').write(bytes(data))
+
+
+@pytest.mark.parametrize('how', ['missing_metadata', 'emptied', 'truncated',
+                                 'flipped'])
+def test_corrupt_newest_checkpoint_falls_back(tmp_path, how):
+  workdir = str(tmp_path)
+  runner.train_and_evaluate(tiny_config(steps=6), workdir)  # saves 3 and 6
+  _corrupt(os.path.join(workdir, runner.CHECKPOINT_DIR, '6'), how)
+  summary = runner.train_and_evaluate(tiny_config(steps=9), workdir)
+  assert summary['step'] == 9
+  names = os.listdir(os.path.join(workdir, runner.CHECKPOINT_DIR))
+  assert '6.corrupt' in names
+  # The run went on from step 3: metrics record steps 1..9 once each.
+  assert [r['step'] for r in reporting.read_metrics(workdir)] == list(
+      range(1, 10))
+
+
+def test_no_restorable_checkpoint_names_what_was_tried(tmp_path):
+  workdir = str(tmp_path)
+  runner.train_and_evaluate(tiny_config(steps=6), workdir)
+  for step in ('3', '6'):
+    _corrupt(os.path.join(workdir, runner.CHECKPOINT_DIR, step), 'emptied')
+  with pytest.raises(RuntimeError, match=r'tried steps \[6, 3\]'):
+    runner.train_and_evaluate(tiny_config(steps=9), workdir)
+
+
+def test_failed_plot_is_a_warning(tmp_path, monkeypatch):
+  def broken(*args, **kwargs):
+    raise OSError('No space left on device')
+  monkeypatch.setattr(reporting, 'plot_samples', broken)
+  c = tiny_config(steps=3)
+  c.eval.plot = True
+  assert runner.train_and_evaluate(c, str(tmp_path))['step'] == 3
+
+
+def test_failed_asynchronous_save_is_one_paragraph():
+  class Manager:
+    directory = '/ckpt'
+
+    def check_for_errors(self):
+      raise RuntimeError('RESOURCE_EXHAUSTED: out of disk\n' + 'frame\n' * 500)
+  with pytest.raises(OSError) as error:
+    checkpoint.check_errors(Manager())
+  assert '\n' not in str(error.value) and 'RESOURCE_EXHAUSTED' in str(
+      error.value) and error.value.__cause__ is None
+
+
+def test_resume_purges_later_tensorboard_points(tmp_path):
+  """The writer of a run resumed at step 3 tells TensorBoard to drop the
+  points a killed process logged after it (a SessionLog START at step 3)."""
+  from tensorboardX.proto import event_pb2
+  writer = reporting.MetricWriter(str(tmp_path), start=3)
+  writer.write(4, {'x': 1.0})
+  writer.close()
+  (events,) = (tmp_path / 'tensorboard').iterdir()
+  data, starts = events.read_bytes(), []
+  while data:
+    length = int.from_bytes(data[:8], 'little')
+    event = event_pb2.Event.FromString(data[12:12 + length])
+    if event.HasField('session_log'):
+      starts.append(event.step)
+    data = data[16 + length:]
+  assert starts == [3]
+
+
+def _npy(tmp_path, name, writer):
+  path = tmp_path / name
+  writer(path)
+  return str(path)
+
+
+@pytest.mark.parametrize('case, match', [
+    ('empty', 'is empty'),
+    ('text', 'is not a .npy file'),
+    ('pickled', 'pickled'),
+    ('shape', r'must be \[N, D\]'),
+    ('few', 'has 3 points'),
+    ('constant', 'is constant'),
+])
+def test_bad_data_files_fail_before_anything_is_written(tmp_path, case,
+                                                        match):
+  writers = {
+      'empty': lambda p: p.write_bytes(b''),
+      'text': lambda p: p.write_text('1,2\n3,4\n'),
+      'pickled': lambda p: np.save(p, np.array([{'a': 1}] * 20),
+                                   allow_pickle=True),
+      'shape': lambda p: np.save(p, np.zeros(50)),
+      'few': lambda p: np.save(p, np.eye(3)),
+      'constant': lambda p: np.save(p, np.ones((50, 2))),
+  }
+  c = tiny_config(dataset='file', steps=3)
+  c.data.path = _npy(tmp_path, 'cloud.npy', writers[case])
+  workdir = tmp_path / 'run'
+  with pytest.raises(ValueError, match=match) as error:
+    runner.train_and_evaluate(c, str(workdir))
+  assert 'cloud.npy' in str(error.value)
+  assert not (workdir / runner.CONFIG_FILE).exists()
+
+
+def test_large_file_is_subsampled(tmp_path):
+  c = tiny_config(dataset='file', steps=3)
+  np.save(tmp_path / 'cloud.npy',
+          np.random.default_rng(0).normal(size=(3000, 2)).astype(np.float32))
+  c.data.path = str(tmp_path / 'cloud.npy')
+  c.data.max_points = 1000
+  summary = runner.train_and_evaluate(c, str(tmp_path / 'run'))
+  assert summary['eval/num_samples'] == 200  # 20% of the 1,000 kept
+
+
+@pytest.mark.parametrize('key, value', [('optim.lr', -1e-3),
+                                        ('classifier.lr', 0.0),
+                                        ('train.divergence_factor', 0.5)])
+def test_bad_values_name_the_key(tmp_path, key, value):
+  c = tiny_config(steps=3)
+  section, name = key.split('.')
+  c[section][name] = value
+  with pytest.raises(ValueError, match=key.replace('.', r'\.')):
+    runner.train_and_evaluate(c, str(tmp_path))
+  assert not (tmp_path / runner.CONFIG_FILE).exists()
+
+
+def test_unknown_config_key_is_one_line():
+  result = subprocess.run(
+      [sys.executable, '-m', 'experiments.main', '--config',
+       'configs/toy2d.py:runlocal', '--config.optim.lrr=1', '--workdir',
+       '/nonexistent/never'], cwd=REPO, capture_output=True, text=True,
+      timeout=120)
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1] == (
+      "error: unknown config key among ['--config.optim.lrr']: lrr "
+      "(did you mean 'lr'?)")
+  assert 'Traceback' not in result.stderr
