@@ -169,11 +169,13 @@ def flatten(tree: dict, prefix: str = '') -> dict:
 
 def config_changes(saved: dict, current: dict) -> list[str]:
   """'key: old -> new' for each key that differs and is not free to change
-  (`FREE_ON_RESUME`); both configs as JSON-like dicts."""
+  (`FREE_ON_RESUME`); both configs as JSON-like dicts. Keys only one side
+  has are skipped: they were added to (or removed from) the schema since
+  the checkpoints were written, and so take their defaults."""
   old = flatten(saved)
   new = flatten(json.loads(json.dumps(current)))
-  return [f'{k}: {old.get(k, "absent")!r} -> {new.get(k, "absent")!r}'
-          for k in sorted(set(old) | set(new))
-          if old.get(k) != new.get(k)
+  return [f'{k}: {old[k]!r} -> {new[k]!r}'
+          for k in sorted(set(old) & set(new))
+          if old[k] != new[k]
           and not any(k == f or (f.endswith('.') and k.startswith(f))
                       for f in FREE_ON_RESUME)]

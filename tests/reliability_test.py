@@ -424,3 +424,13 @@ def test_unknown_config_key_is_one_line():
       "error: unknown config key among ['--config.optim.lrr']: lrr "
       "(did you mean 'lr'?)")
   assert 'Traceback' not in result.stderr
+
+
+def test_keys_added_to_the_schema_since_are_not_changes():
+  saved = {'optim': {'lr': 1e-3}, 'train': {'steps': 10}}
+  current = {'optim': {'lr': 1e-3, 'new_knob': 2},
+             'train': {'steps': 20, 'log_every': 5}}
+  assert workdir_lib.config_changes(saved, current) == []
+  current['optim']['lr'] = 2e-3
+  assert workdir_lib.config_changes(saved, current) == [
+      'optim.lr: 0.001 -> 0.002']
