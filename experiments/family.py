@@ -334,6 +334,9 @@ def _plot_by_temperature(results, key, path, *, x, xlabel, ylabel, log_y):
       ax.scatter([xv] * len(r[key]), r[key], s=6, color=line.get_color(),
                  alpha=0.5)
   ax.set(xscale='log', xlabel=xlabel, ylabel=ylabel)
+  ticks = sorted({x(r) for r in results})
+  ax.set_xticks(ticks, [f'{t:g}' for t in ticks])
+  ax.xaxis.set_minor_locator(plt.NullLocator())
   if log_y:
     ax.set_yscale('log')
   ax.legend(fontsize=6)

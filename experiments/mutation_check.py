@@ -35,6 +35,13 @@ MUTS = [
  ('gaussian kernel tau not squared', 'drift_jax/kernels.py', "  return -sq / (2.0 * tau * tau)", "  return -sq / (2.0 * tau)", 'tests/fields_test.py tests/kernels_test.py'),
  ('no centring in distances', 'drift_jax/kernels.py', "  center = jnp.mean(y, axis=0)", "  center = 0.0 * jnp.mean(y, axis=0)", 'tests/kernels_test.py'),
  ('no stop-gradient', 'drift_jax/fields.py', "  x, pos, neg = (lax.stop_gradient(a) for a in (x, pos, neg))", "  pass", 'tests/fields_test.py'),
+ # The drifting family (conservative.py, sinkhorn_field.py, the schedule).
+ ('kernel-gradient without the slope', 'drift_jax/conservative.py', "  a_pos = jax.nn.softmax(logits[:, :n_pos], axis=-1) * c[:, :n_pos]", "  a_pos = jax.nn.softmax(logits[:, :n_pos], axis=-1)", 'tests/conservative_test.py'),
+ ('companion psi without (tau + r)', 'drift_jax/conservative.py', "                      jnp.log(tau) + jnp.log(tau + r) - r / tau)", "                      jnp.log(tau) + jnp.log(tau) - r / tau)", 'tests/conservative_test.py'),
+ ('mmd negatives by positive mass', 'drift_jax/conservative.py', "  return _sides(kc[:, :n_pos] / mass_pos, kc[:, n_pos:] / mass_neg,", "  return _sides(kc[:, :n_pos] / mass_pos, kc[:, n_pos:] / mass_pos,", 'tests/conservative_test.py'),
+ ('sinkhorn one-sided (no column update)', 'drift_jax/sinkhorn_field.py', "    return f_new, column_update(f_new), it + 1, change", "    return f_new, g, it + 1, change", 'tests/sinkhorn_test.py'),
+ ('sinkhorn marginals not per side', 'drift_jax/sinkhorn_field.py', "      log_w[n_pos:] - jax.nn.logsumexp(log_w[n_pos:])])", "      log_w[n_pos:] - jax.nn.logsumexp(log_w)])", 'tests/sinkhorn_test.py'),
+ ('annealing the wrong way', 'drift_jax/methods/drifting.py', "    return jnp.maximum(jnp.exp(-rate * jnp.asarray(step, jnp.float32)),", "    return jnp.maximum(jnp.exp(rate * jnp.asarray(step, jnp.float32)),", 'tests/schedule_test.py'),
 ]
 
 
