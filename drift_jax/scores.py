@@ -138,3 +138,53 @@ def laplace_decomposition(x, pos, neg, temperature, *, mask_self=False):
   score_part = 0.5 * (lam_p + lam_q) * (s_p - s_q)
   residual = 0.5 * (lam_p - lam_q) * (s_p + s_q)
   return score_part, residual
+
+
+def radial_decomposition(x, y, temperature, *, kernel='laplace',
+                         exclude_self=False):
+  """The covariance decomposition of one side's mean shift, any radial kernel.
+
+  With weights w_j = softmax_j log phi(r_j), r_j = |y_j - x|, the mean shift
+  V_pi(x) = E_w[y - x] splits as
+
+      V_pi(x) = E_w[h] * grad log(pi * phi)(x) + Cov_w(h, (y - x) / h),
+
+  where h(r) = -r phi(r) / phi'(r) and grad log(pi * phi)(x) = E_w[(y - x)
+  / h] (the kernel's own smoothed score). It holds for every radial kernel;
+  the companion split of `laplace_decomposition` needs integral s phi(s) ds
+  < inf and so fails for the IMQ and Cauchy kernels. h is tau^2 for the
+  Gaussian kernel (the covariance vanishes: V = tau^2 score, Lai et al.),
+  tau r for the Laplace, tau^2 + r^2 for the IMQ and (tau^2 + r^2) / 2 for
+  the Cauchy kernel.
+
+  Args:
+    x: [N, D] queries; y: [M, D] the side's samples.
+    temperature: the kernel's tau (float).
+    kernel: a name in `kernels.KERNELS`.
+    exclude_self: y[i] is x[i] and is left out for x[i].
+
+  Returns:
+    (mean_h [N], score [N, D], covariance [N, D]) with
+    V_pi = mean_h[:, None] * score + covariance. The covariance is the
+    residual: what is left of the mean shift once its kernel-score part,
+    scaled by the mean of h, is taken out.
+  """
+  (tau,) = validation.as_single_temperature(temperature)
+  validation.check_queries_and_samples(x, 'y', y, exclude_self)
+  log_phi = kernels_lib.get_kernel(kernel)
+  x, y = lax.stop_gradient(x), lax.stop_gradient(y)
+  sq = kernels_lib.pairwise_sq_distances(x, y)  # [N, M]
+  # d log phi / d(r^2) by forward mode; h = -1 / (2 d log phi / d(r^2)).
+  logk, slope = jax.jvp(lambda s: log_phi(s, tau), (sq,),
+                        (jnp.ones_like(sq),))
+  h = -0.5 / slope
+  if exclude_self:
+    is_self = jnp.eye(x.shape[0], y.shape[0], dtype=bool)
+    logk = jnp.where(is_self, -jnp.inf, logk)
+    h = jnp.where(is_self, 1.0, h)  # any finite value: its weight is 0
+  w = jax.nn.softmax(logk, axis=-1)
+  mean_h = jnp.sum(w * h, axis=-1)
+  score = (kernels_lib.matmul(w / h, y)
+           - jnp.sum(w / h, axis=-1, keepdims=True) * x)
+  shift = kernels_lib.matmul(w, y) - x  # E_w[y - x]
+  return mean_h, score, shift - mean_h[:, None] * score
