@@ -225,11 +225,23 @@ def _mean_std(values):
           statistics.stdev(finite) if len(finite) > 1 else 0.0)
 
 
-def _copy(sweep_dir, out, section, names):
+def _copy(sweep_dir, out, section, names, max_side=1400):
+  """Copies sweep figures into OUT, the large sample grids shrunk to
+  `max_side` pixels on their longer side (they are committed with the
+  report)."""
+  from PIL import Image
   for name in names:
     source = os.path.join(sweep_dir, name)
-    if os.path.exists(source):
-      shutil.copy(source, os.path.join(out, f'{section}_{name}'))
+    if not os.path.exists(source):
+      continue
+    target = os.path.join(out, f'{section}_{name}')
+    with Image.open(source) as image:
+      scale = max_side / max(image.size)
+      if scale >= 1:
+        shutil.copy(source, target)
+        continue
+      size = (round(image.width * scale), round(image.height * scale))
+      image.resize(size, Image.LANCZOS).save(target, optimize=True)
 
 
 MASS_BALANCE = 'eval/min_mode_mass'
