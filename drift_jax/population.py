@@ -81,18 +81,27 @@ def _log_mean_direction(rho, a, s, d):
   return log_bessel_i(d / 2, kappa) - log_bessel_i(d / 2 - 1, kappa)
 
 
-def _window(a, s, d, width=40.0):
-  """(lo, hi, centre) of rho where the radial density is not negligible
-  (|z| ~ sqrt(a^2 + (d - 1) s^2) with spread ~ s)."""
-  centre = math.sqrt(a**2 + max(d - 1, 0) * s**2)
-  return max(centre - width * s, 0.0), centre + width * s, centre
+def _support(log_integrand, a, s, d, width=40.0, cut=80.0, num=8001):
+  """(lo, hi, peak): the interval where the log integrand is within `cut`
+  of its maximum, located on a grid over [0, centre + width s] (a kernel
+  at small tau tilts the integrand far below the radial density's centre
+  sqrt(a^2 + (d - 1) s^2), so the window is found, not assumed)."""
+  hi = math.sqrt(a**2 + max(d - 1, 0) * s**2) + width * s
+  grid = np.linspace(hi / num, hi, num)
+  values = log_integrand(grid)
+  top = int(np.argmax(values))
+  alive = np.nonzero(values > values[top] - cut)[0]
+  step = grid[1] - grid[0]
+  return (max(grid[alive[0]] - step, 0.0), grid[alive[-1]] + step,
+          grid[top], float(values[top]))
 
 
 def log_expectation(log_g, a, s, d, *, directed=False):
   """log E[g(|z|)] (or log of E[g(|z|) z] . m/a with `directed`), z ~
   N(m, s^2 I_d), |m| = a; `log_g` maps rho (array) to log g(rho) and may
   be -inf (g = 0 there)."""
-  lo, hi, centre = _window(a, s, d)
+  if directed and a == 0:
+    return -np.inf  # symmetric: no mean direction
 
   def log_integrand(rho):
     rho = np.atleast_1d(np.asarray(rho, np.float64))
@@ -101,15 +110,11 @@ def log_expectation(log_g, a, s, d, *, directed=False):
       value = value + np.log(rho) + _log_mean_direction(rho, a, s, d)
     return value
 
-  if directed and a == 0:
-    return -np.inf  # symmetric: no mean direction
-  grid = np.linspace(max(lo, 1e-12), hi, 2001)
-  shift = float(np.max(log_integrand(grid)))
-  points = [p for p in (centre, a, lo) if lo < p < hi]
+  lo, hi, peak, shift = _support(log_integrand, a, s, d)
   value, _ = integrate.quad(
-      lambda r: float(np.exp(log_integrand(r)[0] - shift)),
-      max(lo, 0.0), hi, points=points or None, limit=500,
-      epsabs=0.0, epsrel=1e-12)
+      lambda r: float(np.exp(log_integrand(r)[0] - shift)), lo, hi,
+      points=[peak] if lo < peak < hi else None, limit=500, epsabs=0.0,
+      epsrel=1e-12)
   return math.log(value) + shift
 
 
