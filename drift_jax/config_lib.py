@@ -143,8 +143,12 @@ def shared_config() -> ml_collections.ConfigDict:
   # eval.classifier (image data): 'train' trains one into
   # workdir/classifier, 'none' skips the classifier metrics, or the
   # directory of one.
+  # eval.seed: the seed of the held-out and floor-reference sets (and of a
+  # finite dataset's train / held-out split); -1 follows `seed`. Fixing it
+  # scores every run of a task, whatever its seed or method, on the same
+  # sets, so that differences between runs are not differences of sets.
   c.eval = dict(num_samples=5000, plot=True,
-                classifier=workdir_lib.TRAIN_HERE)
+                classifier=workdir_lib.TRAIN_HERE, seed=-1)
   c.mesh = dict(num_devices=-1)
   c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()
   return c
@@ -330,6 +334,9 @@ def _validate_train(c, device_count):
   if not 0.0 <= c.train.ema_decay < 1.0:
     raise ValueError(f'`train.ema_decay` must be in [0, 1), got '
                      f'{c.train.ema_decay}.')
+  if not (isinstance(c.eval.seed, int) and c.eval.seed >= -1):
+    raise ValueError(f'`eval.seed` must be an int >= -1 (-1: follow `seed`), '
+                     f'got {c.eval.seed!r}.')
   if c.eval.num_samples < 2:
     raise ValueError(f'`eval.num_samples` must be >= 2, got '
                      f'{c.eval.num_samples}.')

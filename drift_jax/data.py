@@ -79,7 +79,8 @@ def gaussian_mixture(dim: int, num_components: int, radius: float,
       jnp.asarray(means, jnp.float32), std)
 
 
-def make_dataset(data_config, *, eval_size: int, seed: int) -> Dataset:
+def make_dataset(data_config, *, eval_size: int, seed: int,
+                 eval_seed: int = -1) -> Dataset:
   """Builds the `Dataset` that `data_config.name` names.
 
   Args:
@@ -89,7 +90,12 @@ def make_dataset(data_config, *, eval_size: int, seed: int) -> Dataset:
     eval_size: number of held-out samples (and of floor samples).
     seed: the run's seed; held-out sets use their own keys, never the
       training stream's.
+    eval_seed: when >= 0, the held-out and floor sets (and a finite
+      dataset's split) come from it instead of `seed` (`eval.seed`): the
+      same sets for every run of a task.
   """
+  if eval_seed >= 0:
+    seed = eval_seed
   name = data_config.name
   eval_key = jax.random.fold_in(jax.random.key(seed), 0x5EED)
   if name == FILE_DATASET:
@@ -174,6 +180,15 @@ def _image_dataset(data_config, eval_size, seed):
   return _finite_dataset(data_config.name, flat, data_config, eval_size,
                          seed, labels=labels,
                          image_shape=tuple(images.shape[1:]))
+
+
+def for_run(config) -> Dataset:
+  """The dataset of a run's config (`data`, `seed`, `eval.num_samples`,
+  `eval.seed`; a config.json written before `eval.seed` existed follows
+  its seed)."""
+  return make_dataset(config.data, seed=config.seed,
+                      eval_size=config.eval.num_samples,
+                      eval_seed=config.eval.get('seed', -1))
 
 
 def class_major_labels(n: int, num_classes: int):

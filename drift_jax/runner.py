@@ -185,8 +185,7 @@ def _set_up_and_run(config, workdir: str) -> dict:
   mesh = parallel.make_mesh(config.mesh.num_devices)
   methods.validate(config, mesh.devices.size)
   module = methods.get(config.method)
-  dataset = data_lib.make_dataset(config.data, seed=config.seed,
-                                  eval_size=config.eval.num_samples)
+  dataset = data_lib.for_run(config)
   num_classes = _num_classes(config, dataset)
   changes = guards.check_resume_config(workdir, config.to_dict())
   workdir_lib.write_json(os.path.join(workdir, CONFIG_FILE),

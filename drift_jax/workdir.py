@@ -154,6 +154,8 @@ FREE_ON_RESUME = ('train.steps', 'train.log_every', 'train.eval_every',
                   'train.checkpoint_every', 'train.keep_checkpoints',
                   'train.progress', 'train.allow_config_change',
                   'train.divergence_factor', 'eval.', 'mesh.')
+# ... except these: `eval.seed` also picks a finite dataset's training split.
+PINNED_ON_RESUME = ('eval.seed',)
 
 
 def flatten(tree: dict, prefix: str = '') -> dict:
@@ -176,6 +178,7 @@ def config_changes(saved: dict, current: dict) -> list[str]:
   new = flatten(json.loads(json.dumps(current)))
   return [f'{k}: {old[k]!r} -> {new[k]!r}'
           for k in sorted(set(old) & set(new))
-          if old[k] != new[k]
-          and not any(k == f or (f.endswith('.') and k.startswith(f))
-                      for f in FREE_ON_RESUME)]
+          if old[k] != new[k] and (
+              k in PINNED_ON_RESUME
+              or not any(k == f or (f.endswith('.') and k.startswith(f))
+                         for f in FREE_ON_RESUME))]

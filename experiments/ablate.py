@@ -192,8 +192,7 @@ def write_tables(rows, workdir, axes):
 def _dataset(run_dir):
   from drift_jax import data as data_lib
   config = _run_config(run_dir)
-  return data_lib.make_dataset(config.data, seed=config.seed,
-                               eval_size=config.eval.num_samples)
+  return data_lib.for_run(config)
 
 
 def _run_config(run_dir):

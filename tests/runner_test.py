@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from drift_jax import checkpoint
+from drift_jax import data as data_lib
 from drift_jax import runner
+from drift_jax import workdir as workdir_lib
 from tests.runner_helpers import losses
 from tests.runner_helpers import tiny_config
 
@@ -169,3 +171,25 @@ def test_point_cloud_file_trains_and_is_device_count_invariant(tmp_path):
     assert summary['eval/num_samples'] == 100
     got.append([losses(workdir)[s] for s in (1, 2, 3)])
   np.testing.assert_allclose(got[0], got[1], rtol=2e-5)
+
+
+def test_fixed_eval_seed_gives_every_run_the_same_sets(tmp_path):
+  """eval.seed >= 0: held-out and floor sets (and a file's split) do not
+  depend on the run's seed; -1 (default) keeps them per seed."""
+  np.save(tmp_path / 'cloud.npy',
+          np.random.default_rng(0).normal(size=(400, 2)).astype(np.float32))
+  for name in ('checkerboard', 'file'):
+    sets = {}
+    for eval_seed in (-1, 7):
+      for seed in (0, 1):
+        c = tiny_config(dataset=name)
+        c.data.path = str(tmp_path / 'cloud.npy')
+        c.seed, c.eval.seed = seed, eval_seed
+        d = data_lib.for_run(c)
+        sets[eval_seed, seed] = (d.held_out, d.floor_reference)
+    for i in (0, 1):
+      np.testing.assert_array_equal(sets[7, 0][i], sets[7, 1][i])
+      assert not np.array_equal(sets[-1, 0][i], sets[-1, 1][i])
+  assert workdir_lib.config_changes({'eval': {'seed': -1}},
+                                    {'eval': {'seed': 3}}) == [
+                                        'eval.seed: -1 -> 3']
