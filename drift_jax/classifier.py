@@ -20,6 +20,7 @@ device (a few seconds to a minute on a CPU for the digits).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import time
@@ -106,7 +107,7 @@ def train(images, labels, held_out, held_out_labels, *, image_shape,
 
   key = jax.random.key(seed)
   state = {'params': params, 'opt_state': tx.init(params)}
-  with _checkpoints(checkpoint_dir, checkpoint_every, state) as saver:
+  with _checkpoints(checkpoint_dir, checkpoint_every) as saver:
     first, state = saver.restore(state)
     for i in range(first, steps):
       params, opt_state, _ = step(state['params'], state['opt_state'],
@@ -150,8 +151,7 @@ class _Saver:
 
 
 @contextlib.contextmanager
-def _checkpoints(directory, every, state):
-  del state
+def _checkpoints(directory, every):
   if directory is None:
     yield _Saver(None, 0, None)
     return
@@ -177,10 +177,10 @@ def save(classifier: Classifier, directory: str) -> None:
     return
   os.makedirs(directory, exist_ok=True)
   leaves = jax.tree.leaves(classifier.params)
-  path = os.path.join(directory, PARAMS_FILE)
-  with open(f'{path}.tmp', 'wb') as f:
-    np.savez(f, *[np.asarray(leaf) for leaf in leaves])
-  os.replace(f'{path}.tmp', path)
+  params = io.BytesIO()
+  np.savez(params, *[np.asarray(leaf) for leaf in leaves])
+  workdir_lib.write_atomic(os.path.join(directory, PARAMS_FILE),
+                           params.getvalue())
   workdir_lib.write_atomic(os.path.join(directory, META_FILE),
                            json.dumps(classifier.meta, indent=2,
                                       sort_keys=True))

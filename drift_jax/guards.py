@@ -42,7 +42,6 @@ class Checkpoints:
     self._path = os.path.join(workdir, workdir_lib.BUDGET_FILE)
     self._budget = workdir_lib.read_budget(workdir)
     self._pending = None
-    self.last_saved = None
 
   def save(self, step: int, state, wall_seconds: float) -> None:
     if not checkpoint.all_finite(state):
@@ -52,7 +51,6 @@ class Checkpoints:
     self.flush()
     checkpoint.save(self.manager, step, state)
     self._pending = (step, wall_seconds)
-    self.last_saved = step
 
   def flush(self) -> None:
     """Waits for the pending save, then records its step in budget.json."""
@@ -69,17 +67,16 @@ class Checkpoints:
                     'history': history}
     workdir_lib.write_json(self._path, self._budget)
 
-
-def wall_seconds_at(workdir: str, step: int) -> float:
-  """Wall seconds a run had spent when it saved `step` (0 for step 0)."""
-  if not step:
-    return 0.0
-  budget = workdir_lib.read_budget(workdir)
-  history = budget.get('history', {})
-  if str(step) in history:
-    return float(history[str(step)])
-  # Older budget files keep only the newest step.
-  return float(budget['wall_seconds'])
+  def wall_seconds_at(self, step: int) -> float:
+    """Wall seconds the run had spent when it saved `step` (0 for step 0),
+    from the budget.json read at start-up."""
+    if not step:
+      return 0.0
+    history = self._budget.get('history', {})
+    if str(step) in history:
+      return float(history[str(step)])
+    # Older budget files keep only the newest step.
+    return float(self._budget['wall_seconds'])
 
 
 class DivergenceGuard:

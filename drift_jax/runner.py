@@ -300,7 +300,7 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
                if start < tc.steps else None)
   guard = guards.DivergenceGuard(tc.divergence_factor)
   progress = _progress_bar(tc, start)
-  wall0 = time.perf_counter() - guards.wall_seconds_at(workdir, start)
+  wall0 = time.perf_counter() - saver.wall_seconds_at(start)
   record = {'step': start}
   step = start
   while step < tc.steps:

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from drift_jax import conservative
 from drift_jax import kernels as kernels_lib
 from drift_jax import validation
 
@@ -171,17 +172,15 @@ def radial_decomposition(x, y, temperature, *, kernel='laplace',
   """
   (tau,) = validation.as_single_temperature(temperature)
   validation.check_queries_and_samples(x, 'y', y, exclude_self)
-  log_phi = kernels_lib.get_kernel(kernel)
   x, y = lax.stop_gradient(x), lax.stop_gradient(y)
   sq = kernels_lib.pairwise_sq_distances(x, y)  # [N, M]
-  # d log phi / d(r^2) by forward mode; h = -1 / (2 d log phi / d(r^2)).
-  logk, slope = jax.jvp(lambda s: log_phi(s, tau), (sq,),
-                        (jnp.ones_like(sq),))
-  h = -0.5 / slope
-  if exclude_self:
-    is_self = jnp.eye(x.shape[0], y.shape[0], dtype=bool)
-    logk = jnp.where(is_self, -jnp.inf, logk)
-    h = jnp.where(is_self, 1.0, h)  # any finite value: its weight is 0
+  is_self = (jnp.eye(x.shape[0], y.shape[0], dtype=bool) if exclude_self
+             else jnp.zeros(sq.shape, bool))
+  # c = -2 d log phi / d(r^2), so h = 1 / c; self pairs get c = 0 there,
+  # and any finite h (their weight is 0).
+  logk, c = conservative.log_kernel_and_slope(
+      kernels_lib.get_kernel(kernel), sq, 1.0, tau, is_self)
+  h = jnp.where(is_self, 1.0, 1.0 / c)
   w = jax.nn.softmax(logk, axis=-1)
   mean_h = jnp.sum(w * h, axis=-1)
   score = (kernels_lib.matmul(w / h, y)

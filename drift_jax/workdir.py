@@ -46,11 +46,12 @@ def write_json(path: str, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True))
 
 
-def write_atomic(path: str, text: str) -> None:
-  """Writes `text` to a temporary file beside `path`, then renames it."""
+def write_atomic(path: str, content: str | bytes) -> None:
+  """Writes `content` (text or bytes) to a temporary file beside `path`,
+  then renames it."""
   tmp = f'{path}.tmp.{os.getpid()}'
-  with open(tmp, 'w') as f:
-    f.write(text)
+  with open(tmp, 'wb' if isinstance(content, bytes) else 'w') as f:
+    f.write(content)
     f.flush()
     os.fsync(f.fileno())
   os.replace(tmp, path)

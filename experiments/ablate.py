@@ -302,13 +302,14 @@ def plot_fields(rows, workdir, num_arrows=300):
 
 
 def run(sweep_path, workdir, seeds=0, dry_run=False, only=None):
-  """Runs (or resumes) a sweep file's grid, then writes tables and plots."""
+  """Runs (or resumes) a sweep file's grid, then writes tables and plots;
+  returns the rows of results.csv (one dict per run; [] on a dry run)."""
   sweep = load_sweep(sweep_path)
   seeds = seeds or sweep.get('seeds', 1)
   os.makedirs(workdir, exist_ok=True)
   rows = run_sweep(sweep, workdir, seeds, dry_run, only)
   if dry_run or not rows:
-    return
+    return []
   table = write_tables(rows, workdir, list(sweep.get('grid', {})))
   print(table)
   plot_samples(rows, workdir)
@@ -319,6 +320,7 @@ def run(sweep_path, workdir, seeds=0, dry_run=False, only=None):
         'results.md, samples.png, metric_vs_step.png, metric_vs_wall.png'
         + (', fields.png' if any(r['config.method'] == drifting.NAME
                                  for r in rows) else ''))
+  return rows
 
 
 def main(argv):

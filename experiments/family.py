@@ -22,7 +22,6 @@ figures OUT/SECTION*.png; the sweeps' own outputs (results.csv, samples,
 curves, fields) stay in WORKDIR/SECTION.
 """
 
-import csv
 import json
 import math
 import os
@@ -195,11 +194,10 @@ def _plot_asymmetry(results, path):
 
 
 def _run_sweep(section, workdir):
-  """Runs or resumes sweeps/family_SECTION.py; its rows from results.csv."""
+  """Runs or resumes sweeps/family_SECTION.py; (its rows, its folder)."""
   sweep_dir = os.path.join(workdir, section)
-  ablate.run(os.path.join(SWEEPS, f'family_{section}.py'), sweep_dir)
-  with open(os.path.join(sweep_dir, 'results.csv')) as f:
-    return list(csv.DictReader(f)), sweep_dir
+  return (ablate.run(os.path.join(SWEEPS, f'family_{section}.py'),
+                     sweep_dir), sweep_dir)
 
 
 def _final(run_dir, metric):
