@@ -30,6 +30,7 @@ from drift_jax import workdir as workdir_lib
 # Set by a config file: {method: {section: {key: value}}}, defaults that
 # depend on the method, applied by `finalize` after every override.
 DEFAULTS_BY_METHOD = 'defaults_by_method'
+EVAL_SPLITS = ('test', 'validation')  # eval.split
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -114,9 +115,13 @@ def shared_config() -> ml_collections.ConfigDict:
   c.seed = 0
   # data.max_points: a file dataset larger than this is subsampled (with a
   # logged note) instead of held whole on every device.
+  # data.validation_fraction: rows of a finite dataset (a file, images)
+  # set aside, after the held-out test rows, as a validation split that
+  # no run trains on (`eval.split='validation'` scores against it); 0: none.
   c.data = dict(name='checkerboard', path='', key='', held_out_fraction=0.2,
-                dim=2, num_components=8, radius=1.0, std=0.08,
-                mixture_seed=0, image_size=8, max_points=1_000_000)
+                validation_fraction=0.0, dim=2, num_components=8,
+                radius=1.0, std=0.08, mixture_seed=0, image_size=8,
+                max_points=1_000_000)
   c.model = dict(
       generator=dict(name='mlp', noise_dim=32, width=256, depth=3,
                      init='lecun', init_offset=(), init_scale=1.0,
@@ -147,8 +152,14 @@ def shared_config() -> ml_collections.ConfigDict:
   # finite dataset's train / held-out split); -1 follows `seed`. Fixing it
   # scores every run of a task, whatever its seed or method, on the same
   # sets, so that differences between runs are not differences of sets.
+  # eval.split: 'test' (the held-out set) or 'validation' (an independent
+  # draw of synthetic data, `data.validation_fraction` rows of finite data):
+  # hyperparameters are chosen on validation, never on test.
+  # eval.floor_draws: the floors average this many independent reference
+  # draws against the one held-out set (1: the single draw of before).
   c.eval = dict(num_samples=5000, plot=True,
-                classifier=workdir_lib.TRAIN_HERE, seed=-1)
+                classifier=workdir_lib.TRAIN_HERE, seed=-1, split='test',
+                floor_draws=1)
   c.mesh = dict(num_devices=-1)
   c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()
   return c
@@ -340,6 +351,13 @@ def _validate_train(c, device_count):
   if c.eval.num_samples < 2:
     raise ValueError(f'`eval.num_samples` must be >= 2, got '
                      f'{c.eval.num_samples}.')
+  check_choice('eval.split', c.eval.split, EVAL_SPLITS)
+  if not (isinstance(c.eval.floor_draws, int) and c.eval.floor_draws >= 1):
+    raise ValueError(f'`eval.floor_draws` must be an int >= 1, got '
+                     f'{c.eval.floor_draws!r}.')
+  if not 0.0 <= c.data.validation_fraction < 0.5:
+    raise ValueError(f'`data.validation_fraction` must be in [0, 0.5), got '
+                     f'{c.data.validation_fraction}.')
 
 
 def _validate_conditional(c):

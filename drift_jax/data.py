@@ -80,7 +80,7 @@ def gaussian_mixture(dim: int, num_components: int, radius: float,
 
 
 def make_dataset(data_config, *, eval_size: int, seed: int,
-                 eval_seed: int = -1) -> Dataset:
+                 eval_seed: int = -1, split: str = 'test') -> Dataset:
   """Builds the `Dataset` that `data_config.name` names.
 
   Args:
@@ -93,15 +93,21 @@ def make_dataset(data_config, *, eval_size: int, seed: int,
     eval_seed: when >= 0, the held-out and floor sets (and a finite
       dataset's split) come from it instead of `seed` (`eval.seed`): the
       same sets for every run of a task.
+    split: 'test' (`held_out` is the test set) or 'validation' (`held_out`
+      is the validation set: synthetic data draw it and its floor
+      reference with their own keys; finite data use the
+      `data.validation_fraction` rows after the test rows).
   """
   if eval_seed >= 0:
     seed = eval_seed
   name = data_config.name
   eval_key = jax.random.fold_in(jax.random.key(seed), 0x5EED)
+  if split == 'validation':  # independent of every test-set key
+    eval_key = jax.random.fold_in(eval_key, 0x7A11D)
   if name == FILE_DATASET:
-    return _file_dataset(data_config, eval_size, seed)
+    return _file_dataset(data_config, eval_size, seed, split)
   if name in image_data.FORMATS:
-    return _image_dataset(data_config, eval_size, seed)
+    return _image_dataset(data_config, eval_size, seed, split)
   mixture = None
   if name == GMM_DATASET:
     mixture = gaussian_mixture(data_config.dim, data_config.num_components,
@@ -120,19 +126,36 @@ def make_dataset(data_config, *, eval_size: int, seed: int,
                  mixture=mixture)
 
 
-def _split(points, fraction, seed):
-  """A seeded permutation of the rows, then (held-out, train) indices."""
+def _split(points, fraction, seed, validation_fraction=0.0):
+  """A seeded permutation of the rows, then (test, validation, train)
+  indices: the test rows first, the validation rows next (none when
+  `validation_fraction` is 0), so adding a validation split leaves the
+  test rows as they were."""
   if not 0 < fraction < 0.5:
     raise ValueError(f'`data.held_out_fraction` must be in (0, 0.5), got '
                      f'{fraction}.')
   order = np.random.default_rng(seed).permutation(len(points))
-  num_held_out = max(2, int(round(fraction * len(points))))
-  return order[:num_held_out], order[num_held_out:]
+  num_test = max(2, int(round(fraction * len(points))))
+  num_val = (max(2, int(round(validation_fraction * len(points))))
+             if validation_fraction > 0 else 0)
+  if num_test + num_val >= len(points) - 1:
+    raise ValueError(f'`data.held_out_fraction` = {fraction} and '
+                     f'`data.validation_fraction` = {validation_fraction} '
+                     f'leave no training rows of {len(points)}.')
+  return (order[:num_test], order[num_test:num_test + num_val],
+          order[num_test + num_val:])
 
 
-def _finite_dataset(name, points, data_config, eval_size, seed, *,
+def _finite_dataset(name, points, data_config, eval_size, seed, split, *,
                     labels=None, image_shape=None):
-  held_idx, train_idx = _split(points, data_config.held_out_fraction, seed)
+  fraction = data_config.get('validation_fraction', 0.0)
+  test_idx, val_idx, train_idx = _split(
+      points, data_config.held_out_fraction, seed, fraction)
+  if split == 'validation' and not len(val_idx):
+    raise ValueError("`eval.split='validation'` on finite data needs "
+                     '`data.validation_fraction` > 0 (rows no run trains '
+                     'on).')
+  held_idx = val_idx if split == 'validation' else test_idx
   held_out, train = points[held_idx], points[train_idx]
   size = min(eval_size, len(held_out))
   # The floor compares held-out rows with as many training rows: two
@@ -151,7 +174,7 @@ def _finite_dataset(name, points, data_config, eval_size, seed, *,
 MIN_FILE_POINTS = 10
 
 
-def _file_dataset(data_config, eval_size, seed):
+def _file_dataset(data_config, eval_size, seed, split):
   path = data_config.path
   points = distributions.load_point_cloud(path, data_config.key or None)
   if len(points) < MIN_FILE_POINTS:
@@ -169,16 +192,17 @@ def _file_dataset(data_config, eval_size, seed):
     keep = np.random.default_rng(seed).choice(
         len(points), data_config.max_points, replace=False)
     points = points[np.sort(keep)]
-  return _finite_dataset(FILE_DATASET, points, data_config, eval_size, seed)
+  return _finite_dataset(FILE_DATASET, points, data_config, eval_size, seed,
+                         split)
 
 
-def _image_dataset(data_config, eval_size, seed):
+def _image_dataset(data_config, eval_size, seed, split):
   """Images as flat vectors in [-1, 1] (`image_data.load`)."""
   images, labels = image_data.load(data_config.name, data_config.path,
                                    data_config.image_size)
   flat = images.reshape(len(images), -1)
   return _finite_dataset(data_config.name, flat, data_config, eval_size,
-                         seed, labels=labels,
+                         seed, split, labels=labels,
                          image_shape=tuple(images.shape[1:]))
 
 
@@ -188,7 +212,32 @@ def for_run(config) -> Dataset:
   its seed)."""
   return make_dataset(config.data, seed=config.seed,
                       eval_size=config.eval.num_samples,
-                      eval_seed=config.eval.get('seed', -1))
+                      eval_seed=config.eval.get('seed', -1),
+                      split=config.eval.get('split', 'test'))
+
+
+def independent_draws(dataset: Dataset, count: int, seed: int,
+                      salt: int) -> list[np.ndarray]:
+  """`count` sets of `len(dataset.held_out)` data points, each drawn
+  independently of the held-out set: fresh samples of a synthetic
+  distribution (keys from `seed` and `salt`), or random subsets of a finite
+  dataset's training rows. Floors average such draws (`eval.floor_draws`)
+  and the data row of a comparison scores them like samples."""
+  n = len(dataset.held_out)
+  base = jax.random.fold_in(jax.random.key(seed), salt)
+  draws = []
+  for i in range(count):
+    if dataset.sampler is not None:
+      draws.append(np.asarray(dataset.sampler(jax.random.fold_in(base, i),
+                                              n)))
+    else:
+      if n > len(dataset.train):
+        raise ValueError(f'{n} held-out rows but only {len(dataset.train)} '
+                         'training rows to draw a reference set from.')
+      rows = np.random.default_rng([seed, salt, i]).choice(
+          len(dataset.train), n, replace=False)
+      draws.append(dataset.train[np.sort(rows)])
+  return draws
 
 
 def class_major_labels(n: int, num_classes: int):

@@ -13,6 +13,7 @@ the trajectory of an uninterrupted one.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -103,39 +104,67 @@ def make_step_fn(method, mesh, seed, num_traces=None):
                  out_shardings=(replicated, replicated))
 
 
-class _Evaluator:
-  """Energy distance and MMD^2 of samples vs held-out data, with floors."""
+FLOOR_SALT = 0xF100  # keys of the extra floor draws (`eval.floor_draws`)
+_FLOOR_CACHE: dict = {}  # floors of fixed evaluation sets, per process
 
-  def __init__(self, method, dataset, config, constants, mesh,
-               image_metrics=None):
+
+class Scorer:
+  """Scores samples [n, D] against a run's held-out set: energy distance
+  and MMD^2 with their data-vs-data floors (averaged over
+  `eval.floor_draws` reference draws), mixture and image metrics.
+
+  The comparison harness scores a data row with it, so that a perfect
+  sampler is measured exactly like a method.
+  """
+
+  def __init__(self, dataset, config, image_metrics=None):
     self._dataset = dataset
     self._image_metrics = image_metrics
-    self._n = dataset.held_out.shape[0]
-    self._key = jax.random.fold_in(jax.random.key(config.seed), 0xE7A1)
-    self._sample = jax.jit(method.sample, static_argnums=3,
-                           out_shardings=parallel.replicated(mesh))
-    self._constants = constants
-    held_out, reference = dataset.held_out, dataset.floor_reference
+    held_out = dataset.held_out
     self._bandwidths = tuple(
         f * float(metrics_lib.median_distance(held_out))
         for f in metrics_lib.MMD_BANDWIDTH_FACTORS)
-    self.floors = {
-        'eval/energy_distance_floor': float(
-            metrics_lib.energy_distance(reference, held_out)),
-        'eval/mmd2_floor': float(
-            metrics_lib.mmd2(reference, held_out, self._bandwidths)),
-    }
+    self.floors = dict(self._floors(config))
     if image_metrics is not None:
       self.floors.update(image_metrics.floors)
 
-  def __call__(self, state):
-    samples = np.asarray(
-        self._sample(state, self._constants, self._key, self._n))
+  def _floors(self, config):
+    """Mean over the reference draws of ED and MMD^2 vs the held-out set;
+    draw 0 is `dataset.floor_reference` (one draw: the floor of before).
+    Cached per process when the sets are fixed (`eval.seed` >= 0)."""
+    draws = config.eval.get('floor_draws', 1)
+    key = None
+    if config.eval.get('seed', -1) >= 0:
+      key = (json.dumps(config.data.to_dict(), sort_keys=True),
+             config.eval.seed, config.eval.get('split', 'test'),
+             config.eval.num_samples, draws)
+      if key in _FLOOR_CACHE:
+        return _FLOOR_CACHE[key]
     held_out = self._dataset.held_out
-    result = {'eval/num_samples': self._n}
+    references = [self._dataset.floor_reference]
+    if draws > 1:
+      seed = (config.eval.seed if config.eval.get('seed', -1) >= 0
+              else config.seed)
+      references += data_lib.independent_draws(self._dataset, draws - 1,
+                                               seed, FLOOR_SALT)
+    floors = {
+        'eval/energy_distance_floor': float(np.mean([
+            float(metrics_lib.energy_distance(r, held_out))
+            for r in references])),
+        'eval/mmd2_floor': float(np.mean([
+            float(metrics_lib.mmd2(r, held_out, self._bandwidths))
+            for r in references])),
+    }
+    if key is not None:
+      _FLOOR_CACHE[key] = floors
+    return floors
+
+  def __call__(self, samples) -> dict:
+    held_out = self._dataset.held_out
+    result = {'eval/num_samples': len(samples)}
     if not np.all(np.isfinite(samples)):
       result['eval/energy_distance'] = float('nan')
-      return result, samples
+      return result
     ed = float(metrics_lib.energy_distance(samples, held_out))
     result.update({
         'eval/energy_distance': ed,
@@ -154,7 +183,36 @@ class _Evaluator:
       if len(quality['mode_mass']) <= MAX_LOGGED_MODES:
         result.update({f'eval/mode_mass/{k}': float(m)
                        for k, m in enumerate(quality['mode_mass'])})
-    return result, samples
+    return result
+
+
+class _Evaluator:
+  """Draws as many samples as the held-out set has and scores them."""
+
+  def __init__(self, method, dataset, config, constants, mesh,
+               image_metrics=None):
+    self._n = dataset.held_out.shape[0]
+    self._key = jax.random.fold_in(jax.random.key(config.seed), 0xE7A1)
+    self._sample = jax.jit(method.sample, static_argnums=3,
+                           out_shardings=parallel.replicated(mesh))
+    self._constants = constants
+    self.scorer = Scorer(dataset, config, image_metrics)
+
+  def __call__(self, state):
+    samples = np.asarray(
+        self._sample(state, self._constants, self._key, self._n))
+    return self.scorer(samples), samples
+
+
+def make_scorer(config, workdir: str) -> Scorer:
+  """The `Scorer` a run of `config` evaluates with (its dataset, floors
+  and, for labelled images, the evaluation classifier, trained into
+  `workdir` if `eval.classifier='train'`)."""
+  config = methods.finalize(config)
+  dataset = data_lib.for_run(config)
+  num_classes = _num_classes(config, dataset)
+  return Scorer(dataset, config, _image_metrics(config, workdir, dataset,
+                                                num_classes))
 
 
 # -------------------------------------------------------------------- loop
@@ -181,6 +239,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 def _set_up_and_run(config, workdir: str) -> dict:
   """Config, data and resume checks before anything is written."""
+  config, method, ctx, dataset, resolved, changes = _prepare(config, workdir)
+  return _run(config, workdir, method, ctx, dataset, _extra_costs(resolved),
+              changes)
+
+
+def _prepare(config, workdir: str):
+  """The finalised config, the method, its run context, the dataset, the
+  resolved prerequisites (trained into `workdir` if they must be) and the
+  config changes since the checkpoints in `workdir`."""
   config = methods.finalize(config)
   mesh = parallel.make_mesh(config.mesh.num_devices)
   methods.validate(config, mesh.devices.size)
@@ -198,9 +265,50 @@ def _set_up_and_run(config, workdir: str) -> dict:
   ctx = RunContext(dim=dataset.dim, mesh=mesh,
                    image_shape=dataset.image_shape, num_classes=num_classes,
                    prerequisites=resolved)
-  method = module.make(config, ctx)
-  return _run(config, workdir, method, ctx, dataset, _extra_costs(resolved),
-              changes)
+  return config, module.make(config, ctx), ctx, dataset, resolved, changes
+
+
+def seconds_per_step(config, workdir: str, *, min_seconds: float = 2.0,
+                     repeats: int = 3) -> float:
+  """Steady-state wall seconds of one training step of `config`: the
+  runner's own chained step and batch function (`make_step_fn`,
+  `data.make_batch_fn`), compiled and warmed up first, then timed over
+  blocks of at least `min_seconds`; the median of `repeats` blocks.
+  Prerequisites (a teacher) are resolved into `workdir` first and not
+  timed: the comparison harness calibrates a trained teacher as its own
+  diffusion run. Evaluation is not part of a step.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  with workdir_lib.lock(workdir):
+    config, method, ctx, dataset, _, _ = _prepare(config, workdir)
+  tc = config.train
+  k = tc.steps_per_call
+  batches = data_lib.make_batch_fn(dataset, ctx.mesh,
+                                   batch_size=tc.batch_size,
+                                   steps_per_call=k, seed=config.seed,
+                                   class_balanced=ctx.num_classes > 0)
+  step_fn = make_step_fn(method, ctx.mesh, config.seed)
+  constants = jax.device_put(method.constants, parallel.replicated(ctx.mesh))
+  state = init_state(method, ctx.mesh, config.seed)
+  step = 0
+
+  def advance(state, step):
+    state, metrics = step_fn(state, constants, batches(step),
+                             jnp.asarray(step, jnp.int32))
+    return state, metrics, step + k
+
+  for _ in range(2):  # compile, then one warm call
+    state, metrics, step = advance(state, step)
+  jax.block_until_ready(metrics)
+  blocks = []
+  for _ in range(repeats):
+    calls, start = 0, time.perf_counter()
+    while calls == 0 or time.perf_counter() - start < min_seconds:
+      state, metrics, step = advance(state, step)
+      jax.block_until_ready(metrics)
+      calls += 1
+    blocks.append((time.perf_counter() - start) / (calls * k))
+  return float(np.median(blocks))
 
 
 def _run(config, workdir, method, ctx, dataset, extra_costs,

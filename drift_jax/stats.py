@@ -44,8 +44,10 @@ def mean_interval(values, confidence: float = 0.95) -> Interval:
   mean = float(finite.mean())
   if n < 2:
     return Interval(mean, math.nan, math.nan, n, failed)
-  low, high = stats.t.interval(confidence, n - 1, loc=mean,
-                               scale=stats.sem(finite))
+  sem = float(stats.sem(finite))
+  if sem == 0:  # identical values (e.g. every seed covers every mode)
+    return Interval(mean, mean, mean, n, failed)
+  low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sem)
   return Interval(mean, float(low), float(high), n, failed)
 
 

@@ -61,3 +61,9 @@ def test_bad_arguments_name_themselves():
     stats.mean_interval([1.0, 2.0], confidence=1.5)
   with pytest.raises(ValueError, match='equal 1-D shapes'):
     stats.paired_comparison([1.0, 2.0], [1.0])
+
+
+def test_identical_values_have_a_zero_width_interval():
+  """Every seed covering all 8 modes is certain, not undefined."""
+  got = stats.mean_interval([8.0, 8.0, 8.0])
+  assert (got.mean, got.low, got.high, got.n) == (8.0, 8.0, 8.0, 3)

@@ -1,0 +1,335 @@
+"""The leaderboard of a comparison suite, from its stored results alone
+(`python -m experiments.compare --report_only`).
+
+Per task: a table with one row per method (the point chosen on validation,
+steps, charged seconds with a teacher's, each metric's mean and 95 %
+t-interval over the final seeds, failures counted) under a data row (where
+a perfect sampler lands, scored the same way), a figure of quality against
+charged seconds (mean and interval band), and the tuning table. Then a
+summary: per task the best method on the headline metric and, by a paired
+t-test over the shared seeds (`stats.paired_comparison`), which methods it
+beats and which it is not separated from. Oracle-teacher rows are upper
+bounds (`upper_bound` in the suite) and never win.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+
+from drift_jax import reporting
+from drift_jax import stats
+from experiments import compare
+
+HIGHER_IS_BETTER = ('eval/modes_covered', 'eval/high_quality_fraction',
+                    'eval/precision', 'eval/recall')
+LABELS = {'eval/energy_distance_ratio': 'ED / floor',
+          'eval/mmd2_ratio': 'MMD² / floor',
+          'eval/modes_covered': 'modes covered',
+          'eval/mode_mass_error': 'mode-mass error (TV)',
+          'eval/high_quality_fraction': 'high-quality fraction',
+          'eval/feature_fd': 'feature FD',
+          'eval/feature_fd_ratio': 'feature FD / floor',
+          'eval/precision': 'precision', 'eval/recall': 'recall'}
+
+
+def load(suite) -> dict:
+  """{(task, method): {'tune': [results], 'final': [results]}} of the
+  stored result files, plus the data rows under (task, None)."""
+  root = compare.results_dir(suite)
+  out = {}
+  for task in suite['tasks']:
+    row = compare._read_json(os.path.join(root, task['name'],
+                                          compare.DATA_ROW_FILE))
+    if row is not None:
+      out[(task['name'], None)] = row
+    for method in suite['methods']:
+      folder = os.path.join(root, task['name'], method['name'])
+      if not os.path.isdir(folder):
+        continue
+      cell = {'tune': [], 'final': []}
+      for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name)) as f:
+          result = json.load(f)
+        cell[result['phase']].append(result)
+      cell['tune'].sort(key=lambda r: r['point'])
+      cell['final'].sort(key=lambda r: r['seed'])
+      out[(task['name'], method['name'])] = cell
+  return out
+
+
+def values(results, metric) -> np.ndarray:
+  """The metric over runs; a failed run is NaN (counted, never dropped)."""
+  return np.array([r['final'].get(metric, math.nan)
+                   if r['status'] == 'ok' else math.nan for r in results],
+                  np.float64)
+
+
+def interval(results, metric) -> stats.Interval:
+  return stats.mean_interval(values(results, metric))
+
+
+def summary_rows(suite, table) -> list[dict]:
+  """Per task: the best competing method on the headline metric, and the
+  paired verdict of every other finished method against it."""
+  rows = []
+  for task in suite['tasks']:
+    metric = task['metric']
+    lower = metric not in HIGHER_IS_BETTER
+    finished = {m['name']: table[(task['name'], m['name'])]['final']
+                for m in suite['methods']
+                if (task['name'], m['name']) in table
+                and len(table[(task['name'], m['name'])]['final'])
+                == len(suite['final_seeds'])}
+    competitors = {n: r for n, r in finished.items()
+                   if not _method(suite, n).get('upper_bound')}
+    if not competitors:
+      continue
+    best = min(competitors,
+               key=lambda n: _rank(competitors[n], metric, lower))
+    beaten, tied = [], []
+    for name, results in competitors.items():
+      if name == best:
+        continue
+      verdict = stats.paired_comparison(
+          values(competitors[best], metric), values(results, metric),
+          lower_is_better=lower).verdict
+      (beaten if verdict == 'a better' else tied).append(name)
+    rows.append({'task': task['name'], 'metric': metric, 'best': best,
+                 'beats': beaten, 'not_separated': tied,
+                 'pending': [m['name'] for m in suite['methods']
+                             if compare.applies(task, m)
+                             and m['name'] not in finished]})
+  return rows
+
+
+def _rank(results, metric, lower):
+  """Fewest failures first, then the best mean."""
+  iv = interval(results, metric)
+  mean = iv.mean if iv.n else math.inf
+  return (iv.failed, mean if lower else -mean)
+
+
+def _method(suite, name):
+  return next(m for m in suite['methods'] if m['name'] == name)
+
+
+def _fmt_point(point: dict) -> str:
+  return ', '.join(f'{k.split(".")[-1]}={_short(v)}' for k, v in
+                   point.items()) or 'defaults'
+
+
+def _short(v):
+  if isinstance(v, (list, tuple)):
+    return '(' + ','.join(_short(x) for x in v) + ')'
+  if isinstance(v, float):
+    return f'{v:g}'
+  return str(v)
+
+
+def task_section(suite, task, table, figures_rel) -> list[str]:
+  metrics = [task['metric'], *[m for m in task.get('metrics', ())
+                               if m != task['metric']]]
+  lines = [f'## {task["name"]}', '',
+           f'Budget {task["budget_seconds"]} s per run (a teacher '
+           f'included); chosen on validation by '
+           f'{LABELS.get(task["metric"], task["metric"])}; '
+           f'{len(suite["final_seeds"])} test seeds per method; mean '
+           '[95 % interval].', '']
+  header = ['method', 'chosen point', 'steps', 'charged s',
+            *[LABELS.get(m, m) for m in metrics], 'failed']
+  lines += ['| ' + ' | '.join(header) + ' |',
+            '|' + '---|' * len(header)]
+  row = table.get((task['name'], None))
+  if row is not None:
+    draws = [{'status': 'ok', 'final': d} for d in row['draws']]
+    cells = [f'data ({len(draws)} draws)', '—', '—', '—',
+             *[str(interval(draws, m)) for m in metrics], '0']
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  for method in suite['methods']:
+    cell = table.get((task['name'], method['name']))
+    if not cell or not cell['final']:
+      continue
+    final = cell['final']
+    first = final[0]
+    steps = str(first['steps']) + (f' + {first["teacher_steps"]} teacher'
+                                   if first['teacher_steps'] else '')
+    name = method.get('label', method['name'])
+    if method.get('upper_bound'):
+      name += ' (upper bound)'
+    failed = sum(r['status'] != 'ok' for r in final)
+    cells = [name, _fmt_point(first['overrides']), steps,
+             f'{first["charged_seconds"]:.0f}',
+             *[str(interval(final, m)) for m in metrics],
+             f'{failed}/{len(final)}']
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  figure = plot_curves(suite, task, table, figures_rel)
+  if figure:
+    lines += ['', f'![{task["name"]}: {LABELS.get(task["metric"])} against '
+              f'charged seconds, mean over test seeds with 95 % band]'
+              f'({figure})']
+  lines += ['', '<details><summary>Tuning (validation, seed '
+            f'{suite.get("tuning_seed", 0)})</summary>', '',
+            '| method | ' + ' | '.join(f'p{i}' for i in range(
+                suite['search_points'])) + ' |',
+            '|---|' + '---|' * suite['search_points']]
+  for method in suite['methods']:
+    cell = table.get((task['name'], method['name']))
+    if not cell or not cell['tune']:
+      continue
+    chosen = cell['final'][0]['point'] if cell['final'] else None
+    cells = []
+    for r in cell['tune']:
+      v = r['final'].get(task['metric'], math.nan)
+      text = (f'{v:.3g}' if r['status'] == 'ok' else 'failed')
+      text += f' ({_fmt_point(r["overrides"])})'
+      cells.append(f'**{text}**' if r['point'] == chosen else text)
+    lines.append(f'| {method["name"]} | ' + ' | '.join(cells) + ' |')
+  lines += ['', '</details>', '']
+  return lines
+
+
+def plot_curves(suite, task, table, figures_rel):
+  """Headline metric against charged seconds: per method the mean over
+  test seeds at each evaluation and its 95 % t-interval band."""
+  metric = task['metric']
+  plt = reporting.pyplot()
+  fig, ax = plt.subplots(figsize=(6.4, 4))
+  drawn = False
+  for method in suite['methods']:
+    cell = table.get((task['name'], method['name']))
+    if not cell or not cell['final']:
+      continue
+    curves = [r['curve'] for r in cell['final'] if r['curve']]
+    if not curves:
+      continue
+    length = min(len(c) for c in curves)
+    x = np.array([p['charged_seconds'] for p in curves[0][:length]])
+    ys = [[c[i].get(metric, math.nan) for c in curves]
+          for i in range(length)]
+    ivs = [stats.mean_interval(y) for y in ys]
+    mean = np.array([iv.mean for iv in ivs])
+    label = method.get('label', method['name']) + (
+        ' (upper bound)' if method.get('upper_bound') else '')
+    line, = ax.plot(x, mean, marker='o', ms=3, label=label,
+                    ls='--' if method.get('upper_bound') else '-')
+    ax.fill_between(x, [iv.low for iv in ivs], [iv.high for iv in ivs],
+                    color=line.get_color(), alpha=0.15)
+    drawn = True
+  row = table.get((task['name'], None))
+  if row is not None and drawn:
+    iv = stats.mean_interval([d.get(metric, math.nan) for d in row['draws']])
+    ax.axhspan(iv.low, iv.high, color='k', alpha=0.12, label='data (95 %)')
+  if not drawn:
+    plt.close(fig)
+    return None
+  ax.set_xlabel('charged seconds (calibrated steps; teacher included)')
+  ax.set_ylabel(LABELS.get(metric, metric))
+  if metric not in HIGHER_IS_BETTER:
+    ax.set_yscale('log')
+  ax.set_title(task['name'])
+  ax.legend(fontsize=6)
+  fig.tight_layout()
+  folder = figures_dir(suite)
+  os.makedirs(folder, exist_ok=True)
+  name = f'{task["name"]}.png'
+  fig.savefig(os.path.join(folder, name), dpi=110)
+  plt.close(fig)
+  return os.path.join(figures_rel, name)
+
+
+def report_path(suite):
+  return suite.get('report', os.path.join('docs', f'leaderboard_'
+                                          f'{suite["name"]}.md'))
+
+
+def figures_dir(suite):
+  return suite.get('figures', os.path.join(
+      os.path.dirname(report_path(suite)) or '.', 'figures', 'leaderboard',
+      suite['name']))
+
+
+def cross_task_choice(suite, table, method_name) -> list[dict]:
+  """Each search point of `method_name` scored across tasks: the geometric
+  mean over tasks of its validation headline metric (the config that does
+  best across the suite, not per dataset). Points that failed anywhere are
+  ranked last."""
+  method = _method(suite, method_name)
+  points = compare.search_points(method)
+  rows = []
+  for i, point in enumerate(points):
+    logs, missing = [], 0
+    for task in suite['tasks']:
+      cell = table.get((task['name'], method_name))
+      tuned = [r for r in (cell or {}).get('tune', []) if r['point'] == i]
+      if not tuned:
+        missing += 1
+        continue
+      v = values(tuned, task['metric'])[0]
+      logs.append(math.log(v) if v > 0 else math.inf)
+    rows.append({'point': i, 'overrides': point, 'tasks': len(logs),
+                 'missing': missing,
+                 'geomean': math.exp(np.mean(logs)) if logs else math.nan})
+  return rows
+
+
+def write(suite) -> str:
+  """Writes the leaderboard (and its figures) and returns its path."""
+  table = load(suite)
+  path = report_path(suite)
+  figures_rel = os.path.relpath(figures_dir(suite),
+                                os.path.dirname(path) or '.')
+  root = compare.results_dir(suite)
+  calibration = compare._read_json(os.path.join(
+      root, compare.CALIBRATION_FILE)) or {}
+  wall = compare._read_json(os.path.join(root, 'wall_time.json')) or {}
+  lines = [f'# {suite.get("title", "Leaderboard: " + suite["name"])}', '',
+           '<!-- generated by `python -m experiments.compare --suite '
+           f'suites/{suite["name"]}.py --report_only`; do not edit -->', '']
+  lines += [suite.get('notes', '').strip(), ''] if suite.get('notes') else []
+  machine = calibration.get('machine', {})
+  lines += [f'Protocol: {suite["search_points"]} search points per method, '
+            f'each trained once (seed {suite.get("tuning_seed", 0)}) and '
+            'scored on a validation set; the best trained again with seeds '
+            f'{", ".join(map(str, suite["final_seeds"]))} and scored on the '
+            'test set. Every run of a task is scored against the same '
+            'held-out set; floors average '
+            f'{suite.get("floor_draws", 10)} data-vs-data draws; the data '
+            f'row scores {suite.get("data_draws", 10)} draws of the data '
+            'the same way. Budgets are seconds of the calibration machine '
+            f'({machine.get("processor", "?")}, {machine.get("cpu_count")} '
+            f'cores, jax {machine.get("jax")}, {machine.get("date")}), '
+            'converted once into steps; a trained teacher is paid from '
+            'DMD\'s budget. Total wall time of the harness so far: '
+            f'{wall.get("seconds", 0) / 3600:.2f} h over '
+            f'{wall.get("sessions", 0)} invocation(s).', '']
+  rows = summary_rows(suite, table)
+  lines += ['## Summary', '',
+            '| task | metric | best | beats (paired t, 95 %) | '
+            'not separated from the best | pending |',
+            '|---|---|---|---|---|---|']
+  for r in rows:
+    lines.append(f'| {r["task"]} | {LABELS.get(r["metric"], r["metric"])} '
+                 f'| {r["best"]} | {", ".join(r["beats"]) or "—"} | '
+                 f'{", ".join(r["not_separated"]) or "—"} | '
+                 f'{", ".join(r["pending"]) or "—"} |')
+  lines.append('')
+  for task in suite['tasks']:
+    if any((task['name'], m['name']) in table for m in suite['methods']):
+      lines += task_section(suite, task, table, figures_rel)
+  first = suite['methods'][0]['name']
+  choice = cross_task_choice(suite, table, first)
+  lines += [f'## One {first} config across the suite', '',
+            'Geometric mean over tasks of each search point\'s validation '
+            'headline metric (the tuning runs above).', '',
+            '| point | tasks | geometric mean |', '|---|---|---|']
+  for r in sorted(choice, key=lambda r: (r['missing'], r['geomean'])):
+    lines.append(f'| {_fmt_point(r["overrides"])} | {r["tasks"]} | '
+                 f'{r["geomean"]:.3g} |')
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+  with open(path, 'w') as f:
+    f.write('\n'.join(lines) + '\n')
+  return path

@@ -1,0 +1,186 @@
+"""The comparison harness (`experiments.compare`) on a tiny suite at
+`runlocal` sizes: equal budgets, choice on validation, resumption,
+intervals, failures."""
+
+import copy
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from drift_jax import data as data_lib
+from drift_jax import runner
+from drift_jax import stats
+from experiments import compare
+from experiments import compare_report
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_suite(tmp):
+  suite = compare.load_suite(os.path.join(ROOT, 'suites', 'tiny.py'))
+  suite.update(results=os.path.join(tmp, 'results'),
+               workdir=os.path.join(tmp, 'runs'),
+               report=os.path.join(tmp, 'leaderboard.md'))
+  return suite
+
+
+@pytest.fixture(scope='module')
+def finished(tmp_path_factory):
+  """The tiny suite run once (about a minute): drifting, DMD with a
+  trained teacher, and a method whose learning rate makes it diverge."""
+  tmp = str(tmp_path_factory.mktemp('compare'))
+  suite = tiny_suite(tmp)
+  compare.run_suite(suite)
+  return suite, compare_report.load(suite)
+
+
+def test_budget_becomes_steps_that_fit():
+  assert compare.steps_for_budget(20.0, 0.054) == 370  # 370 x 0.054 = 19.98
+  assert compare.steps_for_budget(20.0, 0.054, multiple=8) == 368
+  assert compare.steps_for_budget(0.01, 1.0, multiple=4) == 4  # at least one
+  budget = compare.split_budget(
+      20.0, {'seconds_per_step': 0.05, 'teacher_seconds_per_step': 0.01},
+      teacher_share=0.75)
+  # The teacher's 15 s buy 1,500 steps at 0.01 s; the student's 5 s 100.
+  assert (budget.teacher_steps, budget.steps) == (1500, 100)
+  assert budget.charged_seconds == pytest.approx(20.0)
+  plain = compare.split_budget(1.0, {'seconds_per_step': 0.3})
+  assert (plain.steps, plain.teacher_steps) == (3, 0)
+  assert plain.charged_seconds == pytest.approx(0.9)
+  with pytest.raises(ValueError, match='budget.teacher_share'):
+    compare.split_budget(1.0, {'seconds_per_step': 0.1,
+                               'teacher_seconds_per_step': 0.1})
+
+
+def _result(point, value, split='validation', status='ok'):
+  return {'point': point, 'split': split, 'status': status,
+          'final': {'eval/energy_distance_ratio': value}}
+
+
+def test_choice_is_made_on_validation_and_failures_never_win():
+  metric = 'eval/energy_distance_ratio'
+  assert compare.choose([_result(0, 3.0), _result(1, 2.0),
+                         _result(2, 2.5)], metric) == 1
+  assert compare.choose([_result(0, 3.0), _result(1, 1.0, status='failed'),
+                         _result(2, math.nan)], metric) == 0
+  with pytest.raises(ValueError, match='chosen on validation'):
+    compare.choose([_result(0, 1.0, split='test')], metric)
+
+
+def test_suites_declare_equal_search_spaces():
+  suite = compare.load_suite(os.path.join(ROOT, 'suites', 'core.py'))
+  assert {len(compare.search_points(m)) for m in suite['methods']} == {
+      suite['search_points']}
+  bad = copy.deepcopy(suite)
+  bad['methods'][0]['search'] = {'optim.lr': (1e-3,)}
+  with pytest.raises(ValueError, match='search_points'):
+    compare.check_suite(bad)
+  bad = copy.deepcopy(suite)
+  bad['final_seeds'] = (0, 1, 2)
+  with pytest.raises(ValueError, match='tuning seed'):
+    compare.check_suite(bad)
+  for task in suite['tasks']:  # every cell makes a valid config
+    for method in suite['methods']:
+      if compare.applies(task, method):
+        for point in compare.search_points(method):
+          compare.base_config(task, method, point)
+
+
+def test_tuning_scores_validation_and_final_runs_score_test(finished):
+  suite, table = finished
+  task = suite['tasks'][0]
+  for method in suite['methods']:
+    cell = table[(task['name'], method['name'])]
+    assert [r['split'] for r in cell['tune']] == ['validation'] * 2
+    assert [r['seed'] for r in cell['final']] == list(suite['final_seeds'])
+    assert {r['split'] for r in cell['final']} == {'test'}
+    assert {r['point'] for r in cell['final']} == {
+        compare.choose(cell['tune'], task['metric'])}
+    # Equal compute: every run's calibrated cost fits in the budget.
+    for r in cell['tune'] + cell['final']:
+      assert r['charged_seconds'] <= task['budget_seconds'] * (1 + 1e-9)
+  # The validation set is not the test set, and every run of the task
+  # (any method, any seed) was scored against the same test set.
+  runs = os.path.join(suite['workdir'], task['name'], 'drifting')
+  configs = [json.load(open(os.path.join(runs, name, runner.CONFIG_FILE)))
+             for name in ('tune_p0', 'final_seed1')]
+  assert [c['eval']['split'] for c in configs] == ['validation', 'test']
+  import ml_collections
+  held = [data_lib.for_run(ml_collections.ConfigDict(c)).held_out
+          for c in configs]
+  assert not np.allclose(held[0], held[1])
+  floors = {r['final']['eval/energy_distance_floor']
+            for m in ('drifting', 'dmd_trained')
+            for r in table[(task['name'], m)]['final']}
+  assert len(floors) == 1
+
+
+def test_trained_teacher_is_paid_from_the_budget(finished):
+  suite, table = finished
+  for r in table[('ring', 'dmd_trained')]['tune']:
+    share = r['overrides']['budget.teacher_share']
+    teacher = r['teacher_steps'] * r['teacher_seconds_per_step']
+    assert r['teacher_steps'] > 0
+    assert teacher <= share * suite['tasks'][0]['budget_seconds'] + 1e-9
+    assert r['curve'][0]['charged_seconds'] > teacher  # starts after it
+
+
+def test_diverging_method_is_reported_failed(finished):
+  suite, table = finished
+  cell = table[('ring', 'diverging')]
+  assert all(r['status'] == 'failed' for r in cell['tune'] + cell['final'])
+  text = open(compare_report.write(suite)).read()
+  failed_row = [line for line in text.splitlines()
+                if line.startswith('| diverging')]
+  assert failed_row and 'failed (2)' in failed_row[0]
+  assert '2/2' in failed_row[0]
+  summary = compare_report.summary_rows(suite, table)[0]
+  assert summary['best'] != 'diverging'
+  assert 'diverging' in summary['beats']  # failures lose the paired test
+
+
+def test_leaderboard_intervals_are_the_t_intervals(finished):
+  suite, table = finished
+  text = open(compare_report.write(suite)).read()
+  final = table[('ring', 'drifting')]['final']
+  metric = 'eval/energy_distance_ratio'
+  expected = stats.mean_interval(
+      [r['final']['eval/energy_distance'] / r['final'][
+          'eval/energy_distance_floor'] for r in final])
+  assert str(compare_report.interval(final, metric)) == str(expected)
+  assert str(expected) in text
+  data = table[('ring', None)]['draws']
+  assert len(data) == suite['data_draws']
+  assert str(stats.mean_interval([d[metric] for d in data])) in text
+  assert '![ring' in text and os.path.exists(os.path.join(
+      compare_report.figures_dir(suite), 'ring.png'))
+
+
+def test_resumed_suite_trains_nothing_twice(finished, monkeypatch):
+  suite, table = finished
+  calls = []
+  real = runner.train_and_evaluate
+
+  def counting(config, workdir):
+    calls.append(workdir)
+    return real(config, workdir)
+
+  monkeypatch.setattr(runner, 'train_and_evaluate', counting)
+  assert compare.run_suite(suite, dry_run=True) == []
+  compare.run_suite(suite)
+  assert calls == []
+  # A run whose result was lost (interrupted before it was stored) runs
+  # again from its checkpoints: the runner is called, trains no step, and
+  # the stored result is the same.
+  lost = os.path.join(compare.results_dir(suite), 'ring', 'drifting',
+                      'final_seed2.json')
+  before = json.load(open(lost))
+  os.remove(lost)
+  compare.run_suite(suite)
+  assert len(calls) == 1 and calls[0].endswith('final_seed2')
+  after = json.load(open(lost))
+  assert after['final'] == before['final']
+  assert after['curve'] == before['curve']
