@@ -12,7 +12,11 @@ A sweep file defines `get_sweep()` returning a dict:
         that touches several keys, e.g. a method and its teacher);
   seeds: 3                              config.seed = 0..seeds-1 per point;
   plot_metrics: ('eval/mode_mass/0',)   optional extra metrics to plot
-        against step and wall-clock (besides the energy-distance ratio).
+        against step and wall-clock (besides the energy-distance ratio);
+  eval_protocol: 'per_seed'             optional: each seed draws its own
+        evaluation sets (`config_lib.PER_SEED_EVAL`), the protocol the
+        sweeps published before the leaderboard were measured with;
+        default 'fixed' (the config's `eval.seed` and `eval.floor_draws`).
 
 Each (point, seed) trains in WORKDIR/POINT/seed_S. A finished run leaves
 `result.json` there and is skipped next time, and an interrupted one
@@ -77,11 +81,14 @@ def load_sweep(path):
   spec.loader.exec_module(module)
   sweep = module.get_sweep()
   unknown = set(sweep) - {'base', 'overrides', 'grid', 'seeds',
-                          'plot_metrics'}
+                          'plot_metrics', 'eval_protocol'}
   if unknown or 'base' not in sweep:
     raise ValueError(f'Sweep {path!r}: needs `base`, may have overrides, '
-                     f'grid, seeds, plot_metrics; unknown keys '
-                     f'{sorted(unknown)}.')
+                     f'grid, seeds, plot_metrics, eval_protocol; unknown '
+                     f'keys {sorted(unknown)}.')
+  config_lib.check_choice('eval_protocol', sweep.get('eval_protocol',
+                                                     'fixed'),
+                          ('fixed', 'per_seed'))
   return sweep
 
 
@@ -117,6 +124,8 @@ def make_config(sweep, overrides, seed):
   """The base config with the point's overrides, then the config file's
   method-dependent defaults on the keys the point did not set."""
   config = config_lib.load_config_file(sweep['base'])
+  if sweep.get('eval_protocol') == 'per_seed':
+    overrides = {**config_lib.PER_SEED_EVAL, **overrides}
   for key, value in overrides.items():
     config_lib.set_by_path(config, key, value)
   config.seed = seed

@@ -162,7 +162,7 @@ def task_section(suite, task, table, figures_rel) -> list[str]:
       name += ' (upper bound)'
     failed = sum(r['status'] != 'ok' for r in final)
     cells = [name, _fmt_point(first['overrides']), steps,
-             f'{first["charged_seconds"]:.0f}',
+             f"{first['charged_seconds']:.3g}",
              *[str(interval(final, m)) for m in metrics],
              f'{failed}/{len(final)}']
     lines.append('| ' + ' | '.join(cells) + ' |')

@@ -10,6 +10,8 @@ configs/digits.py defaults (DMD's 1,000 steps come from its
 
 def get_sweep():
   return {
+      # Published (docs/reproduction.md) with per-seed evaluation sets.
+      'eval_protocol': 'per_seed',
       'base': 'configs/digits.py',
       'grid': {'run': [
           {'name': 'drifting_pixel'},

@@ -9,6 +9,8 @@ d = 2, 8, 32, 128 at a fixed budget of 2,000 generator steps
 
 def get_sweep():
   return {
+      # Published (docs/reproduction.md) with per-seed evaluation sets.
+      'eval_protocol': 'per_seed',
       'base': 'configs/gmm.py',
       'overrides': {'train.steps': 2000},
       # DMD's regression loss starts the teacher ODE from the generator's

@@ -9,6 +9,8 @@ oracle vs a trained EDM teacher), fake-denoiser updates per generator update
 
 def get_sweep():
   return {
+      # Published (docs/reproduction.md) with per-seed evaluation sets.
+      'eval_protocol': 'per_seed',
       'base': 'configs/gmm.py:method=dmd',
       'overrides': {'train.steps': 2000},
       'grid': {'dmd.teacher': ['oracle', 'train'],

@@ -8,6 +8,8 @@ at the configs' defaults.
 
 def get_sweep():
   return {
+      # Published (docs/reproduction.md) with per-seed evaluation sets.
+      'eval_protocol': 'per_seed',
       'base': 'configs/gmm.py',
       'grid': {'method': [
           {'name': 'drifting', 'method': 'drifting'},

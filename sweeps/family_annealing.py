@@ -22,6 +22,8 @@ def get_sweep():
               'field.anneal_rate': math.log(10.0) / 1000,
               'field.min_temperature': 0.05}
   return {
+      # Published (docs/reproduction.md) with per-seed evaluation sets.
+      'eval_protocol': 'per_seed',
       'base': 'configs/toy2d.py:recipe,dataset=checkerboard',
       'overrides': {'train.steps': 2000, 'train.eval_every': 200,
                     'train.checkpoint_every': 1000,

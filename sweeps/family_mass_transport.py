@@ -21,6 +21,8 @@ TEMPERATURES = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 def get_sweep():
   return {
+      # Published (docs/reproduction.md) with per-seed evaluation sets.
+      'eval_protocol': 'per_seed',
       'base': 'configs/toy2d.py:recipe,dataset=two_mode',
       'overrides': {'train.steps': 1000, 'train.eval_every': 100,
                     'train.checkpoint_every': 500,

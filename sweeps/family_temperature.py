@@ -15,6 +15,8 @@ TEMPERATURES = (0.01, 0.03, 0.1, 0.3, 1.0)
 
 def get_sweep():
   return {
+      # Published (docs/reproduction.md) with per-seed evaluation sets.
+      'eval_protocol': 'per_seed',
       'base': 'configs/toy2d.py:recipe',
       'overrides': {'train.steps': 1000, 'train.eval_every': 250,
                     'train.checkpoint_every': 500,

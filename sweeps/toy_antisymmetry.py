@@ -14,6 +14,8 @@ def _scales(a, b, name):
 
 def get_sweep():
   return {
+      # Published (docs/reproduction.md) with per-seed evaluation sets.
+      'eval_protocol': 'per_seed',
       'base': 'configs/toy2d.py:recipe,dataset=checkerboard',
       'grid': {'field': [_scales(1.0, 1.0, 'V+-V-'),
                          _scales(1.5, 1.0, '1.5V+-V-'),

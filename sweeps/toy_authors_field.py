@@ -11,6 +11,8 @@ quality bar (experiments/toy_quality.py).
 
 def get_sweep():
   return {
+      # Published (docs/reproduction.md) with per-seed evaluation sets.
+      'eval_protocol': 'per_seed',
       'base': 'configs/toy2d.py',
       'overrides': {'field.temperatures': (0.02, 0.05, 0.2),
                     'field.normalize_distances': True,

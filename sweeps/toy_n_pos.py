@@ -9,6 +9,8 @@ samples, demo recipe otherwise.
 
 def get_sweep():
   return {
+      # Published (docs/reproduction.md) with per-seed evaluation sets.
+      'eval_protocol': 'per_seed',
       'base': 'configs/toy2d.py:recipe,dataset=checkerboard',
       'grid': {'train.batch_size': [16, 128, 512, 2048]},
       'seeds': 2,

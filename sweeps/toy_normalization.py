@@ -11,6 +11,8 @@ with the demo recipe otherwise (paper's ImageNet FIDs 8.46 / 8.92 / 10.54).
 
 def get_sweep():
   return {
+      # Published (docs/reproduction.md) with per-seed evaluation sets.
+      'eval_protocol': 'per_seed',
       'base': 'configs/toy2d.py:recipe,dataset=checkerboard',
       'grid': {'field.normalization': ['bidirectional', 'row', 'none',
                                        'nw']},

@@ -16,6 +16,8 @@ def _init(name, offset):
 
 def get_sweep():
   return {
+      # Published (docs/reproduction.md) with per-seed evaluation sets.
+      'eval_protocol': 'per_seed',
       'base': 'configs/toy2d.py:recipe,dataset=two_mode',
       'overrides': {'train.steps': 1000, 'train.eval_every': 100},
       'grid': {'init': [_init('between', (0.0, 0.0)),
