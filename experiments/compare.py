@@ -537,28 +537,31 @@ def run_suite(suite, *, dry_run=False, only_tasks=None, only_methods=None):
   """Every cell of the suite (resumable); returns the runs still to do on
   a dry run, [] otherwise."""
   todo = []
-  start = time.perf_counter()
   for task in suite['tasks']:
     if only_tasks and task['name'] not in only_tasks:
       continue
     classifier_dir = None
     if not dry_run:
+      start = time.perf_counter()
       classifier_dir = task_classifier(suite, task)
       data_row(suite, task, classifier_dir)
+      _add_wall_time(suite, time.perf_counter() - start)
     for t, method in plan(suite, [task['name']], only_methods):
+      start = time.perf_counter()
       todo += run_cell(suite, t, method, dry_run=dry_run,
                        classifier_dir=classifier_dir)
-  if not dry_run:
-    _add_wall_time(suite, time.perf_counter() - start)
+      if not dry_run:
+        _add_wall_time(suite, time.perf_counter() - start)
   return todo
 
 
 def _add_wall_time(suite, seconds):
-  """Total wall time the harness spent on this suite, over sessions."""
+  """Wall time the harness spent on this suite (calibration, data rows,
+  runs), added after each step so that an interrupted invocation loses at
+  most the step it was in."""
   path = os.path.join(results_dir(suite), 'wall_time.json')
-  total = (_read_json(path) or {'seconds': 0.0, 'sessions': 0})
-  total['seconds'] += seconds
-  total['sessions'] += 1
+  total = (_read_json(path) or {'seconds': 0.0})
+  total['seconds'] = total['seconds'] + seconds
   _write_json(path, total)
 
 

@@ -169,7 +169,8 @@ def task_section(suite, task, table, figures_rel) -> list[str]:
   figure = plot_curves(suite, task, table, figures_rel)
   if figure:
     lines += ['', f'![{task["name"]}: {LABELS.get(task["metric"])} against '
-              f'charged seconds, mean over test seeds with 95 % band]'
+              'charged seconds; geometric mean over the test seeds with the '
+              '95 % t-band of the log values (grey: the data row)]'
               f'({figure})']
   lines += ['', '<details><summary>Tuning (validation, seed '
             f'{suite.get("tuning_seed", 0)})</summary>', '',
@@ -210,7 +211,15 @@ def plot_curves(suite, task, table, figures_rel):
     x = np.array([p['charged_seconds'] for p in curves[0][:length]])
     ys = [[c[i].get(metric, math.nan) for c in curves]
           for i in range(length)]
-    ivs = [stats.mean_interval(y) for y in ys]
+    log_scale = metric not in HIGHER_IS_BETTER
+    # Ratios are positive and skewed: on the log axis, the geometric mean
+    # and the t-interval of the log values (an arithmetic band would reach
+    # below zero with three seeds).
+    ivs = [stats.mean_interval(np.log(y) if log_scale else y) for y in ys]
+    if log_scale:
+      ivs = [stats.Interval(math.exp(iv.mean), math.exp(iv.low),
+                            math.exp(iv.high), iv.n, iv.failed)
+             if iv.n else iv for iv in ivs]
     mean = np.array([iv.mean for iv in ivs])
     label = method.get('label', method['name']) + (
         ' (upper bound)' if method.get('upper_bound') else '')
@@ -222,6 +231,11 @@ def plot_curves(suite, task, table, figures_rel):
   row = table.get((task['name'], None))
   if row is not None and drawn:
     iv = stats.mean_interval([d.get(metric, math.nan) for d in row['draws']])
+    if metric not in HIGHER_IS_BETTER:  # the data row's range, as above
+      iv = stats.mean_interval(np.log([d.get(metric, math.nan)
+                                       for d in row['draws']]))
+      iv = stats.Interval(math.exp(iv.mean), math.exp(iv.low),
+                          math.exp(iv.high), iv.n, iv.failed)
     ax.axhspan(iv.low, iv.high, color='k', alpha=0.12, label='data (95 %)')
   if not drawn:
     plt.close(fig)
@@ -276,6 +290,12 @@ def cross_task_choice(suite, table, method_name) -> list[dict]:
   return rows
 
 
+def _runs_wall_hours(table) -> float:
+  return sum(r.get('wall_seconds', 0.0) for key, cell in table.items()
+             if key[1] is not None
+             for r in cell['tune'] + cell['final']) / 3600
+
+
 def write(suite) -> str:
   """Writes the leaderboard (and its figures) and returns its path."""
   table = load(suite)
@@ -303,9 +323,11 @@ def write(suite) -> str:
             f'({machine.get("processor", "?")}, {machine.get("cpu_count")} '
             f'cores, jax {machine.get("jax")}, {machine.get("date")}), '
             'converted once into steps; a trained teacher is paid from '
-            'DMD\'s budget. Total wall time of the harness so far: '
-            f'{wall.get("seconds", 0) / 3600:.2f} h over '
-            f'{wall.get("sessions", 0)} invocation(s).', '']
+            'DMD\'s budget. Wall time of the stored runs (training, '
+            'compilation and evaluation): '
+            f'{_runs_wall_hours(table):.2f} h; of the harness as recorded '
+            '(calibration and data rows included, from when it was '
+            f'recorded): {wall.get("seconds", 0) / 3600:.2f} h.', '']
   rows = summary_rows(suite, table)
   lines += ['## Summary', '',
             '| task | metric | best | beats (paired t, 95 %) | '
