@@ -314,6 +314,7 @@ def calibrate(suite, task, method) -> dict:
   work = os.path.join(work_root(suite), 'calibration', task['name'],
                       method['name'])
   entry = {}
+  start = time.perf_counter()
   seconds = suite.get('calibration_seconds', 2.0)
   if uses_trained_teacher(config):
     from drift_jax.methods import dmd
@@ -327,6 +328,7 @@ def calibrate(suite, task, method) -> dict:
   table = _read_json(path) or {'machine': machine(), 'runs': {}}
   table['runs'][key] = entry
   _write_json(path, table)
+  _add_wall_time(suite, time.perf_counter() - start)
   return entry
 
 
@@ -547,18 +549,15 @@ def run_suite(suite, *, dry_run=False, only_tasks=None, only_methods=None):
       data_row(suite, task, classifier_dir)
       _add_wall_time(suite, time.perf_counter() - start)
     for t, method in plan(suite, [task['name']], only_methods):
-      start = time.perf_counter()
       todo += run_cell(suite, t, method, dry_run=dry_run,
                        classifier_dir=classifier_dir)
-      if not dry_run:
-        _add_wall_time(suite, time.perf_counter() - start)
   return todo
 
 
 def _add_wall_time(suite, seconds):
-  """Wall time the harness spent on this suite (calibration, data rows,
-  runs), added after each step so that an interrupted invocation loses at
-  most the step it was in."""
+  """Wall time the harness spent besides its runs (calibration, the
+  evaluation classifier, data rows; each run stores its own), added after
+  each step so that an interrupted invocation loses at most that step."""
   path = os.path.join(results_dir(suite), 'wall_time.json')
   total = (_read_json(path) or {'seconds': 0.0})
   total['seconds'] = total['seconds'] + seconds
