@@ -60,7 +60,7 @@ TEACHER_SHARE = 'budget.teacher_share'  # a search key of the harness
 SUITE_KEYS = {'name', 'tasks', 'methods', 'search_points', 'final_seeds',
               'tuning_seed', 'floor_draws', 'data_draws', 'evals_per_run',
               'calibration_seconds', 'results', 'workdir', 'report',
-              'figures', 'title', 'notes'}
+              'figures', 'title', 'notes', 'default_method'}
 TASK_KEYS = {'name', 'config', 'overrides', 'budget_seconds', 'eval_seed',
              'metric', 'metrics', 'needs'}
 METHOD_KEYS = {'name', 'overrides', 'search', 'needs', 'label',
@@ -217,14 +217,14 @@ class Run:
   """One training run of the plan."""
   task: dict
   method: dict
-  phase: str  # 'tune' or 'final'
+  phase: str  # 'tune', 'final' or 'default' (the cross-task config)
   point: int  # index into search_points(method)
   seed: int
 
   @property
   def name(self):
     return (f'tune_p{self.point}' if self.phase == 'tune'
-            else f'final_seed{self.seed}')
+            else f'{self.phase}_seed{self.seed}')
 
   def result_path(self, suite):
     return os.path.join(results_dir(suite), self.task['name'],
@@ -535,6 +535,84 @@ def data_row(suite, task, classifier_dir=None) -> dict:
   return result
 
 
+def stored_cell(suite, task, method) -> dict:
+  """{'tune': [...], 'final': [...], 'default': [...]} of the stored
+  results of one task and method (sorted by point, then seed)."""
+  folder = os.path.join(results_dir(suite), task['name'], method['name'])
+  cell = {'tune': [], 'final': [], 'default': []}
+  if os.path.isdir(folder):
+    for name in sorted(os.listdir(folder)):
+      result = _read_json(os.path.join(folder, name))
+      cell[result['phase']].append(result)
+  cell['tune'].sort(key=lambda r: r['point'])
+  for phase in ('final', 'default'):
+    cell[phase].sort(key=lambda r: r['seed'])
+  return cell
+
+
+def cross_task_scores(suite, method) -> list[dict] | None:
+  """Each search point of `method` across the suite: the geometric mean
+  over tasks of its validation headline metric (a ranking that does not
+  depend on each task's units, so ED ratios and feature distances mix);
+  a point that failed anywhere scores inf. None until every task the
+  method applies to has all its tuning results."""
+  points = search_points(method)
+  logs = [[] for _ in points]
+  for task in suite['tasks']:
+    if not applies(task, method):
+      continue
+    tuned = stored_cell(suite, task, method)['tune']
+    if len(tuned) < len(points):
+      return None
+    for r in tuned:
+      value = r['final'].get(task['metric'], math.nan)
+      ok = r['status'] == 'ok' and math.isfinite(value) and value > 0
+      logs[r['point']].append(math.log(value) if ok else math.inf)
+  return [{'point': i, 'overrides': points[i], 'tasks': len(v),
+           'geomean': math.exp(sum(v) / len(v)) if v else math.nan}
+          for i, v in enumerate(logs)]
+
+
+def cross_task_point(suite, method) -> int | None:
+  """The point with the lowest cross-task score (ties: the first)."""
+  scores = cross_task_scores(suite, method)
+  if scores is None:
+    return None
+  return min(scores, key=lambda r: (r['geomean'], r['point']))['point']
+
+
+def run_defaults(suite, *, dry_run=False, only_tasks=None):
+  """Deliverable 'defaults that generalise': the suite's `default_method`
+  at its one cross-task point, with the final seeds, on every task where
+  the per-task choice was another point (where it was the same, the final
+  runs are these runs). Returns the runs still to do."""
+  name = suite.get('default_method')
+  if not name:
+    return []
+  method = next(m for m in suite['methods'] if m['name'] == name)
+  point = cross_task_point(suite, method)
+  if point is None:
+    return [f'{name}: cross-task default (after every task is tuned)']
+  calibrations = (_read_json(os.path.join(results_dir(suite),
+                                          CALIBRATION_FILE)) or {}).get(
+                                              'runs', {})
+  todo = []
+  for task in suite['tasks']:
+    if not applies(task, method) or (only_tasks
+                                     and task['name'] not in only_tasks):
+      continue
+    if choose(stored_cell(suite, task, method)['tune'],
+              task['metric']) == point:
+      continue
+    classifier_dir = None if dry_run else task_classifier(suite, task)
+    calibration = calibrations[f'{task["name"]}/{name}']
+    for seed in suite['final_seeds']:
+      _result_or_run(suite, Run(task, method, 'default', point, seed),
+                     calibration, search_points(method)[point], dry_run,
+                     classifier_dir, todo)
+  return todo
+
+
 def run_suite(suite, *, dry_run=False, only_tasks=None, only_methods=None):
   """Every cell of the suite (resumable); returns the runs still to do on
   a dry run, [] otherwise."""
@@ -551,6 +629,8 @@ def run_suite(suite, *, dry_run=False, only_tasks=None, only_methods=None):
     for t, method in plan(suite, [task['name']], only_methods):
       todo += run_cell(suite, t, method, dry_run=dry_run,
                        classifier_dir=classifier_dir)
+  if not only_methods or suite.get('default_method') in only_methods:
+    todo += run_defaults(suite, dry_run=dry_run, only_tasks=only_tasks)
   return todo
 
 

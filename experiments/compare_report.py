@@ -14,7 +14,6 @@ bounds (`upper_bound` in the suite) and never win.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
@@ -37,7 +36,7 @@ LABELS = {'eval/energy_distance_ratio': 'ED / floor',
 
 
 def load(suite) -> dict:
-  """{(task, method): {'tune': [results], 'final': [results]}} of the
+  """{(task, method): {'tune', 'final', 'default': [results]}} of the
   stored result files, plus the data rows under (task, None)."""
   root = compare.results_dir(suite)
   out = {}
@@ -47,17 +46,9 @@ def load(suite) -> dict:
     if row is not None:
       out[(task['name'], None)] = row
     for method in suite['methods']:
-      folder = os.path.join(root, task['name'], method['name'])
-      if not os.path.isdir(folder):
-        continue
-      cell = {'tune': [], 'final': []}
-      for name in sorted(os.listdir(folder)):
-        with open(os.path.join(folder, name)) as f:
-          result = json.load(f)
-        cell[result['phase']].append(result)
-      cell['tune'].sort(key=lambda r: r['point'])
-      cell['final'].sort(key=lambda r: r['seed'])
-      out[(task['name'], method['name'])] = cell
+      cell = compare.stored_cell(suite, task, method)
+      if any(cell.values()):
+        out[(task['name'], method['name'])] = cell
   return out
 
 
@@ -266,28 +257,55 @@ def figures_dir(suite):
       suite['name']))
 
 
-def cross_task_choice(suite, table, method_name) -> list[dict]:
-  """Each search point of `method_name` scored across tasks: the geometric
-  mean over tasks of its validation headline metric (the config that does
-  best across the suite, not per dataset). Points that failed anywhere are
-  ranked last."""
-  method = _method(suite, method_name)
-  points = compare.search_points(method)
-  rows = []
-  for i, point in enumerate(points):
-    logs, missing = [], 0
-    for task in suite['tasks']:
-      cell = table.get((task['name'], method_name))
-      tuned = [r for r in (cell or {}).get('tune', []) if r['point'] == i]
-      if not tuned:
-        missing += 1
-        continue
-      v = values(tuned, task['metric'])[0]
-      logs.append(math.log(v) if v > 0 else math.inf)
-    rows.append({'point': i, 'overrides': point, 'tasks': len(logs),
-                 'missing': missing,
-                 'geomean': math.exp(np.mean(logs)) if logs else math.nan})
-  return rows
+def default_section(suite, table) -> list[str]:
+  """The suite's `default_method` at its one cross-task point: the score
+  of every point, then per task the test result of that point (its final
+  runs where the task chose it too, its `default` runs elsewhere)."""
+  name = suite.get('default_method')
+  if not name:
+    return []
+  method = _method(suite, name)
+  scores = compare.cross_task_scores(suite, method)
+  lines = [f'## One {name} config across the suite', '']
+  if scores is None:
+    return lines + ['Pending: not every task is tuned yet.', '']
+  point = compare.cross_task_point(suite, method)
+  lines += ['Each search point scored by the geometric mean over tasks of '
+            'its validation headline metric (the tuning runs; a ranking '
+            'independent of each task\'s units):', '',
+            '| point | tasks | geometric mean |', '|---|---|---|']
+  for r in sorted(scores, key=lambda r: (r['geomean'], r['point'])):
+    text = f'| {_fmt_point(r["overrides"])} | {r["tasks"]} | '
+    text += f'{r["geomean"]:.3g} |'
+    lines.append(f'**{text}**' if r['point'] == point else text)
+  lines += ['', f'The chosen config, {_fmt_point(method_point(method, point))}'
+            ', on each task\'s test set (seeds '
+            f'{", ".join(map(str, suite["final_seeds"]))}):', '',
+            '| task | metric | this config | tuned per task | data |',
+            '|---|---|---|---|---|']
+  for task in suite['tasks']:
+    cell = table.get((task['name'], name))
+    if not cell or not compare.applies(task, method):
+      continue
+    final = cell['final']
+    same = final and final[0]['point'] == point
+    runs = final if same else cell['default']
+    row = table.get((task['name'], None))
+    data = (str(stats.mean_interval([d.get(task['metric'], math.nan)
+                                     for d in row['draws']]))
+            if row else '—')
+    lines.append(f'| {task["name"]} | '
+                 f'{LABELS.get(task["metric"], task["metric"])} | '
+                 + (str(interval(runs, task['metric'])) if runs
+                    else 'pending')
+                 + (' (same point)' if same else '') + ' | '
+                 + (str(interval(final, task['metric'])) if final
+                    else 'pending') + f' | {data} |')
+  return lines + ['']
+
+
+def method_point(method, point):
+  return compare.search_points(method)[point]
 
 
 def _runs_wall_hours(table) -> float:
@@ -343,15 +361,7 @@ def write(suite) -> str:
   for task in suite['tasks']:
     if any((task['name'], m['name']) in table for m in suite['methods']):
       lines += task_section(suite, task, table, figures_rel)
-  first = suite['methods'][0]['name']
-  choice = cross_task_choice(suite, table, first)
-  lines += [f'## One {first} config across the suite', '',
-            'Geometric mean over tasks of each search point\'s validation '
-            'headline metric (the tuning runs above).', '',
-            '| point | tasks | geometric mean |', '|---|---|---|']
-  for r in sorted(choice, key=lambda r: (r['missing'], r['geomean'])):
-    lines.append(f'| {_fmt_point(r["overrides"])} | {r["tasks"]} | '
-                 f'{r["geomean"]:.3g} |')
+  lines += default_section(suite, table)
   os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
   with open(path, 'w') as f:
     f.write('\n'.join(lines) + '\n')

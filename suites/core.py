@@ -35,6 +35,7 @@ def _field(name, normalization, label):
 def get_suite():
   return {
       'name': 'core',
+      'default_method': 'drifting',
       'title': 'Leaderboard: drifting, its family and DMD at equal compute',
       'search_points': 4,
       'final_seeds': (1, 2, 3),

@@ -8,6 +8,7 @@
 def get_suite():
   return {
       'name': 'tiny',
+      'default_method': 'drifting',
       'search_points': 2,
       'final_seeds': (1, 2),
       'tuning_seed': 0,

@@ -155,6 +155,7 @@ def test_leaderboard_intervals_are_the_t_intervals(finished):
   data = table[('ring', None)]['draws']
   assert len(data) == suite['data_draws']
   assert str(stats.mean_interval([d[metric] for d in data])) in text
+  assert '(same point)' in text  # one task: its own choice is the default
   assert '![ring' in text and os.path.exists(os.path.join(
       compare_report.figures_dir(suite), 'ring.png'))
 
@@ -184,3 +185,42 @@ def test_resumed_suite_trains_nothing_twice(finished, monkeypatch):
   after = json.load(open(lost))
   assert after['final'] == before['final']
   assert after['curve'] == before['curve']
+
+
+def _store(suite, task, method, point, value, status='ok'):
+  path = compare.Run(task, method, 'tune', point, 0).result_path(suite)
+  compare._write_json(path, {
+      'phase': 'tune', 'point': point, 'seed': 0, 'split': 'validation',
+      'status': status, 'final': {task['metric']: value}})
+
+
+def test_one_default_config_across_tasks(tmp_path):
+  """The cross-task point minimises the geometric mean of the tasks'
+  validation metrics (units cancel), a failure anywhere disqualifies a
+  point, and the default runs are planned only where a task chose
+  another point."""
+  suite = tiny_suite(str(tmp_path))
+  task_a = dict(suite['tasks'][0], name='a')
+  task_b = dict(suite['tasks'][0], name='b',
+                metric='eval/mmd2_ratio')  # other units
+  suite['tasks'] = [task_a, task_b]
+  method = suite['methods'][0]
+  for point, (a, b) in enumerate([(1.0, 300.0), (2.0, 100.0)]):
+    _store(suite, task_a, method, point, a)
+    _store(suite, task_b, method, point, b)
+  # Geometric means: sqrt(1 x 300) = 17.3 and sqrt(2 x 100) = 14.1.
+  scores = compare.cross_task_scores(suite, method)
+  assert [round(r['geomean'], 1) for r in scores] == [17.3, 14.1]
+  assert compare.cross_task_point(suite, method) == 1
+  compare._write_json(
+      os.path.join(compare.results_dir(suite), compare.CALIBRATION_FILE),
+      {'runs': {f'{t}/drifting': {'seconds_per_step': 0.01}
+                for t in ('a', 'b')}})
+  todo = compare.run_defaults(suite, dry_run=True)
+  assert [t.split(':')[0] for t in todo] == [
+      f'a/drifting/default_seed{s}' for s in suite['final_seeds']]
+  _store(suite, task_b, method, 1, 100.0, status='failed')
+  assert compare.cross_task_point(suite, method) == 0
+  # Until every task is tuned there is no default.
+  os.remove(compare.Run(task_a, method, 'tune', 0, 0).result_path(suite))
+  assert compare.cross_task_point(suite, method) is None
