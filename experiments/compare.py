@@ -64,7 +64,7 @@ SUITE_KEYS = {'name', 'tasks', 'methods', 'search_points', 'final_seeds',
 TASK_KEYS = {'name', 'config', 'overrides', 'budget_seconds', 'eval_seed',
              'metric', 'metrics', 'needs'}
 METHOD_KEYS = {'name', 'overrides', 'search', 'needs', 'label',
-               'upper_bound'}
+               'upper_bound', 'reference'}
 DATA_ROW_SALT = 0xDA7A  # keys of the data row's draws (floors: FLOOR_SALT)
 CALIBRATION_FILE = 'calibration.json'
 DATA_ROW_FILE = 'data_row.json'

@@ -9,7 +9,8 @@ charged seconds (mean and interval band), and the tuning table. Then a
 summary: per task the best method on the headline metric and, by a paired
 t-test over the shared seeds (`stats.paired_comparison`), which methods it
 beats and which it is not separated from. Oracle-teacher rows are upper
-bounds (`upper_bound` in the suite) and never win.
+bounds (`upper_bound` in the suite) and multi-step rows references
+(`reference`): shown, never ranked.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def summary_rows(suite, table) -> list[dict]:
                 and len(table[(task['name'], m['name'])]['final'])
                 == len(suite['final_seeds'])}
     competitors = {n: r for n, r in finished.items()
-                   if not _method(suite, n).get('upper_bound')}
+                   if not _not_competing(_method(suite, n))}
     if not competitors:
       continue
     best = min(competitors,
@@ -95,6 +96,18 @@ def summary_rows(suite, table) -> list[dict]:
                              if compare.applies(task, m)
                              and m['name'] not in finished]})
   return rows
+
+
+def _not_competing(method) -> bool:
+  """Oracle-teacher rows (an upper bound at no teacher cost) and
+  multi-step references are shown, never ranked among the one-step
+  generators."""
+  return bool(method.get('upper_bound') or method.get('reference'))
+
+
+def _suffix(method) -> str:
+  return (' (upper bound)' if method.get('upper_bound') else
+          ' (reference)' if method.get('reference') else '')
 
 
 def _rank(results, metric, lower):
@@ -148,9 +161,7 @@ def task_section(suite, task, table, figures_rel) -> list[str]:
     first = final[0]
     steps = str(first['steps']) + (f' + {first["teacher_steps"]} teacher'
                                    if first['teacher_steps'] else '')
-    name = method.get('label', method['name'])
-    if method.get('upper_bound'):
-      name += ' (upper bound)'
+    name = method.get('label', method['name']) + _suffix(method)
     failed = sum(r['status'] != 'ok' for r in final)
     cells = [name, _fmt_point(first['overrides']), steps,
              f"{first['charged_seconds']:.3g}",
@@ -212,10 +223,9 @@ def plot_curves(suite, task, table, figures_rel):
                             math.exp(iv.high), iv.n, iv.failed)
              if iv.n else iv for iv in ivs]
     mean = np.array([iv.mean for iv in ivs])
-    label = method.get('label', method['name']) + (
-        ' (upper bound)' if method.get('upper_bound') else '')
+    label = method.get('label', method['name']) + _suffix(method)
     line, = ax.plot(x, mean, marker='o', ms=3, label=label,
-                    ls='--' if method.get('upper_bound') else '-')
+                    ls='--' if _not_competing(method) else '-')
     ax.fill_between(x, [iv.low for iv in ivs], [iv.high for iv in ivs],
                     color=line.get_color(), alpha=0.15)
     drawn = True
@@ -349,12 +359,16 @@ def write(suite) -> str:
             f'{wall.get("seconds", 0) / 3600:.2f} h.', '']
   rows = summary_rows(suite, table)
   lines += ['## Summary', '',
+            'Among the one-step generators (oracle-teacher DMD, an upper '
+            'bound, and the multi-step diffusion reference are in the task '
+            'tables, not ranked); "so far" while methods are pending.', '',
             '| task | metric | best | beats (paired t, 95 %) | '
             'not separated from the best | pending |',
             '|---|---|---|---|---|---|']
   for r in rows:
+    best = r['best'] + (' (so far)' if r['pending'] else '')
     lines.append(f'| {r["task"]} | {LABELS.get(r["metric"], r["metric"])} '
-                 f'| {r["best"]} | {", ".join(r["beats"]) or "—"} | '
+                 f'| {best} | {", ".join(r["beats"]) or "—"} | '
                  f'{", ".join(r["not_separated"]) or "—"} | '
                  f'{", ".join(r["pending"]) or "—"} |')
   lines.append('')

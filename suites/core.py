@@ -78,8 +78,10 @@ def get_suite():
           _field('sharp_companion', 'sharp_companion', 'sharp companion'),
           _field('mmd', 'mmd', 'MMD gradient'),
           _field('sinkhorn', 'sinkhorn', 'Sinkhorn'),
+          # Multi-step (18 Heun steps, 35 network passes per sample): a
+          # reference at the same training cost, not a one-step rival.
           {'name': 'diffusion', 'label': 'diffusion teacher (multi-step)',
-           'overrides': {'method': 'diffusion'},
+           'reference': True, 'overrides': {'method': 'diffusion'},
            'search': {'optim.lr': LRS, 'diffusion.p_mean': (-1.2, -0.4)}},
           {'name': 'dmd_trained', 'label': 'DMD, trained teacher',
            'overrides': {'method': 'dmd', 'dmd.teacher': 'train',
