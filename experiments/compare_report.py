@@ -28,6 +28,7 @@ HIGHER_IS_BETTER = ('eval/modes_covered', 'eval/high_quality_fraction',
                     'eval/precision', 'eval/recall')
 LABELS = {'eval/energy_distance_ratio': 'ED / floor',
           'eval/mmd2_ratio': 'MMD² / floor',
+          'eval/mmd2': 'MMD² (unbiased)',
           'eval/modes_covered': 'modes covered',
           'eval/mode_mass_error': 'mode-mass error (TV)',
           'eval/high_quality_fraction': 'high-quality fraction',

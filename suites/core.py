@@ -19,8 +19,11 @@ TEMPERATURES = ((0.02, 0.05, 0.2), (0.05, 0.125, 0.5))
 FIELD = {'field.kernel': 'laplace', 'field.normalize_distances': True,
          'field.normalize_drift': True, 'field.mask_self': True}
 FIELD_SEARCH = {'optim.lr': LRS, 'field.temperatures': TEMPERATURES}
-TOY_METRICS = ('eval/mmd2_ratio',)
-MIXTURE_METRICS = ('eval/mmd2_ratio', 'eval/modes_covered',
+# MMD^2 is the unbiased estimator: its data-vs-data floor is 0 in
+# expectation (and negative half the time), so a ratio to it means nothing;
+# it is reported as is, beside the data row's.
+TOY_METRICS = ('eval/mmd2',)
+MIXTURE_METRICS = ('eval/mmd2', 'eval/modes_covered',
                    'eval/mode_mass_error')
 ED = 'eval/energy_distance_ratio'
 
