@@ -70,7 +70,7 @@ def get_suite():
            'metrics': MIXTURE_METRICS, 'needs': ('mixture',)},
           {'name': 'digits', 'config': 'configs/digits.py',
            'overrides': {'data.validation_fraction': 0.1},
-           'budget_seconds': 60, 'eval_seed': 1606,
+           'budget_seconds': 40, 'eval_seed': 1606,
            'metric': 'eval/feature_fd',
            'metrics': (ED, 'eval/precision', 'eval/recall'),
            'needs': ('images',)},
