@@ -297,6 +297,12 @@ def machine() -> dict:
           'date': time.strftime('%Y-%m-%d')}
 
 
+def stored_calibrations(suite) -> dict:
+  """{'TASK/METHOD': {'seconds_per_step': ..}} measured so far."""
+  return (_read_json(os.path.join(results_dir(suite), CALIBRATION_FILE))
+          or {}).get('runs', {})
+
+
 def calibrate(suite, task, method) -> dict:
   """Seconds per step of the method's first search point on the task (and
   of its trained teacher), measured once and stored. The search axes must
@@ -439,11 +445,8 @@ def choose(results: list[dict], metric: str) -> int:
 def run_cell(suite, task, method, *, dry_run=False, classifier_dir=None):
   """Tunes one method on one task, then trains the chosen point with the
   final seeds. Returns the runs still to do (dry run) or done."""
-  calibration = (_read_json(os.path.join(results_dir(suite),
-                                         CALIBRATION_FILE)) or {}).get(
-                                             'runs', {}).get(
-                                                 f'{task["name"]}/'
-                                                 f'{method["name"]}')
+  calibration = stored_calibrations(suite).get(
+      f'{task["name"]}/{method["name"]}')
   if calibration is None and dry_run:
     return [f'{task["name"]}/{method["name"]}: calibrate, then '
             f'{len(search_points(method))} tuning and '
@@ -593,9 +596,7 @@ def run_defaults(suite, *, dry_run=False, only_tasks=None):
   point = cross_task_point(suite, method)
   if point is None:
     return [f'{name}: cross-task default (after every task is tuned)']
-  calibrations = (_read_json(os.path.join(results_dir(suite),
-                                          CALIBRATION_FILE)) or {}).get(
-                                              'runs', {})
+  calibrations = stored_calibrations(suite)
   todo = []
   for task in suite['tasks']:
     if not applies(task, method) or (only_tasks
