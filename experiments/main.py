@@ -1,7 +1,7 @@
 r"""Trains one run: `--config FILE:ARGS --workdir DIR` (absl flags).
 
-  python -m experiments.main --config configs/toy2d.py:recipe \
-      --workdir runs/checkerboard --config.train.steps=2000
+  python -m experiments.main --config configs/toy2d.py:dataset=checkerboard \
+      --workdir runs/checkerboard --config.train.steps=367
 
 Multi-host: run the same command on every host with --jax_distributed (or
 DRIFT_JAX_DISTRIBUTED=1). On a managed cluster (TPU pods, SLURM, ...) JAX

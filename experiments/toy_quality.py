@@ -45,13 +45,24 @@ from experiments import cli
 FLOOR_PAIRS = 10
 _load = config_lib.load_config_file
 
+
+def _published_default(arg):
+  """The toy default as the README's table measured it: lr 1e-3, before
+  the leaderboard raised the default to 3e-3 (configs/toy2d.py)."""
+  c = _load(arg)
+  c.optim.lr = 1e-3
+  return c
+
+
 RUNS = {  # name: (config, target ratio, what the target is)
     'recipe_checkerboard': (_load('configs/toy2d.py:recipe'), 1.34,
                             'authors notebook'),
     'recipe_swiss_roll': (_load('configs/toy2d.py:recipe,dataset=swiss_roll'),
                           4.9, 'authors notebook'),
-    'default_checkerboard': (_load('configs/toy2d.py'), 2.0, 'quality bar'),
-    'default_swiss_roll': (_load('configs/toy2d.py:dataset=swiss_roll'), 2.0,
+    'default_checkerboard': (_published_default('configs/toy2d.py'), 2.0,
+                             'quality bar'),
+    'default_swiss_roll': (_published_default(
+        'configs/toy2d.py:dataset=swiss_roll'), 2.0,
                            'quality bar'),
     'dmd_oracle_gmm': (_load('configs/gmm.py:method=dmd'), 2.0,
                        'quality bar'),

@@ -6,8 +6,10 @@ for BENCHMARKS.md.
   python -m experiments.benchmarks.device_check --quick    # CPU smoke sizes
 
 Rows (sizes shrink with --quick, which the tests run on a CPU):
-  main job   the README's main job as a subprocess: total wall time and
-             the run's own training time (`wall=` in its output).
+  main job   the demo recipe on the checkerboard (the README's main job
+             until the leaderboard, kept so device results stay comparable)
+             as a subprocess: total wall time and the run's own training
+             time (`wall=` in its output).
   gradient   the drifting-loss gradient at the toy size (N = M = 2048,
              D = 2, three normalised temperatures).
   step       chained training steps per second, the runner's step vs the
@@ -113,7 +115,8 @@ def _row(check, size, ours, authors, target='', unit='ms'):
 
 
 def main_job_row(steps: int) -> str:
-  """The README's main job in a subprocess (fewer steps with --quick)."""
+  """The demo recipe, the README's main job when device results were first
+  taken, in a subprocess (fewer steps with --quick)."""
   with tempfile.TemporaryDirectory() as workdir:
     command = [sys.executable, '-m', 'experiments.main',
                '--config=configs/toy2d.py:recipe,dataset=checkerboard',
