@@ -40,13 +40,7 @@ def get_config(arg=None):
     config_lib.improved_toy_defaults(c)
     config_lib.authors_field_recipe(c)
     if a.method == 'drifting':
-      # The leaderboard's one drifting config across its tasks (issue 16;
-      # docs/leaderboard.md, "One drifting config across the suite"): of
-      # lr 1e-3 / 3e-3 x the temperatures (0.02, 0.05, 0.2) / 2.5x those,
-      # lr 3e-3 with the authors' temperatures had the lowest validation ED
-      # on every toy task at 20 s budgets. Published toy runs before it used
-      # 1e-3 (sweeps/toy_authors_field.py pins it).
-      c.optim.lr = 3e-3
+      config_lib.leaderboard_drifting_defaults(c)
   if a.runlocal:
     config_lib.runlocal(c)
   return c

@@ -409,3 +409,19 @@ def authors_field_recipe(c: ml_collections.ConfigDict) -> None:
   dimension)."""
   c.field.update(temperatures=(0.02, 0.05, 0.2), normalize_distances=True,
                  normalize_drift=True)
+
+
+# The leaderboard's one drifting learning rate across its tasks (issue 16;
+# docs/leaderboard.md, "One drifting config across the suite").
+LEADERBOARD_DRIFTING_LR = 3e-3
+
+
+def leaderboard_drifting_defaults(c: ml_collections.ConfigDict) -> None:
+  """The core suite's cross-task drifting point (suites/core.py): the
+  authors' field recipe at lr 3e-3. Of lr 1e-3 / 3e-3 x temperatures
+  (0.02, 0.05, 0.2) / 2.5x those, it had the lowest validation energy
+  distance on every toy task at 20 s budgets, and the lowest geometric mean
+  over all six tasks (tests/configs_test.py checks it against the stored
+  results). Runs published before it used lr 1e-3; their sweeps pin it."""
+  authors_field_recipe(c)
+  c.optim.lr = LEADERBOARD_DRIFTING_LR

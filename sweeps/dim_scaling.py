@@ -12,7 +12,13 @@ def get_sweep():
       # Published (docs/reproduction.md) with per-seed evaluation sets.
       'eval_protocol': 'per_seed',
       'base': 'configs/gmm.py',
-      'overrides': {'train.steps': 2000},
+      # Published with the drifting defaults of before the leaderboard
+      # (one temperature, unnormalised, lr 1e-3); pinned so a rerun
+      # reproduces them.
+      'overrides': {'train.steps': 2000, 'optim.lr': 1e-3,
+                    'field.temperatures': (0.05,),
+                    'field.normalize_distances': False,
+                    'field.normalize_drift': False},
       # DMD's regression loss starts the teacher ODE from the generator's
       # noise, so that noise needs d >= data dim; at d = 128 both methods
       # get a 128-d noise (same generator for both).

@@ -113,3 +113,29 @@ def test_unknown_and_mistyped_keys_are_named():
     raw['train'][key] = value
     with pytest.raises(ValueError, match=message):
       methods.validate(ml_collections.ConfigDict(raw), 1)
+
+
+@pytest.mark.parametrize('config_file', ['toy2d.py', 'gmm.py'])
+def test_toy_default_is_the_leaderboards_cross_task_drifting_config(
+    config_file, monkeypatch):
+  """Issue 16, 'defaults that generalise': the toy configs' drifting
+  defaults are the point the core suite's stored tuning runs chose across
+  every task (results/core, committed), with the field the suite ran."""
+  from experiments import compare  # pylint: disable=g-import-not-at-top
+  monkeypatch.chdir(ROOT)
+  suite = compare.load_suite(os.path.join(ROOT, 'suites', 'core.py'))
+  method = next(m for m in suite['methods']
+                if m['name'] == suite['default_method'])
+  point = compare.cross_task_point(suite, method)
+  assert point is not None, 'results/core lacks tuning runs'
+  expected = {**method['overrides'], **compare.search_points(method)[point]}
+  c = _load([f'--config={os.path.join(ROOT, "configs", config_file)}'])
+  for key, value in expected.items():
+    node = c
+    for part in key.split('.'):
+      node = node[part]
+    got = tuple(node) if isinstance(node, (list, tuple)) else node
+    want = tuple(value) if isinstance(value, (list, tuple)) else value
+    if isinstance(want, float):
+      want = pytest.approx(want)
+    assert got == want, key
