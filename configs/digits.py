@@ -44,6 +44,11 @@ def get_config(arg=None):
                  ema_decay=0.999, eval_every=500, checkpoint_every=500,
                  log_every=50)
   c.optim.update(lr=1e-3, schedule='cosine')
+  if a.method == 'drifting':
+    # The leaderboard's cross-task drifting config (lr 3e-3); the digits'
+    # own tuning preferred 1e-3 (docs/leaderboard.md), but a default that
+    # generalises is not tuned per dataset.
+    config_lib.leaderboard_drifting_defaults(c)
   c.diffusion.sigma_max = 10.0  # pixels in [-1, 1]
   # DMD's step costs ~7 network passes (5 fake updates, teacher, fake,
   # generator): fewer generator steps, and the teacher's steps on top.

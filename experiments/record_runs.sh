@@ -15,5 +15,5 @@ run() { name=$1; shift; python -m experiments.main "$@" --workdir "$OUT/$name" >
 run a --config configs/toy2d.py:recipe,dataset=checkerboard --config.train.steps=300
 run b --config configs/gmm.py:method=dmd --config.train.steps=300
 run c --config configs/gmm.py:method=dmd,teacher=train,runlocal
-run d --config configs/digits.py:features,conditional,runlocal
+run d --config configs/digits.py:features,conditional,runlocal --config.optim.lr=1e-3  # recorded before the lr default changed
 run e --config configs/digits.py:method=dmd,runlocal

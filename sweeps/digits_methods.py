@@ -13,6 +13,8 @@ def get_sweep():
       # Published (docs/reproduction.md) with per-seed evaluation sets.
       'eval_protocol': 'per_seed',
       'base': 'configs/digits.py',
+      # Published at lr 1e-3, drifting's default before the leaderboard.
+      'overrides': {'optim.lr': 1e-3},
       'grid': {'run': [
           {'name': 'drifting_pixel'},
           {'name': 'drifting_features', 'features.encoder': 'train'},

@@ -115,10 +115,10 @@ def test_unknown_and_mistyped_keys_are_named():
       methods.validate(ml_collections.ConfigDict(raw), 1)
 
 
-@pytest.mark.parametrize('config_file', ['toy2d.py', 'gmm.py'])
+@pytest.mark.parametrize('config_file', ['toy2d.py', 'gmm.py', 'digits.py'])
 def test_toy_default_is_the_leaderboards_cross_task_drifting_config(
     config_file, monkeypatch):
-  """Issue 16, 'defaults that generalise': the toy configs' drifting
+  """Issue 16, 'defaults that generalise': the configs' drifting
   defaults are the point the core suite's stored tuning runs chose across
   every task (results/core, committed), with the field the suite ran."""
   from experiments import compare  # pylint: disable=g-import-not-at-top
