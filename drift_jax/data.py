@@ -79,6 +79,13 @@ def gaussian_mixture(dim: int, num_components: int, radius: float,
       jnp.asarray(means, jnp.float32), std)
 
 
+def evaluation_seed(seed: int, eval_seed: int = -1) -> int:
+  """The seed of a run's evaluation sets (held-out, floor reference and
+  floor draws): `eval.seed` when it is >= 0 (the same sets for every run of
+  a task), else the run's own seed (per-seed sets, the old protocol)."""
+  return eval_seed if eval_seed >= 0 else seed
+
+
 def make_dataset(data_config, *, eval_size: int, seed: int,
                  eval_seed: int = -1, split: str = 'test') -> Dataset:
   """Builds the `Dataset` that `data_config.name` names.
@@ -98,8 +105,7 @@ def make_dataset(data_config, *, eval_size: int, seed: int,
       reference with their own keys; finite data use the
       `data.validation_fraction` rows after the test rows).
   """
-  if eval_seed >= 0:
-    seed = eval_seed
+  seed = evaluation_seed(seed, eval_seed)
   name = data_config.name
   eval_key = jax.random.fold_in(jax.random.key(seed), 0x5EED)
   if split == 'validation':  # independent of every test-set key

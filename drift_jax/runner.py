@@ -143,8 +143,8 @@ class Scorer:
     held_out = self._dataset.held_out
     references = [self._dataset.floor_reference]
     if draws > 1:
-      seed = (config.eval.seed if config.eval.get('seed', -1) >= 0
-              else config.seed)
+      seed = data_lib.evaluation_seed(config.seed,
+                                      config.eval.get('seed', -1))
       references += data_lib.independent_draws(self._dataset, draws - 1,
                                                seed, FLOOR_SALT)
     floors = {
