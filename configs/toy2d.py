@@ -38,9 +38,11 @@ def get_config(arg=None):
   c.dmd.teacher = a.teacher or ('oracle' if is_mixture else 'train')
   if not a.recipe:
     config_lib.improved_toy_defaults(c)
-    config_lib.authors_field_recipe(c)
     if a.method == 'drifting':
+      # The authors' field recipe at the leaderboard's learning rate.
       config_lib.leaderboard_drifting_defaults(c)
+    else:
+      config_lib.authors_field_recipe(c)
   if a.runlocal:
     config_lib.runlocal(c)
   return c

@@ -116,7 +116,7 @@ def test_unknown_and_mistyped_keys_are_named():
 
 
 @pytest.mark.parametrize('config_file', ['toy2d.py', 'gmm.py', 'digits.py'])
-def test_toy_default_is_the_leaderboards_cross_task_drifting_config(
+def test_drifting_default_is_the_leaderboards_cross_task_config(
     config_file, monkeypatch):
   """Issue 16, 'defaults that generalise': the configs' drifting
   defaults are the point the core suite's stored tuning runs chose across
