@@ -65,7 +65,15 @@ class Prerequisite(NamedTuple):
       directory of a finished one (ignored for the oracle).
     run_config: the config a teacher is trained with when `choice` is
       `TRAIN_HERE` (a whole run of the diffusion method).
+    length_key: the config key of that run's length in steps (e.g.
+      'dmd.teacher_steps'), which a study that allots compute writes.
+    share_key: the config key of that run's share of a study's budget
+      (e.g. 'dmd.teacher_share'), one of its owner's search axes. With
+      both keys, a study pays the run from the method's budget
+      (`studies.budget`); without them it is not charged by a study.
   """
   kind: str
   choice: str = ''
   run_config: Any = None
+  length_key: str = ''
+  share_key: str = ''

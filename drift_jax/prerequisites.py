@@ -5,8 +5,10 @@ a DMD teacher, a feature encoder); the runner adds the evaluation
 classifier of labelled image data. Every one of them goes through
 `resolve`: 'train' (`workdir.TRAIN_HERE`) trains it into its folder of the
 run's workdir (reused when finished there), a directory loads a finished
-one, and `cost` says what it cost, which the runner charges to the run's
-`budget/total_seconds`. Teachers and encoders are loaded read-only and
+one, and `cost` says what it cost, which the runner logs under the
+metrics its kind declares (`KINDS`) and charges to the run's
+`budget/total_seconds`. A new kind of prerequisite is a resolve function
+and one line in `KINDS`. Teachers and encoders are loaded read-only and
 enter the step as constants, so they are never saved with the student.
 
 A teacher is trained by the runner itself (`train_run`, passed in by the
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
+from typing import NamedTuple
 
 import jax
 import ml_collections
@@ -31,13 +35,63 @@ from drift_jax.context import Teacher
 from drift_jax.methods import common
 from drift_jax.methods import diffusion
 
-KINDS = ('oracle_teacher', 'teacher', 'encoder', 'classifier')
-# Each prerequisite trained in a workdir has its own folder there.
-FOLDERS = {'teacher': workdir_lib.TEACHER_DIR,
-           'encoder': workdir_lib.ENCODER_DIR,
-           'classifier': workdir_lib.CLASSIFIER_DIR}
-SEEDS = {'encoder': classifier_lib.ENCODER_SEED,
-         'classifier': classifier_lib.EVAL_SEED}
+
+def _oracle(request, *, folder, dataset, config, num_classes, train_run):
+  del request, folder, config, num_classes, train_run
+  return oracle_teacher(dataset.mixture)
+
+
+def _teacher(request, *, folder, dataset, config, num_classes, train_run):
+  del config
+  directory = request.choice
+  if request.choice == workdir_lib.TRAIN_HERE:
+    train_run(request.run_config, folder)
+    directory = folder
+  return load_teacher(directory, dim=dataset.dim,
+                      image_shape=dataset.image_shape,
+                      num_classes=num_classes)
+
+
+def _classifier(seed):
+  """A conv classifier trained (or loaded) for `dataset`, with `seed`."""
+  def resolve_classifier(request, *, folder, dataset, config, num_classes,
+                         train_run):
+    del num_classes, train_run
+    return classifier_lib.resolve(
+        request.choice, folder, dataset, config.classifier, seed=seed,
+        checkpoint_every=config.train.checkpoint_every)
+  return resolve_classifier
+
+
+class Kind(NamedTuple):
+  """A kind of prerequisite: how it is resolved, where it is trained, and
+  the budget metrics its cost is charged to.
+
+  Attributes:
+    resolve: (request, *, folder, dataset, config, num_classes, train_run)
+      -> the resolved prerequisite.
+    folder: its folder in the run's workdir when trained there.
+    cost_metrics: (steps metric, seconds metric) its training is logged
+      under, None for one not logged; both None: never charged (the
+      evaluation classifier measures the run, it is not part of it).
+  """
+  resolve: Callable[..., Any]
+  folder: str = ''
+  cost_metrics: tuple[str | None, str | None] = (None, None)
+
+
+TEACHER_COSTS = ('budget/teacher_steps', 'budget/teacher_seconds')
+# One line per kind. Every run logs every kind's cost metrics (0 when it
+# has none of that kind), so that tables of runs line up.
+KINDS: dict[str, Kind] = {
+    'oracle_teacher': Kind(_oracle, '', TEACHER_COSTS),
+    'teacher': Kind(_teacher, workdir_lib.TEACHER_DIR, TEACHER_COSTS),
+    'encoder': Kind(_classifier(classifier_lib.ENCODER_SEED),
+                    workdir_lib.ENCODER_DIR,
+                    (None, 'budget/encoder_seconds')),
+    'classifier': Kind(_classifier(classifier_lib.EVAL_SEED),
+                       workdir_lib.CLASSIFIER_DIR),
+}
 
 
 def resolve(request: Prerequisite, *, workdir: str, dataset, config,
@@ -54,22 +108,40 @@ def resolve(request: Prerequisite, *, workdir: str, dataset, config,
   """
   if request.kind not in KINDS:
     raise ValueError(f'Unknown prerequisite kind {request.kind!r}; known: '
-                     f'{KINDS}.')
-  if request.kind == 'oracle_teacher':
-    return oracle_teacher(dataset.mixture)
-  folder = os.path.join(workdir, FOLDERS[request.kind])
-  if request.kind == 'teacher':
-    directory = request.choice
-    if request.choice == workdir_lib.TRAIN_HERE:
-      train_run(request.run_config, folder)
-      directory = folder
-    return load_teacher(directory, dim=dataset.dim,
-                        image_shape=dataset.image_shape,
-                        num_classes=num_classes)
-  return classifier_lib.resolve(
-      request.choice, folder, dataset, config.classifier,
-      seed=SEEDS[request.kind],
-      checkpoint_every=config.train.checkpoint_every)
+                     f'{tuple(KINDS)}.')
+  kind = KINDS[request.kind]
+  return kind.resolve(request, folder=os.path.join(workdir, kind.folder),
+                      dataset=dataset, config=config,
+                      num_classes=num_classes, train_run=train_run)
+
+
+def cost_metrics(requests: dict, resolved: dict) -> dict:
+  """{budget metric: value} of what a run paid before its first step:
+  every kind's cost metrics, filled from the resolved prerequisites of the
+  `requests` ({name: Prerequisite}) a method declared."""
+  out = {}
+  for kind in KINDS.values():
+    for key, zero in zip(kind.cost_metrics, (0, 0.0), strict=True):
+      if key:
+        out.setdefault(key, zero)
+  for name, request in requests.items():
+    steps_key, seconds_key = KINDS[request.kind].cost_metrics
+    steps, seconds = cost(resolved[name])
+    if steps_key:
+      out[steps_key] = steps
+    if seconds_key:
+      out[seconds_key] = seconds
+  return out
+
+
+def seconds_paid(costs: dict) -> float:
+  """The wall seconds in `cost_metrics(...)`, summed in registry order."""
+  keys = dict.fromkeys(k.cost_metrics[1] for k in KINDS.values()
+                       if k.cost_metrics[1])
+  total = 0.0
+  for key in keys:
+    total += costs[key]
+  return total
 
 
 def oracle_teacher(mixture) -> Teacher:

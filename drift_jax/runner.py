@@ -43,9 +43,6 @@ from drift_jax.workdir import SAMPLES_FILE
 from drift_jax.workdir import read_budget
 
 MAX_LOGGED_MODES = 16  # mixtures up to this size log each mode's mass
-# Budget keys of the prerequisites a method may declare (always logged).
-COST_KEYS = {'teacher': ('budget/teacher_steps', 'budget/teacher_seconds'),
-             'encoder': (None, 'budget/encoder_seconds')}
 
 __all__ = ['CHECKPOINT_DIR', 'CONFIG_FILE', 'SAMPLES_FILE', 'read_budget',
            'train_and_evaluate']
@@ -239,14 +236,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 def _set_up_and_run(config, workdir: str) -> dict:
   """Config, data and resume checks before anything is written."""
-  config, method, ctx, dataset, resolved, changes = _prepare(config, workdir)
-  return _run(config, workdir, method, ctx, dataset, _extra_costs(resolved),
-              changes)
+  config, method, ctx, dataset, costs, changes = _prepare(config, workdir)
+  return _run(config, workdir, method, ctx, dataset, costs, changes)
 
 
 def _prepare(config, workdir: str):
-  """The finalised config, the method, its run context, the dataset, the
-  resolved prerequisites (trained into `workdir` if they must be) and the
+  """The finalised config, the method, its run context (with the resolved
+  prerequisites, trained into `workdir` if they must be), the dataset,
+  what the prerequisites cost (`prerequisites.cost_metrics`) and the
   config changes since the checkpoints in `workdir`."""
   config = methods.finalize(config)
   mesh = parallel.make_mesh(config.mesh.num_devices)
@@ -257,15 +254,17 @@ def _prepare(config, workdir: str):
   changes = guards.check_resume_config(workdir, config.to_dict())
   workdir_lib.write_json(os.path.join(workdir, CONFIG_FILE),
                          config.to_dict())
+  requests = module.prerequisites(config)
   resolved = {
       name: prerequisites_lib.resolve(
           request, workdir=workdir, dataset=dataset, config=config,
           num_classes=num_classes, train_run=train_and_evaluate)
-      for name, request in module.prerequisites(config).items()}
+      for name, request in requests.items()}
   ctx = RunContext(dim=dataset.dim, mesh=mesh,
                    image_shape=dataset.image_shape, num_classes=num_classes,
                    prerequisites=resolved)
-  return config, module.make(config, ctx), ctx, dataset, resolved, changes
+  return (config, module.make(config, ctx), ctx, dataset,
+          prerequisites_lib.cost_metrics(requests, resolved), changes)
 
 
 def seconds_per_step(config, workdir: str, *, min_seconds: float = 2.0,
@@ -375,18 +374,6 @@ def _image_metrics(config, workdir, dataset, num_classes):
   return image_eval.ImageMetrics(net, dataset, num_classes=num_classes)
 
 
-def _extra_costs(resolved) -> dict:
-  """What a run paid before its first step: a DMD teacher's training, a
-  feature encoder's training (both in budget/total_seconds)."""
-  costs = {}
-  for name, (steps_key, seconds_key) in COST_KEYS.items():
-    steps, seconds = prerequisites_lib.cost(resolved.get(name))
-    if steps_key:
-      costs[steps_key] = steps
-    costs[seconds_key] = seconds
-  return costs
-
-
 def _train(config, workdir, method, state, start, ctx, dataset, constants,
            saver, writer, extra_costs):
   tc = config.train
@@ -422,8 +409,7 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
       wall = time.perf_counter() - wall0
       record.update({'time/wall_seconds': wall,
                      'budget/total_seconds':
-                         wall + extra_costs['budget/teacher_seconds']
-                         + extra_costs['budget/encoder_seconds'],
+                         wall + prerequisites_lib.seconds_paid(extra_costs),
                      **extra_costs})
       writer.write(step, record)
       if progress is not None and 'train/loss' in record:

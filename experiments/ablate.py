@@ -23,28 +23,15 @@ Each (point, seed) trains in WORKDIR/POINT/seed_S. A finished run leaves
 resumes from its checkpoints, so re-running the command resumes a sweep.
 Outputs in WORKDIR: results.csv (one row per run), results.md (mean +- std
 over seeds), samples.png, metric_vs_step.png, metric_vs_wall.png (teacher
-time included) and, for 2-D drifting points, fields.png.
+time included) and, for 2-D drifting points, fields.png. The sweep itself
+is `drift_jax.studies.sweep` (and `sweep_plots`); this file holds only the
+flags and `main`.
 """
 
-import csv
-import importlib.util
-import itertools
-import json
-import math
-import os
-import re
-import statistics
-
-import numpy as np
 from absl import app
 from absl import flags
 
-from drift_jax import config_lib
-from drift_jax import methods
-from drift_jax import reporting
-from drift_jax import runner
-from drift_jax import workdir as workdir_lib
-from drift_jax.methods import drifting
+from drift_jax.studies import sweep
 from experiments import cli
 
 FLAGS = flags.FLAGS
@@ -62,275 +49,6 @@ def _define_flags():
   flags.DEFINE_string('filter', None, 'Regex: only grid points whose name '
                       'matches (e.g. "teacher=oracle").')
 
-RESULT_FILE = 'result.json'
-TABLE_METRICS = ('eval/energy_distance_ratio', 'eval/mmd2',
-                 'eval/high_quality_fraction', 'eval/modes_covered',
-                 'eval/feature_fd', 'eval/feature_fd_floor',
-                 'eval/precision', 'eval/recall', 'eval/class_accuracy',
-                 'budget/total_seconds', 'steps_to_2x_floor',
-                 'seconds_to_2x_floor')
-TARGET_RATIO = 2.0  # time-to-quality: first evaluation at <= 2x the floor
-PLOT_METRIC = 'eval/energy_distance_ratio'
-
-
-def load_sweep(path):
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f'Sweep file {path!r} does not exist.')
-  spec = importlib.util.spec_from_file_location('_sweep', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  sweep = module.get_sweep()
-  unknown = set(sweep) - {'base', 'overrides', 'grid', 'seeds',
-                          'plot_metrics', 'eval_protocol'}
-  if unknown or 'base' not in sweep:
-    raise ValueError(f'Sweep {path!r}: needs `base`, may have overrides, '
-                     f'grid, seeds, plot_metrics, eval_protocol; unknown '
-                     f'keys {sorted(unknown)}.')
-  config_lib.check_choice('eval_protocol', sweep.get('eval_protocol',
-                                                     'fixed'),
-                          ('fixed', 'per_seed'))
-  return sweep
-
-
-def _label(value):
-  if isinstance(value, dict):
-    return value.get('name') or ','.join(f'{k}={_label(v)}'
-                                         for k, v in value.items())
-  if isinstance(value, (tuple, list)):
-    return '+'.join(str(v) for v in value)
-  return str(value)
-
-
-def points(sweep):
-  """[(name, {axis: label}, {dotted key: value})] over the grid product."""
-  grid = sweep.get('grid', {})
-  axes = list(grid)
-  result = []
-  for values in itertools.product(*(grid[a] for a in axes)):
-    overrides, labels = dict(sweep.get('overrides', {})), {}
-    for axis, value in zip(axes, values, strict=True):
-      labels[axis] = _label(value)
-      if isinstance(value, dict):
-        overrides.update({k: v for k, v in value.items() if k != 'name'})
-      else:
-        overrides[axis] = value
-    name = '__'.join(f'{a.split(".")[-1]}={labels[a]}' for a in axes)
-    result.append((re.sub(r'[^\w.=+,-]', '_', name) or 'base', labels,
-                   overrides))
-  return result
-
-
-def make_config(sweep, overrides, seed):
-  """The base config with the point's overrides, then the config file's
-  method-dependent defaults on the keys the point did not set."""
-  config = config_lib.load_config_file(sweep['base'])
-  if sweep.get('eval_protocol') == 'per_seed':
-    overrides = {**config_lib.PER_SEED_EVAL, **overrides}
-  for key, value in overrides.items():
-    config_lib.set_by_path(config, key, value)
-  config.seed = seed
-  config.train.progress = False
-  return methods.finalize(config, overridden=tuple(overrides))
-
-
-def run_sweep(sweep, workdir, seeds, dry_run=False, only=None):
-  rows = []
-  for name, labels, overrides in points(sweep):
-    if only and not re.search(only, name):
-      continue
-    for seed in range(seeds):
-      run_dir = os.path.join(workdir, name, f'seed_{seed}')
-      config = make_config(sweep, overrides, seed)  # fails early on bad keys
-      result_path = os.path.join(run_dir, RESULT_FILE)
-      if os.path.exists(result_path):
-        with open(result_path) as f:
-          summary = json.load(f)
-      elif dry_run:
-        print(f'would run {run_dir}')
-        continue
-      else:
-        print(f'running {run_dir}', flush=True)
-        summary = runner.train_and_evaluate(config, run_dir)
-        workdir_lib.write_json(result_path, summary)  # atomic
-      # `config.method` first: a grid axis named 'method' keeps its label.
-      rows.append({'config.method': config.method, 'point': name, **labels,
-                   'seed': seed, 'run_dir': run_dir, **summary,
-                   **time_to_quality(run_dir)})
-  return rows
-
-
-def time_to_quality(run_dir, target=TARGET_RATIO):
-  """Generator steps and wall-clock seconds (a trained teacher's included)
-  at the first evaluation with energy distance <= target x the floor; NaN
-  when no evaluation got there."""
-  for record in reporting.read_metrics(run_dir):
-    if record.get(PLOT_METRIC, float('inf')) <= target:
-      return {'steps_to_2x_floor': record['step'],
-              'seconds_to_2x_floor': record['budget/total_seconds']}
-  return {'steps_to_2x_floor': float('nan'),
-          'seconds_to_2x_floor': float('nan')}
-
-
-def write_tables(rows, workdir, axes):
-  keys = list(dict.fromkeys(k for r in rows for k in r))
-  with open(os.path.join(workdir, 'results.csv'), 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(rows)
-  metrics = [m for m in TABLE_METRICS if any(m in r for r in rows)]
-  lines = ['| ' + ' | '.join([*axes, 'seeds', *metrics]) + ' |',
-           '|' + '---|' * (len(axes) + 1 + len(metrics))]
-  for name in dict.fromkeys(r['point'] for r in rows):
-    group = [r for r in rows if r['point'] == name]
-    cells = [str(group[0][a]) for a in axes] + [str(len(group))]
-    for m in metrics:
-      values = [float(r[m]) for r in group
-                if m in r and math.isfinite(float(r[m]))]
-      std = statistics.stdev(values) if len(values) > 1 else 0.0
-      cells.append(f'{statistics.fmean(values):.3g} +- {std:.2g}'
-                   + (f' ({len(values)}/{len(group)})'
-                      if len(values) < len(group) else '')
-                   if values else '-')
-    lines.append('| ' + ' | '.join(cells) + ' |')
-  table = '\n'.join(lines)
-  with open(os.path.join(workdir, 'results.md'), 'w') as f:
-    f.write(table + '\n')
-  return table
-
-
-def _dataset(run_dir):
-  from drift_jax import data as data_lib
-  config = _run_config(run_dir)
-  return data_lib.for_run(config)
-
-
-def _run_config(run_dir):
-  import ml_collections
-  with open(os.path.join(run_dir, runner.CONFIG_FILE)) as f:
-    return ml_collections.ConfigDict(json.load(f))
-
-
-def plot_samples(rows, workdir):
-  first = [r for r in rows if r['seed'] == 0]
-  if not first:
-    return
-  plt = reporting.pyplot()
-  cols = min(4, len(first))
-  nrows = -(-len(first) // cols)
-  fig, axes = plt.subplots(nrows, cols, figsize=(3 * cols, 3 * nrows),
-                           squeeze=False)
-  for ax, r in zip(axes.flat, first, strict=False):
-    samples = np.load(os.path.join(r['run_dir'], runner.SAMPLES_FILE))
-    dataset = _dataset(r['run_dir'])
-    if dataset.image_shape is not None:  # a 4 x 4 tile of sample images
-      h, w, c = dataset.image_shape
-      tile = reporting.evenly_spaced(samples, 16).reshape(
-          4, 4, h, w, c).transpose(0, 2, 1, 3, 4)
-      ax.imshow(np.clip((tile.reshape(4 * h, 4 * w, c) + 1) / 2, 0, 1)
-                .squeeze(), cmap='gray', vmin=0, vmax=1)
-    else:
-      data = dataset.held_out
-      ax.scatter(data[:, 0], data[:, 1], s=0.5, alpha=0.3, c='tab:blue')
-      ax.scatter(samples[:, 0], samples[:, 1], s=0.5, alpha=0.3,
-                 c='tab:orange')
-    ax.set_title(f"{r['point']}\n{PLOT_METRIC.split('/')[-1]} "
-                 f"{r.get(PLOT_METRIC, float('nan')):.2f}", fontsize=7)
-    ax.set_aspect('equal')
-    ax.set_xticks([])
-    ax.set_yticks([])
-  for ax in list(axes.flat)[len(first):]:
-    ax.axis('off')
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'samples.png'), dpi=110)
-  plt.close(fig)
-
-
-def plot_curves(rows, workdir, metric=PLOT_METRIC):
-  """Mean over seeds of `metric` against step and against wall-clock
-  (`budget/total_seconds`: the run's time plus its teacher's)."""
-  plt = reporting.pyplot()
-  slug = 'metric' if metric == PLOT_METRIC else re.sub(r'\W', '_', metric)
-  for x_key, file_name in (('step', f'{slug}_vs_step.png'),
-                           ('budget/total_seconds', f'{slug}_vs_wall.png')):
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name in dict.fromkeys(r['point'] for r in rows):
-      curves = []
-      for r in rows:
-        if r['point'] != name:
-          continue
-        records = [rec for rec in reporting.read_metrics(r['run_dir'])
-                   if metric in rec]
-        curves.append([(rec[x_key], rec[metric]) for rec in records])
-      length = min(len(c) for c in curves)
-      if not length:
-        continue
-      xy = np.array([c[:length] for c in curves])  # [seeds, evals, 2]
-      ax.plot(xy[..., 0].mean(0), xy[..., 1].mean(0), marker='o', ms=3,
-              label=name)
-    ax.set_xlabel('generator step' if x_key == 'step'
-                  else 'wall-clock seconds (teacher included)')
-    ax.set_ylabel(metric + ' (mean over seeds)')
-    if metric == PLOT_METRIC:
-      ax.set_yscale('log')
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(os.path.join(workdir, file_name), dpi=110)
-    plt.close(fig)
-
-
-def plot_fields(rows, workdir, num_arrows=300):
-  """Quiver of each 2-D drifting point's field at its final samples
-  (positives: held-out data, negatives: the samples themselves)."""
-  from drift_jax import parallel
-  first = [r for r in rows
-           if r['seed'] == 0 and r['config.method'] == drifting.NAME]
-  if not first:
-    return
-  plt = reporting.pyplot()
-  fig, axes = plt.subplots(1, len(first), figsize=(3.2 * len(first), 3.2),
-                           squeeze=False)
-  for ax, r in zip(axes.flat, first, strict=True):
-    config = _run_config(r['run_dir'])
-    samples = np.load(os.path.join(r['run_dir'], runner.SAMPLES_FILE))
-    if samples.shape[1] != 2:
-      continue
-    data = _dataset(r['run_dir']).held_out
-    batch = min(2048, len(samples), len(data))
-    field_fn = drifting.field_fn_from_config(config.field,
-                                             parallel.make_mesh(1))
-    v = np.asarray(field_fn(samples[:batch], data[:batch]))
-    ax.scatter(data[:, 0], data[:, 1], s=0.5, alpha=0.2, c='tab:blue')
-    ax.quiver(samples[:num_arrows, 0], samples[:num_arrows, 1],
-              v[:num_arrows, 0], v[:num_arrows, 1], color='tab:red',
-              angles='xy', width=0.004)
-    ax.set_title(r['point'], fontsize=7)
-    ax.set_aspect('equal')
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'fields.png'), dpi=110)
-  plt.close(fig)
-
-
-def run(sweep_path, workdir, seeds=0, dry_run=False, only=None):
-  """Runs (or resumes) a sweep file's grid, then writes tables and plots;
-  returns the rows of results.csv (one dict per run; [] on a dry run)."""
-  sweep = load_sweep(sweep_path)
-  seeds = seeds or sweep.get('seeds', 1)
-  os.makedirs(workdir, exist_ok=True)
-  rows = run_sweep(sweep, workdir, seeds, dry_run, only)
-  if dry_run or not rows:
-    return []
-  table = write_tables(rows, workdir, list(sweep.get('grid', {})))
-  print(table)
-  plot_samples(rows, workdir)
-  for metric in (PLOT_METRIC, *sweep.get('plot_metrics', ())):
-    plot_curves(rows, workdir, metric)
-  plot_fields(rows, workdir)
-  print(f'\nresults: {os.path.join(workdir, "results.csv")}, '
-        'results.md, samples.png, metric_vs_step.png, metric_vs_wall.png'
-        + (', fields.png' if any(r['config.method'] == drifting.NAME
-                                 for r in rows) else ''))
-  return rows
-
 
 def main(argv):
   cli.run_main(_main, argv)
@@ -338,7 +56,8 @@ def main(argv):
 
 def _main(argv):
   cli.check_no_arguments(argv)
-  run(FLAGS.sweep, FLAGS.workdir, FLAGS.seeds, FLAGS.dry_run, FLAGS.filter)
+  sweep.run(FLAGS.sweep, FLAGS.workdir, FLAGS.seeds, FLAGS.dry_run,
+            FLAGS.filter)
 
 
 if __name__ == '__main__':

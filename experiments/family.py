@@ -38,7 +38,7 @@ from drift_jax import distributions
 from drift_jax import fields
 from drift_jax import kernels
 from drift_jax import reporting
-from experiments import ablate
+from drift_jax.studies import sweep
 from experiments import cli
 
 FLAGS = flags.FLAGS
@@ -196,7 +196,7 @@ def _plot_asymmetry(results, path):
 def _run_sweep(section, workdir):
   """Runs or resumes sweeps/family_SECTION.py; (its rows, its folder)."""
   sweep_dir = os.path.join(workdir, section)
-  return (ablate.run(os.path.join(SWEEPS, f'family_{section}.py'),
+  return (sweep.run(os.path.join(SWEEPS, f'family_{section}.py'),
                      sweep_dir), sweep_dir)
 
 

@@ -89,7 +89,7 @@ def get_suite():
           {'name': 'dmd_trained', 'label': 'DMD, trained teacher',
            'overrides': {'method': 'dmd', 'dmd.teacher': 'train',
                          'dmd.denoisers': 'network'},
-           'search': {'optim.lr': LRS, 'budget.teacher_share': (0.5, 0.75)}},
+           'search': {'optim.lr': LRS, 'dmd.teacher_share': (0.5, 0.75)}},
           {'name': 'dmd_oracle', 'label': 'DMD, oracle teacher',
            'upper_bound': True, 'needs': ('mixture',),
            'overrides': {'method': 'dmd', 'dmd.teacher': 'oracle',

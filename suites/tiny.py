@@ -29,7 +29,7 @@ def get_suite():
           {'name': 'dmd_trained',
            'overrides': {'method': 'dmd', 'dmd.teacher': 'train',
                          'dmd.regression_weight': 0.0},
-           'search': {'budget.teacher_share': (0.5, 0.75)}},
+           'search': {'dmd.teacher_share': (0.5, 0.75)}},
           # A learning rate no network survives: the harness must report
           # it failed, never drop it.
           {'name': 'diverging', 'overrides': {'method': 'drifting'},

@@ -1,11 +1,12 @@
-"""experiments/ablate.py: grid, resume, tables and plots on tiny runs."""
+"""The sweep (`drift_jax.studies.sweep`, behind `experiments/ablate.py`):
+grid, resume, tables and plots on tiny runs."""
 
 import csv
 import os
 
 import pytest
 
-from experiments import ablate
+from drift_jax.studies import sweep as ablate
 
 SWEEP = '''
 def get_sweep():

@@ -46,7 +46,7 @@ def test_method_defaults_apply_after_overrides(argv, steps):
 
 
 def test_sweep_points_get_method_defaults():
-  from experiments import ablate
+  from drift_jax.studies import sweep as ablate
   sweep = ablate.load_sweep(os.path.join(ROOT, 'sweeps',
                                          'digits_methods.py'))
   steps = {name: ablate.make_config(sweep, overrides, 0).train.steps

@@ -1,4 +1,4 @@
-"""The comparison harness (`experiments.compare`) on a tiny suite at
+"""The comparison harness (`drift_jax.studies`) on a tiny suite at
 `runlocal` sizes: equal budgets, choice on validation, resumption,
 intervals, failures."""
 
@@ -11,16 +11,20 @@ import numpy as np
 import pytest
 
 from drift_jax import data as data_lib
+from drift_jax import methods
 from drift_jax import runner
 from drift_jax import stats
-from experiments import compare
-from experiments import compare_report
+from drift_jax.studies import budget as budget_lib
+from drift_jax.studies import harness
+from drift_jax.studies import leaderboard
+from drift_jax.studies import store
+from drift_jax.studies import suite as suite_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_suite(tmp):
-  suite = compare.load_suite(os.path.join(ROOT, 'suites', 'tiny.py'))
+  suite = suite_lib.load_suite(os.path.join(ROOT, 'suites', 'tiny.py'))
   suite.update(results=os.path.join(tmp, 'results'),
                workdir=os.path.join(tmp, 'runs'),
                report=os.path.join(tmp, 'leaderboard.md'))
@@ -33,26 +37,45 @@ def finished(tmp_path_factory):
   trained teacher, and a method whose learning rate makes it diverge."""
   tmp = str(tmp_path_factory.mktemp('compare'))
   suite = tiny_suite(tmp)
-  compare.run_suite(suite)
-  return suite, compare_report.load(suite)
+  harness.run_suite(suite)
+  return suite, leaderboard.load(suite)
+
+
+def _dmd_config(share):
+  config = suite_lib.point_config(
+      {'config': 'configs/gmm.py:runlocal'},
+      {'overrides': {'method': 'dmd', 'dmd.teacher': 'train'}},
+      {'dmd.teacher_share': share})
+  return config
 
 
 def test_budget_becomes_steps_that_fit():
-  assert compare.steps_for_budget(20.0, 0.054) == 370  # 370 x 0.054 = 19.98
-  assert compare.steps_for_budget(20.0, 0.054, multiple=8) == 368
-  assert compare.steps_for_budget(0.01, 1.0, multiple=4) == 4  # at least one
-  budget = compare.split_budget(
+  steps_for_budget = budget_lib.steps_for_budget
+  assert steps_for_budget(20.0, 0.054) == 370  # 370 x 0.054 = 19.98
+  assert steps_for_budget(20.0, 0.054, multiple=8) == 368
+  assert steps_for_budget(0.01, 1.0, multiple=4) == 4  # at least one
+  # The teacher's share is the method's own key, declared with its length
+  # key by the method's prerequisite: the harness names no method.
+  budget = budget_lib.split_budget(
       20.0, {'seconds_per_step': 0.05, 'teacher_seconds_per_step': 0.01},
-      teacher_share=0.75)
+      _dmd_config(0.75))
   # The teacher's 15 s buy 1,500 steps at 0.01 s; the student's 5 s 100.
-  assert (budget.teacher_steps, budget.steps) == (1500, 100)
+  assert (budget.prerequisites['teacher'].steps, budget.steps) == (1500, 100)
+  assert budget.prerequisites['teacher'].length_key == 'dmd.teacher_steps'
   assert budget.charged_seconds == pytest.approx(20.0)
-  plain = compare.split_budget(1.0, {'seconds_per_step': 0.3})
-  assert (plain.steps, plain.teacher_steps) == (3, 0)
+  config = _dmd_config(0.75)
+  budget_lib.apply_budget(config, budget)
+  assert (config.dmd.teacher_steps, config.train.steps) == (1500, 100)
+  drifting = suite_lib.point_config(
+      {'config': 'configs/gmm.py:runlocal'}, {'overrides': {}}, {})
+  plain = budget_lib.split_budget(1.0, {'seconds_per_step': 0.3}, drifting)
+  assert (plain.steps, dict(plain.prerequisites)) == (3, {})
   assert plain.charged_seconds == pytest.approx(0.9)
-  with pytest.raises(ValueError, match='budget.teacher_share'):
-    compare.split_budget(1.0, {'seconds_per_step': 0.1,
-                               'teacher_seconds_per_step': 0.1})
+  with pytest.raises(ValueError, match='teacher_seconds_per_step'):
+    budget_lib.split_budget(1.0, {'seconds_per_step': 0.1},
+                            _dmd_config(0.5))
+  with pytest.raises(ValueError, match='dmd.teacher_share'):
+    methods.validate(_dmd_config(1.0), 1)
 
 
 def _result(point, value, split='validation', status='ok'):
@@ -62,31 +85,31 @@ def _result(point, value, split='validation', status='ok'):
 
 def test_choice_is_made_on_validation_and_failures_never_win():
   metric = 'eval/energy_distance_ratio'
-  assert compare.choose([_result(0, 3.0), _result(1, 2.0),
+  assert harness.choose([_result(0, 3.0), _result(1, 2.0),
                          _result(2, 2.5)], metric) == 1
-  assert compare.choose([_result(0, 3.0), _result(1, 1.0, status='failed'),
+  assert harness.choose([_result(0, 3.0), _result(1, 1.0, status='failed'),
                          _result(2, math.nan)], metric) == 0
   with pytest.raises(ValueError, match='chosen on validation'):
-    compare.choose([_result(0, 1.0, split='test')], metric)
+    harness.choose([_result(0, 1.0, split='test')], metric)
 
 
 def test_suites_declare_equal_search_spaces():
-  suite = compare.load_suite(os.path.join(ROOT, 'suites', 'core.py'))
-  assert {len(compare.search_points(m)) for m in suite['methods']} == {
+  suite = suite_lib.load_suite(os.path.join(ROOT, 'suites', 'core.py'))
+  assert {len(suite_lib.search_points(m)) for m in suite['methods']} == {
       suite['search_points']}
   bad = copy.deepcopy(suite)
   bad['methods'][0]['search'] = {'optim.lr': (1e-3,)}
   with pytest.raises(ValueError, match='search_points'):
-    compare.check_suite(bad)
+    suite_lib.check_suite(bad)
   bad = copy.deepcopy(suite)
   bad['final_seeds'] = (0, 1, 2)
   with pytest.raises(ValueError, match='tuning seed'):
-    compare.check_suite(bad)
+    suite_lib.check_suite(bad)
   for task in suite['tasks']:  # every cell makes a valid config
     for method in suite['methods']:
-      if compare.applies(task, method):
-        for point in compare.search_points(method):
-          compare.base_config(task, method, point)
+      if suite_lib.applies(task, method):
+        for point in suite_lib.search_points(method):
+          suite_lib.point_config(task, method, point)
 
 
 def test_tuning_scores_validation_and_final_runs_score_test(finished):
@@ -98,7 +121,7 @@ def test_tuning_scores_validation_and_final_runs_score_test(finished):
     assert [r['seed'] for r in cell['final']] == list(suite['final_seeds'])
     assert {r['split'] for r in cell['final']} == {'test'}
     assert {r['point'] for r in cell['final']} == {
-        compare.choose(cell['tune'], task['metric'])}
+        harness.choose(cell['tune'], task['metric'])}
     # Equal compute: every run's calibrated cost fits in the budget.
     for r in cell['tune'] + cell['final']:
       assert r['charged_seconds'] <= task['budget_seconds'] * (1 + 1e-9)
@@ -121,9 +144,10 @@ def test_tuning_scores_validation_and_final_runs_score_test(finished):
 def test_trained_teacher_is_paid_from_the_budget(finished):
   suite, table = finished
   for r in table[('ring', 'dmd_trained')]['tune']:
-    share = r['overrides']['budget.teacher_share']
-    teacher = r['teacher_steps'] * r['teacher_seconds_per_step']
-    assert r['teacher_steps'] > 0
+    share = r['overrides']['dmd.teacher_share']
+    paid = r['prerequisites']['teacher']
+    teacher = paid['steps'] * paid['seconds_per_step']
+    assert paid['steps'] > 0
     assert teacher <= share * suite['tasks'][0]['budget_seconds'] + 1e-9
     assert r['curve'][0]['charged_seconds'] > teacher  # starts after it
 
@@ -132,32 +156,32 @@ def test_diverging_method_is_reported_failed(finished):
   suite, table = finished
   cell = table[('ring', 'diverging')]
   assert all(r['status'] == 'failed' for r in cell['tune'] + cell['final'])
-  text = open(compare_report.write(suite)).read()
+  text = open(leaderboard.write(suite)).read()
   failed_row = [line for line in text.splitlines()
                 if line.startswith('| diverging')]
   assert failed_row and 'failed (2)' in failed_row[0]
   assert '2/2' in failed_row[0]
-  summary = compare_report.summary_rows(suite, table)[0]
+  summary = leaderboard.summary_rows(suite, table)[0]
   assert summary['best'] != 'diverging'
   assert 'diverging' in summary['beats']  # failures lose the paired test
 
 
 def test_leaderboard_intervals_are_the_t_intervals(finished):
   suite, table = finished
-  text = open(compare_report.write(suite)).read()
+  text = open(leaderboard.write(suite)).read()
   final = table[('ring', 'drifting')]['final']
   metric = 'eval/energy_distance_ratio'
   expected = stats.mean_interval(
       [r['final']['eval/energy_distance'] / r['final'][
           'eval/energy_distance_floor'] for r in final])
-  assert str(compare_report.interval(final, metric)) == str(expected)
+  assert str(leaderboard.interval(final, metric)) == str(expected)
   assert str(expected) in text
   data = table[('ring', None)]['draws']
   assert len(data) == suite['data_draws']
   assert str(stats.mean_interval([d[metric] for d in data])) in text
   assert '(same point)' in text  # one task: its own choice is the default
   assert '![ring' in text and os.path.exists(os.path.join(
-      compare_report.figures_dir(suite), 'ring.png'))
+      leaderboard.figures_dir(suite), 'ring.png'))
 
 
 def test_resumed_suite_trains_nothing_twice(finished, monkeypatch):
@@ -170,17 +194,17 @@ def test_resumed_suite_trains_nothing_twice(finished, monkeypatch):
     return real(config, workdir)
 
   monkeypatch.setattr(runner, 'train_and_evaluate', counting)
-  assert compare.run_suite(suite, dry_run=True) == []
-  compare.run_suite(suite)
+  assert harness.run_suite(suite, dry_run=True) == []
+  harness.run_suite(suite)
   assert calls == []
   # A run whose result was lost (interrupted before it was stored) runs
   # again from its checkpoints: the runner is called, trains no step, and
   # the stored result is the same.
-  lost = os.path.join(compare.results_dir(suite), 'ring', 'drifting',
+  lost = os.path.join(suite_lib.results_dir(suite), 'ring', 'drifting',
                       'final_seed2.json')
   before = json.load(open(lost))
   os.remove(lost)
-  compare.run_suite(suite)
+  harness.run_suite(suite)
   assert len(calls) == 1 and calls[0].endswith('final_seed2')
   after = json.load(open(lost))
   assert after['final'] == before['final']
@@ -188,8 +212,8 @@ def test_resumed_suite_trains_nothing_twice(finished, monkeypatch):
 
 
 def _store(suite, task, method, point, value, status='ok'):
-  path = compare.Run(task, method, 'tune', point, 0).result_path(suite)
-  compare._write_json(path, {
+  path = suite_lib.Run(task, method, 'tune', point, 0).result_path(suite)
+  store.write_json(path, {
       'phase': 'tune', 'point': point, 'seed': 0, 'split': 'validation',
       'status': status, 'final': {task['metric']: value}})
 
@@ -209,18 +233,18 @@ def test_one_default_config_across_tasks(tmp_path):
     _store(suite, task_a, method, point, a)
     _store(suite, task_b, method, point, b)
   # Geometric means: sqrt(1 x 300) = 17.3 and sqrt(2 x 100) = 14.1.
-  scores = compare.cross_task_scores(suite, method)
+  scores = harness.cross_task_scores(suite, method)
   assert [round(r['geomean'], 1) for r in scores] == [17.3, 14.1]
-  assert compare.cross_task_point(suite, method) == 1
-  compare._write_json(
-      os.path.join(compare.results_dir(suite), compare.CALIBRATION_FILE),
+  assert harness.cross_task_point(suite, method) == 1
+  store.write_json(
+      os.path.join(suite_lib.results_dir(suite), store.CALIBRATION_FILE),
       {'runs': {f'{t}/drifting': {'seconds_per_step': 0.01}
                 for t in ('a', 'b')}})
-  todo = compare.run_defaults(suite, dry_run=True)
+  todo = harness.run_defaults(suite, dry_run=True)
   assert [t.split(':')[0] for t in todo] == [
       f'a/drifting/default_seed{s}' for s in suite['final_seeds']]
   _store(suite, task_b, method, 1, 100.0, status='failed')
-  assert compare.cross_task_point(suite, method) == 0
+  assert harness.cross_task_point(suite, method) == 0
   # Until every task is tuned there is no default.
-  os.remove(compare.Run(task_a, method, 'tune', 0, 0).result_path(suite))
-  assert compare.cross_task_point(suite, method) is None
+  os.remove(suite_lib.Run(task_a, method, 'tune', 0, 0).result_path(suite))
+  assert harness.cross_task_point(suite, method) is None

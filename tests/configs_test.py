@@ -9,6 +9,8 @@ import pytest
 
 from drift_jax import config_lib
 from drift_jax import methods
+from drift_jax.studies import harness
+from drift_jax.studies import suite as suite_lib
 from tests import runner_helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -121,14 +123,13 @@ def test_drifting_default_is_the_leaderboards_cross_task_config(
   """Issue 16, 'defaults that generalise': the configs' drifting
   defaults are the point the core suite's stored tuning runs chose across
   every task (results/core, committed), with the field the suite ran."""
-  from experiments import compare  # pylint: disable=g-import-not-at-top
   monkeypatch.chdir(ROOT)
-  suite = compare.load_suite(os.path.join(ROOT, 'suites', 'core.py'))
+  suite = suite_lib.load_suite(os.path.join(ROOT, 'suites', 'core.py'))
   method = next(m for m in suite['methods']
                 if m['name'] == suite['default_method'])
-  point = compare.cross_task_point(suite, method)
+  point = harness.cross_task_point(suite, method)
   assert point is not None, 'results/core lacks tuning runs'
-  expected = {**method['overrides'], **compare.search_points(method)[point]}
+  expected = {**method['overrides'], **suite_lib.search_points(method)[point]}
   c = _load([f'--config={os.path.join(ROOT, "configs", config_file)}'])
   for key, value in expected.items():
     node = c

@@ -5,7 +5,7 @@ import pathlib
 import pytest
 
 from drift_jax import methods
-from experiments import ablate
+from drift_jax.studies import sweep as ablate
 
 SWEEPS = sorted((pathlib.Path(__file__).parent.parent / 'sweeps').glob('*.py'))
 

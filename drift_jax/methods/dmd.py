@@ -60,7 +60,11 @@ ORACLE = 'oracle'  # dmd.teacher: the exact mixture denoiser
 FAKE_INITS = ('teacher', 'scratch')
 
 CONFIG = {
-    'dmd': dict(teacher=ORACLE, teacher_steps=5000, denoisers='network',
+    # teacher_share: the teacher's share of a study's compute budget (the
+    # harness splits a budget by it and writes `teacher_steps`); a single
+    # run's teacher length is `teacher_steps` alone.
+    'dmd': dict(teacher=ORACLE, teacher_steps=5000, teacher_share=0.5,
+                denoisers='network',
                 fake_init='teacher', fake_steps_per_gen=5, fake_lr=0.0,
                 num_sigmas=1000, min_frac=0.02, max_frac=0.98, noised=True,
                 fixed_sigma=0.0, normalize=True, regression_weight=0.0,
@@ -82,6 +86,9 @@ def validate(config) -> None:
           f'{mixtures}), got data.name={config.data.name!r}; use '
           "dmd.teacher='train' or a path to a diffusion workdir.")
     config_lib.check_prerequisite('dmd.teacher', d.teacher, extra=(ORACLE,))
+  if not 0.0 < d.teacher_share < 1.0:
+    raise ValueError(f'`dmd.teacher_share` must be in (0, 1), got '
+                     f'{d.teacher_share}.')
   if d.fake_steps_per_gen < 1:
     raise ValueError(f'`dmd.fake_steps_per_gen` must be >= 1, got '
                      f'{d.fake_steps_per_gen}.')
@@ -120,7 +127,9 @@ def prerequisites(config) -> dict[str, Prerequisite]:
     return {'teacher': Prerequisite('oracle_teacher')}
   run_config = (teacher_config(config)
                 if choice == workdir_lib.TRAIN_HERE else None)
-  return {'teacher': Prerequisite('teacher', choice, run_config)}
+  return {'teacher': Prerequisite('teacher', choice, run_config,
+                                  length_key='dmd.teacher_steps',
+                                  share_key='dmd.teacher_share')}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,196 @@
+"""Compute a study allots: calibrated seconds per step, and a budget split
+into steps over a run and the prerequisites it trains itself.
+
+Names: the *charged* seconds of a run are what the study allots it
+(calibrated steps x calibrated seconds per step, every prerequisite it
+trains included); its *wall* seconds are what the clock measured while it
+ran (compilation, evaluation and a loaded machine included). Budgets are
+charged seconds; wall seconds are only reported.
+
+The harness knows no method: a method's `prerequisites(config)` declares,
+for each run it trains first, the config key of that run's length
+(`length_key`, e.g. a teacher's steps) and the key of its share of the
+budget (`share_key`, one of the method's own search axes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import platform
+import time
+from collections.abc import Mapping
+
+from drift_jax import config_lib
+from drift_jax import methods
+from drift_jax import runner
+from drift_jax.studies import store
+from drift_jax.studies import suite as suite_lib
+
+# Lengths the calibration trains prerequisites for: their quality costs
+# nothing, only their seconds per step are measured.
+CALIBRATION_PREREQUISITE_STEPS = 2
+
+
+def steps_for_budget(seconds: float, seconds_per_step: float,
+                     multiple: int = 1) -> int:
+  """The most steps (a multiple of `multiple`, at least one multiple) whose
+  calibrated cost fits in `seconds`."""
+  if not (seconds > 0 and seconds_per_step > 0):
+    raise ValueError(f'Need seconds > 0 and seconds_per_step > 0, got '
+                     f'{seconds} and {seconds_per_step}.')
+  return max(multiple, int(seconds / seconds_per_step) // multiple * multiple)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrerequisiteBudget:
+  """The steps a study allots to one prerequisite a run trains itself."""
+  steps: int
+  seconds_per_step: float
+  length_key: str  # the config key its steps are written to
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+  """A run's length from its task's budget and the calibration."""
+  steps: int
+  seconds_per_step: float
+  charged_seconds: float  # steps x s/step + each prerequisite's
+  prerequisites: Mapping[str, PrerequisiteBudget] = dataclasses.field(
+      default_factory=dict)
+
+  def prerequisite_seconds(self) -> float:
+    """Charged seconds of the prerequisites, paid before the first step."""
+    return sum(p.steps * p.seconds_per_step
+               for p in self.prerequisites.values())
+
+  def describe(self) -> str:
+    """'N steps' plus ' + M NAME steps' per prerequisite."""
+    return f'{self.steps} steps' + ''.join(
+        f' + {p.steps} {name} steps' for name, p in
+        self.prerequisites.items())
+
+
+def config_value(config, key: str):
+  """config['a.b'] for a dotted key."""
+  return functools.reduce(getattr, key.split('.'), config)
+
+
+def charged_prerequisites(config) -> dict:
+  """{name: context.Prerequisite} of the runs `config`'s method trains
+  itself before its first step and a study pays from the run's budget:
+  those it trains here and whose length and share keys it declares."""
+  requests = methods.get(config.method).prerequisites(config)
+  return {name: p for name, p in requests.items()
+          if p.run_config is not None and p.length_key and p.share_key}
+
+
+def split_budget(seconds: float, calibration: dict, config,
+                 multiple: int = 1) -> Budget:
+  """Converts `seconds` into steps: each charged prerequisite gets the
+  share its `share_key` says (at its own calibrated step cost,
+  `calibration['NAME_seconds_per_step']`), the run the rest."""
+  per_step = calibration['seconds_per_step']
+  shares, allotted = {}, {}
+  for name, request in charged_prerequisites(config).items():
+    share = config_value(config, request.share_key)
+    if not 0 < share < 1:
+      raise ValueError(f'`{request.share_key}` must be in (0, 1), got '
+                       f'{share}.')
+    cost_key = f'{name}_seconds_per_step'
+    if cost_key not in calibration:
+      raise ValueError(f'The calibration has no {cost_key!r}; recalibrate '
+                       'the cell (delete its entry in calibration.json).')
+    shares[name] = share
+    allotted[name] = PrerequisiteBudget(
+        steps_for_budget(share * seconds, calibration[cost_key]),
+        calibration[cost_key], request.length_key)
+  if sum(shares.values()) >= 1:
+    raise ValueError(f'The prerequisites\' shares {shares} leave nothing '
+                     'of the budget for the run itself.')
+  steps = steps_for_budget((1 - sum(shares.values())) * seconds if shares
+                           else seconds, per_step, multiple)
+  charged = steps * per_step + sum(p.steps * p.seconds_per_step
+                                   for p in allotted.values())
+  return Budget(steps, per_step, charged, allotted)
+
+
+def apply_budget(config, budget: Budget) -> None:
+  """Writes the run's and its prerequisites' lengths into `config`, each
+  at the key its owner declared (`train.steps`, `length_key`)."""
+  config.train.steps = budget.steps
+  for p in budget.prerequisites.values():
+    config_lib.set_by_path(config, p.length_key, p.steps)
+
+
+# ------------------------------------------------------------- calibration
+
+
+def machine() -> dict:
+  """What the calibration ran on (budgets are seconds of this machine)."""
+  model = platform.processor() or platform.machine()
+  if os.path.exists('/proc/cpuinfo'):
+    with open('/proc/cpuinfo') as f:
+      names = [line.split(':', 1)[1].strip() for line in f
+               if line.startswith('model name')]
+    model = names[0] if names else model
+  return {'processor': model,
+          'cpu_count': os.cpu_count(), 'python': platform.python_version(),
+          'jax': __import__('jax').__version__,
+          'date': time.strftime('%Y-%m-%d')}
+
+
+def calibrate(suite, task, method) -> dict:
+  """Seconds per step of the method's first search point on the task (and
+  of each prerequisite it trains, as its own run), measured once and
+  stored. The search axes must not change a step's cost (learning rates,
+  temperatures, shares): the first point's cost stands for all of them."""
+  path = store.calibration_path(suite)
+  table = store.read_json(path) or {'machine': machine(), 'runs': {}}
+  key = f'{task["name"]}/{method["name"]}'
+  if key in table['runs']:
+    return table['runs'][key]
+  point = suite_lib.search_points(method)[0]
+  config = suite_lib.point_config(task, method, point)
+  config.eval.seed = task['eval_seed']
+  config.train.progress = False
+  work = os.path.join(suite_lib.work_root(suite), 'calibration',
+                      task['name'], method['name'])
+  entry = {}
+  start = time.perf_counter()
+  seconds = suite.get('calibration_seconds', 2.0)
+  for request in charged_prerequisites(config).values():
+    config_lib.set_by_path(config, request.length_key,
+                           CALIBRATION_PREREQUISITE_STEPS)
+  for name, request in charged_prerequisites(config).items():
+    entry[f'{name}_seconds_per_step'] = runner.seconds_per_step(
+        request.run_config, os.path.join(work, f'{name}_timing'),
+        min_seconds=seconds)
+  entry['seconds_per_step'] = runner.seconds_per_step(config, work,
+                                                      min_seconds=seconds)
+  print(f'calibrated {key}: {entry}', flush=True)
+  table = store.read_json(path) or {'machine': machine(), 'runs': {}}
+  table['runs'][key] = entry
+  store.write_json(path, table)
+  store.add_wall_time(suite, time.perf_counter() - start)
+  return entry
+
+
+def calibration_table(suite, only_tasks=None, only_methods=None) -> str:
+  """Calibrates every cell and tabulates the steps its budget buys and
+  the suite's total charged seconds (what training alone will cost)."""
+  lines, total = ['task | method | s/step | steps (first point)'], 0.0
+  for task, method in suite_lib.plan(suite, only_tasks, only_methods):
+    entry = calibrate(suite, task, method)
+    point = suite_lib.search_points(method)[0]
+    budget = split_budget(task['budget_seconds'], entry,
+                          suite_lib.point_config(task, method, point))
+    lines.append(f'{task["name"]} | {method["name"]} | '
+                 f'{entry["seconds_per_step"]:.4g} | {budget.steps}'
+                 + ''.join(f' + {p.steps} {name}'
+                           for name, p in budget.prerequisites.items()))
+    total += budget.charged_seconds * (suite['search_points']
+                                       + len(suite['final_seeds']))
+  lines.append(f'total charged: {total / 3600:.2f} h')
+  return '\n'.join(lines)

@@ -1,0 +1,302 @@
+"""The fair comparison harness: a suite of tasks x methods at equal compute
+and equal tuning effort, several seeds, intervals (docs/leaderboard.md).
+
+For each task and method the harness
+1. calibrates seconds per training step once (`budget.calibrate`) and
+   converts the task's budget into steps, split over the run and the
+   prerequisites its method trains itself (`budget.split_budget`), so that
+   every later run is deterministic in its length;
+2. trains every search point once (seed `tuning_seed`), scored on the
+   *validation* split (`eval.split`), and chooses the best by the task's
+   metric (a failed point never wins);
+3. trains the chosen point with `final_seeds` new seeds, scored on the
+   test split;
+4. scores a *data row*: `data_draws` independent draws of the data scored
+   exactly like samples, where a perfect sampler lands.
+
+Every run of a task uses the same held-out and floor sets (`eval.seed`),
+floors average `floor_draws` reference draws, and each run's result is a
+small JSON file of the store (`studies.store`): a result already there is
+never trained again, and an interrupted run resumes from its checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+from drift_jax import data as data_lib
+from drift_jax import reporting
+from drift_jax import runner
+from drift_jax import workdir as workdir_lib
+from drift_jax.studies import budget as budget_lib
+from drift_jax.studies import store
+from drift_jax.studies.budget import Budget
+from drift_jax.studies.suite import Run
+from drift_jax.studies.suite import applies
+from drift_jax.studies.suite import plan
+from drift_jax.studies.suite import point_config
+from drift_jax.studies.suite import search_points
+from drift_jax.studies.suite import work_root
+
+DATA_ROW_SALT = 0xDA7A  # keys of the data row's draws (floors: FLOOR_SALT)
+
+
+def run_config(suite, run: Run, budget: Budget, classifier_dir=None):
+  """The config a run trains with: its length (and its prerequisites')
+  from the budget, evaluated `evals_per_run` times on the fixed sets of
+  its split."""
+  point = search_points(run.method)[run.point]
+  config = point_config(run.task, run.method, point)
+  k = config.train.steps_per_call
+  every = max(k, budget.steps // suite.get('evals_per_run', 8) // k * k)
+  config.seed = run.seed
+  budget_lib.apply_budget(config, budget)
+  config.train.update(eval_every=every, log_every=every,
+                      checkpoint_every=every, progress=False)
+  config.eval.update(seed=run.task['eval_seed'], plot=False,
+                     split='validation' if run.phase == 'tune' else 'test',
+                     floor_draws=suite.get('floor_draws', 10))
+  if classifier_dir is not None:
+    config.eval.classifier = classifier_dir
+  return config
+
+
+def execute(suite, run: Run, budget: Budget, classifier_dir=None) -> dict:
+  """Trains (or resumes) one run and stores its result; a run that
+  diverges or produces non-finite samples is stored as failed."""
+  config = run_config(suite, run, budget, classifier_dir)
+  workdir = run.workdir(suite)
+  result = {'task': run.task['name'], 'method': run.method['name'],
+            'phase': run.phase, 'point': run.point, 'seed': run.seed,
+            'overrides': store.jsonable(search_points(run.method)[run.point]),
+            'split': config.eval.split, 'steps': budget.steps,
+            'prerequisites': {
+                name: {'steps': p.steps,
+                       'seconds_per_step': p.seconds_per_step}
+                for name, p in budget.prerequisites.items()},
+            'charged_seconds': budget.charged_seconds,
+            'seconds_per_step': budget.seconds_per_step}
+  print(f'running {run.task["name"]}/{run.method["name"]}/{run.name}: '
+        f'{budget.describe()} ({budget.charged_seconds:.3g} s charged)',
+        flush=True)
+  start = time.perf_counter()
+  try:
+    summary = runner.train_and_evaluate(config, workdir)
+    error = None
+  except FloatingPointError as e:  # diverged: a failure, never dropped
+    summary, error = {}, str(e)
+  result['wall_seconds'] = time.perf_counter() - start
+  result['curve'] = curve(workdir, budget)
+  result['final'] = store.kept(summary)
+  value = result['final'].get(run.task['metric'], math.nan)
+  if error is None and not math.isfinite(value):
+    error = f'{run.task["metric"]} is {value} at the end of the run'
+  result['status'] = 'failed' if error else 'ok'
+  result['error'] = error
+  store.write_json(run.result_path(suite), result)
+  return result
+
+
+def curve(workdir, budget: Budget) -> list[dict]:
+  """Quality against charged seconds (prerequisites included) at every
+  evaluation the run logged."""
+  points = []
+  for record in reporting.read_metrics(workdir):
+    if 'eval/energy_distance' not in record:
+      continue
+    points.append({'step': record['step'],
+                   'charged_seconds': (budget.prerequisite_seconds()
+                                       + record['step']
+                                       * budget.seconds_per_step),
+                   'wall_seconds': record.get('budget/total_seconds'),
+                   **store.kept(record)})
+  return points
+
+
+def choose(results: list[dict], metric: str) -> int:
+  """Index of the search point with the lowest validation `metric` (a
+  failed or non-finite point never wins; ties go to the first point)."""
+  if not results:
+    raise ValueError('No tuning results to choose from.')
+  for r in results:
+    if r['split'] != 'validation':
+      raise ValueError(f'Tuning result of point {r["point"]} was scored on '
+                       f'{r["split"]!r}; points are chosen on validation.')
+  def score(r):
+    value = r['final'].get(metric, math.nan)
+    return value if r['status'] == 'ok' and math.isfinite(value) else math.inf
+  best = min(results, key=lambda r: (score(r), r['point']))
+  return best['point']
+
+
+def run_cell(suite, task, method, *, dry_run=False, classifier_dir=None):
+  """Tunes one method on one task, then trains the chosen point with the
+  final seeds. Returns the runs still to do (dry run) or done."""
+  calibration = store.stored_calibrations(suite).get(
+      f'{task["name"]}/{method["name"]}')
+  if calibration is None and dry_run:
+    return [f'{task["name"]}/{method["name"]}: calibrate, then '
+            f'{len(search_points(method))} tuning and '
+            f'{len(suite["final_seeds"])} final runs']
+  calibration = calibration or budget_lib.calibrate(suite, task, method)
+  points = search_points(method)
+  todo = []
+  tuned = []
+  for i, point in enumerate(points):
+    run = Run(task, method, 'tune', i, suite.get('tuning_seed', 0))
+    tuned.append(_result_or_run(suite, run, calibration, point, dry_run,
+                                classifier_dir, todo))
+  if any(r is None for r in tuned):
+    return todo + [f'{task["name"]}/{method["name"]}/final (after tuning)']
+  chosen = choose(tuned, task['metric'])
+  for seed in suite['final_seeds']:
+    run = Run(task, method, 'final', chosen, seed)
+    _result_or_run(suite, run, calibration, points[chosen], dry_run,
+                   classifier_dir, todo)
+  return todo
+
+
+def _result_or_run(suite, run, calibration, point, dry_run, classifier_dir,
+                   todo):
+  stored = store.read_json(run.result_path(suite))
+  if stored is not None:
+    return stored
+  config = point_config(run.task, run.method, point)
+  budget = budget_lib.split_budget(run.task['budget_seconds'], calibration,
+                                   config, config.train.steps_per_call)
+  todo.append(f'{run.task["name"]}/{run.method["name"]}/{run.name}: '
+              f'{budget.describe()}')
+  if dry_run:
+    return None
+  return execute(suite, run, budget, classifier_dir)
+
+
+# ------------------------------------------------------- task-level pieces
+
+
+def test_config(suite, task):
+  """The config that defines a task's test evaluation (first method's
+  first point: the data, `eval` and `data` sections are the task's)."""
+  config = point_config(task, suite['methods'][0],
+                        search_points(suite['methods'][0])[0])
+  config.eval.update(seed=task['eval_seed'], split='test',
+                     floor_draws=suite.get('floor_draws', 10), plot=False)
+  return config
+
+
+def task_classifier(suite, task):
+  """Labelled image tasks share one evaluation classifier, trained once
+  into the task's work folder (None for other tasks)."""
+  config = test_config(suite, task)
+  dataset = data_lib.for_run(config)
+  if dataset.image_shape is None or dataset.num_classes < 2:
+    return None
+  folder = os.path.join(work_root(suite), task['name'])
+  runner.make_scorer(config, folder)  # trains folder/classifier once
+  return os.path.abspath(os.path.join(folder, workdir_lib.CLASSIFIER_DIR))
+
+
+def data_row(suite, task, classifier_dir=None) -> dict:
+  """`data_draws` independent draws of the data (fresh samples, or
+  training rows for finite data) scored by the runner's `Scorer`, exactly
+  as a method's samples are: where a perfect sampler lands. Stored."""
+  path = store.data_row_path(suite, task)
+  stored = store.read_json(path)
+  if stored is not None:
+    return stored
+  config = test_config(suite, task)
+  if classifier_dir is not None:
+    config.eval.classifier = classifier_dir
+  scorer = runner.make_scorer(config, os.path.join(work_root(suite),
+                                                   task['name']))
+  dataset = data_lib.for_run(config)
+  draws = data_lib.independent_draws(dataset, suite.get('data_draws', 10),
+                                     task['eval_seed'], DATA_ROW_SALT)
+  result = {'task': task['name'],
+            'draws': [store.kept(scorer(draw)) for draw in draws]}
+  store.write_json(path, result)
+  return result
+
+
+def cross_task_scores(suite, method) -> list[dict] | None:
+  """Each search point of `method` across the suite: the geometric mean
+  over tasks of its validation headline metric (a ranking that does not
+  depend on each task's units, so ED ratios and feature distances mix);
+  a point that failed anywhere scores inf. None until every task the
+  method applies to has all its tuning results."""
+  points = search_points(method)
+  logs = [[] for _ in points]
+  for task in suite['tasks']:
+    if not applies(task, method):
+      continue
+    tuned = store.stored_cell(suite, task, method)['tune']
+    if len(tuned) < len(points):
+      return None
+    for r in tuned:
+      value = r['final'].get(task['metric'], math.nan)
+      ok = r['status'] == 'ok' and math.isfinite(value) and value > 0
+      logs[r['point']].append(math.log(value) if ok else math.inf)
+  return [{'point': i, 'overrides': points[i], 'tasks': len(v),
+           'geomean': math.exp(sum(v) / len(v)) if v else math.nan}
+          for i, v in enumerate(logs)]
+
+
+def cross_task_point(suite, method) -> int | None:
+  """The point with the lowest cross-task score (ties: the first)."""
+  scores = cross_task_scores(suite, method)
+  if scores is None:
+    return None
+  return min(scores, key=lambda r: (r['geomean'], r['point']))['point']
+
+
+def run_defaults(suite, *, dry_run=False, only_tasks=None):
+  """Defaults that generalise: the suite's `default_method` at its one
+  cross-task point, with the final seeds, on every task where the
+  per-task choice was another point (where it was the same, the final
+  runs are these runs). Returns the runs still to do."""
+  name = suite.get('default_method')
+  if not name:
+    return []
+  method = next(m for m in suite['methods'] if m['name'] == name)
+  point = cross_task_point(suite, method)
+  if point is None:
+    return [f'{name}: cross-task default (after every task is tuned)']
+  calibrations = store.stored_calibrations(suite)
+  todo = []
+  for task in suite['tasks']:
+    if not applies(task, method) or (only_tasks
+                                     and task['name'] not in only_tasks):
+      continue
+    if choose(store.stored_cell(suite, task, method)['tune'],
+              task['metric']) == point:
+      continue
+    classifier_dir = None if dry_run else task_classifier(suite, task)
+    calibration = calibrations[f'{task["name"]}/{name}']
+    for seed in suite['final_seeds']:
+      _result_or_run(suite, Run(task, method, 'default', point, seed),
+                     calibration, search_points(method)[point], dry_run,
+                     classifier_dir, todo)
+  return todo
+
+
+def run_suite(suite, *, dry_run=False, only_tasks=None, only_methods=None):
+  """Every cell of the suite (resumable); returns the runs still to do on
+  a dry run, [] otherwise."""
+  todo = []
+  for task in suite['tasks']:
+    if only_tasks and task['name'] not in only_tasks:
+      continue
+    classifier_dir = None
+    if not dry_run:
+      start = time.perf_counter()
+      classifier_dir = task_classifier(suite, task)
+      data_row(suite, task, classifier_dir)
+      store.add_wall_time(suite, time.perf_counter() - start)
+    for t, method in plan(suite, [task['name']], only_methods):
+      todo += run_cell(suite, t, method, dry_run=dry_run,
+                       classifier_dir=classifier_dir)
+  if not only_methods or suite.get('default_method') in only_methods:
+    todo += run_defaults(suite, dry_run=dry_run, only_tasks=only_tasks)
+  return todo

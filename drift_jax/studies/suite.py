@@ -1,0 +1,145 @@
+"""A comparison suite's declaration: tasks x methods, checked, and the plan
+of runs it implies (`suites/core.py` is the model).
+
+A task is a config, a budget in seconds of the calibration machine, the
+fixed evaluation seed and the metric points are chosen on; a method is
+overrides and a search space of exactly `search_points` points, the same
+number for every method (equal tuning effort).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import itertools
+import os
+
+from drift_jax import config_lib
+from drift_jax import methods
+
+SUITE_KEYS = {'name', 'tasks', 'methods', 'search_points', 'final_seeds',
+              'tuning_seed', 'floor_draws', 'data_draws', 'evals_per_run',
+              'calibration_seconds', 'results', 'workdir', 'report',
+              'figures', 'title', 'notes', 'default_method'}
+TASK_KEYS = {'name', 'config', 'overrides', 'budget_seconds', 'eval_seed',
+             'metric', 'metrics', 'needs'}
+METHOD_KEYS = {'name', 'overrides', 'search', 'needs', 'label',
+               'upper_bound', 'reference'}
+
+
+def load_suite(path: str) -> dict:
+  """A suite file's `get_suite()`, checked (ValueError naming the key)."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'Suite file {path!r} does not exist.')
+  spec = importlib.util.spec_from_file_location('_suite', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return check_suite(module.get_suite())
+
+
+def check_suite(suite: dict) -> dict:
+  """Unknown keys, duplicate names and unequal search spaces are errors:
+  equal tuning means the same number of points for every method."""
+  _check_keys('suite', suite, SUITE_KEYS, required=(
+      'name', 'tasks', 'methods', 'search_points', 'final_seeds'))
+  for kind, keys, required in (
+      ('tasks', TASK_KEYS, ('name', 'config', 'budget_seconds', 'eval_seed',
+                            'metric')),
+      ('methods', METHOD_KEYS, ('name', 'search'))):
+    names = [entry.get('name') for entry in suite[kind]]
+    if len(set(names)) != len(names):
+      raise ValueError(f'suite[{kind!r}]: duplicate names in {names}.')
+    for entry in suite[kind]:
+      _check_keys(f'{kind} {entry.get("name")!r}', entry, keys, required)
+  n = suite['search_points']
+  for method in suite['methods']:
+    count = len(search_points(method))
+    if count != n:
+      raise ValueError(f'Method {method["name"]!r} declares {count} search '
+                       f'points; every method must have search_points = {n} '
+                       '(equal tuning effort).')
+  if len(suite['final_seeds']) < 1 or suite.get('tuning_seed', 0) in suite[
+      'final_seeds']:
+    raise ValueError('`final_seeds` must be non-empty and must not contain '
+                     'the tuning seed (the chosen point is retrained with '
+                     'new seeds).')
+  for task in suite['tasks']:
+    if not task['budget_seconds'] > 0:
+      raise ValueError(f'Task {task["name"]!r}: `budget_seconds` must be '
+                       f'> 0, got {task["budget_seconds"]}.')
+  return suite
+
+
+def _check_keys(where, entry, allowed, required):
+  unknown = set(entry) - allowed
+  missing = [k for k in required if k not in entry]
+  if unknown or missing:
+    raise ValueError(f'{where}: unknown keys {sorted(unknown)}, missing '
+                     f'{missing} (allowed: {sorted(allowed)}).')
+
+
+def search_points(method: dict) -> list[dict]:
+  """The search space as a list of override dicts: `search` is either a
+  dict of axes (their Cartesian product) or an explicit list of dicts."""
+  search = method['search']
+  if isinstance(search, (list, tuple)):
+    return [dict(p) for p in search]
+  axes = list(search)
+  return [dict(zip(axes, values, strict=True))
+          for values in itertools.product(*(search[a] for a in axes))]
+
+
+def applies(task: dict, method: dict) -> bool:
+  """A method that needs something (e.g. 'mixture': an exact oracle) runs
+  only on the tasks that declare it."""
+  return set(method.get('needs', ())) <= set(task.get('needs', ()))
+
+
+def point_config(task, method, point_overrides):
+  """The task's config with the method's and the point's overrides, then
+  the config file's method-dependent defaults on the keys none set."""
+  config = config_lib.load_config_file(task['config'])
+  overrides = {**task.get('overrides', {}), **method.get('overrides', {}),
+               **point_overrides}
+  for key, value in overrides.items():
+    config_lib.set_by_path(config, key, value)
+  return methods.finalize(config, overridden=tuple(overrides))
+
+
+def results_dir(suite):
+  return suite.get('results', os.path.join('results', suite['name']))
+
+
+def work_root(suite):
+  return suite.get('workdir', os.path.join('runs', 'compare', suite['name']))
+
+
+def plan(suite, only_tasks=None, only_methods=None):
+  """[(task, method)] in the order they run: task by task."""
+  return [(t, m) for t in suite['tasks'] for m in suite['methods']
+          if applies(t, m)
+          and (not only_tasks or t['name'] in only_tasks)
+          and (not only_methods or m['name'] in only_methods)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One training run of the plan."""
+  task: dict
+  method: dict
+  phase: str  # 'tune', 'final' or 'default' (the cross-task config)
+  point: int  # index into search_points(method)
+  seed: int
+
+  @property
+  def name(self):
+    return (f'tune_p{self.point}' if self.phase == 'tune'
+            else f'{self.phase}_seed{self.seed}')
+
+  def result_path(self, suite):
+    return os.path.join(results_dir(suite), self.task['name'],
+                        self.method['name'], f'{self.name}.json')
+
+  def workdir(self, suite):
+    return os.path.join(work_root(suite), self.task['name'],
+                        self.method['name'], self.name)
