@@ -175,3 +175,15 @@ def test_a_method_name_tested_in_the_harness_is_caught():
   assert method_name_tests(sources) == [
       "harness.py:" + str(sources[harness].count('\n') - 1)
       + ": if config.method == 'dmd':"]
+
+
+def test_the_unit_tier_refuses_the_training_loop_and_subprocesses():
+  """tests/conftest.py keeps the quick tier quick: a unit-tier test that
+  trains or starts a process fails with the tier to move it to."""
+  import subprocess
+
+  from drift_jax import runner
+  with pytest.raises(AssertionError, match='INTEGRATION or SYSTEM'):
+    runner.train_and_evaluate(None, '/nonexistent')
+  with pytest.raises(AssertionError, match='unit tier'):
+    subprocess.run(['true'], check=False)
