@@ -61,7 +61,7 @@ def get_config(arg=None):
     c.features.encoder = 'train'
   c.conditional.enabled = a.conditional
   if a.runlocal:
-    config_lib.runlocal(c)
+    methods.runlocal(c)
     c.model.generator.channels = (16, 8)
     c.model.denoiser.channels = (8, 16)
     c.train.update(batch_size=40, gen_batch_size=40)

@@ -37,5 +37,5 @@ def get_config(arg=None):
   # updates); 4,000 steps at batch 1,024 keep a run near 2 minutes on 2 cores.
   c.train.update(steps=4000, batch_size=1024, gen_batch_size=1024)
   if a.runlocal:
-    config_lib.runlocal(c)
+    methods.runlocal(c)
   return c

@@ -44,5 +44,5 @@ def get_config(arg=None):
     else:
       config_lib.authors_field_recipe(c)
   if a.runlocal:
-    config_lib.runlocal(c)
+    methods.runlocal(c)
   return c

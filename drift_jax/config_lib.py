@@ -24,6 +24,7 @@ import ml_collections
 
 from drift_jax import data
 from drift_jax import distributions
+from drift_jax import evaluators
 from drift_jax import image_data
 from drift_jax import workdir as workdir_lib
 
@@ -126,11 +127,8 @@ def shared_config() -> ml_collections.ConfigDict:
                 validation_fraction=0.0, dim=2, num_components=8,
                 radius=1.0, std=0.08, mixture_seed=0, image_size=8,
                 max_points=1_000_000)
-  c.model = dict(
-      generator=dict(name='mlp', noise_dim=32, width=256, depth=3,
-                     init='lecun', init_offset=(), init_scale=1.0,
-                     channels=(64, 32)),
-      denoiser=dict(name='mlp', width=256, depth=3, channels=(32, 64)))
+  # `model` (the networks' sections) is composed by
+  # `models.config_sections()` from the registered networks.
   # Image runs: the classifier the feature encoder and the evaluation
   # classifier are trained with, and class-conditional runs (for drifting
   # with CFG, alpha ~ U[alpha_min, alpha_max]).
@@ -164,20 +162,23 @@ def shared_config() -> ml_collections.ConfigDict:
   # eval.floor_draws: the floors average this many independent reference
   # draws against the one held-out set (1: the single draw of before; one
   # draw's floor varies about five-fold between draws).
+  # eval.evaluators: what samples are scored with (`drift_jax.evaluators`),
+  # each where the data allow it, in this order.
   c.eval = dict(num_samples=5000, plot=True,
                 classifier=workdir_lib.TRAIN_HERE, seed=0, split='test',
-                floor_draws=10)
+                floor_draws=10, evaluators=evaluators.DEFAULT)
   c.mesh = dict(num_devices=-1)
   c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()
   return c
 
 
 def compose(method_sections) -> ml_collections.ConfigDict:
-  """The complete schema: `shared_config()` plus every method's sections.
+  """The complete schema: `shared_config()` plus every registered module's
+  sections (the networks' `model`, each method's own).
 
   Args:
-    method_sections: iterable of {section: defaults} dicts, one per method;
-      a section may be declared by several methods only with equal values.
+    method_sections: iterable of {section: defaults} dicts, one per module;
+      a section may be declared by several modules only with equal values.
   """
   c = shared_config()
   for sections in method_sections:
@@ -218,16 +219,11 @@ def _flatten(tree, prefix=''):
       yield f'{prefix}{key}', value
 
 
-def runlocal(c: ml_collections.ConfigDict) -> None:
-  """Shrinks a config in place to a seconds-long smoke run (tests); the
-  smoke sizes win over the config file's `defaults_by_method`."""
-  c.model.generator.update(width=32, depth=2, noise_dim=8)
-  c.model.denoiser.update(width=32, depth=2)
+def shared_smoke(c: ml_collections.ConfigDict) -> None:
+  """The shared sections' seconds-long smoke sizes, in place (the rest of
+  `methods.runlocal`: each method and network declares its own)."""
   c.train.update(steps=6, batch_size=64, gen_batch_size=64, log_every=1,
                  eval_every=3, checkpoint_every=3, progress=False)
-  c.dmd.update(teacher_steps=6, fake_steps_per_gen=2, regression_pairs=64,
-               regression_batch=16)
-  c.diffusion.sample_steps = 4
   c.eval.num_samples = 256
   c.classifier.update(channels=(8, 16), steps=20, batch_size=32)
   c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()
@@ -299,6 +295,12 @@ def validate(c: ml_collections.ConfigDict, device_count: int, *,
   clf = c.eval.classifier
   if clf != 'none':
     check_prerequisite('eval.classifier', clf, extra=('none',))
+  names = tuple(c.eval.evaluators)
+  if not names:
+    raise ValueError('`eval.evaluators` must name at least one of '
+                     f'{tuple(evaluators.EVALUATORS)}.')
+  for name in names:
+    check_choice('eval.evaluators', name, tuple(evaluators.EVALUATORS))
   for name in ('steps', 'batch_size'):
     if c.classifier[name] < 1:
       raise ValueError(f'`classifier.{name}` must be >= 1, got '
@@ -311,7 +313,7 @@ def _validate_data(c):
                                           + tuple(distributions.TOY_SAMPLERS)
                                           + tuple(distributions.TOY_MIXTURES)
                                           + image_data.FORMATS))
-  if c.data.name in image_data.FORMATS[1:] and not os.path.exists(
+  if image_data.needs_path(c.data.name) and not os.path.exists(
       c.data.path):
     raise ValueError(f'`data.path` {c.data.path!r} does not exist; '
                      f'data.name={c.data.name!r} reads images from a local '

@@ -11,7 +11,7 @@ y- ~ q (negatives, self excluded when `mask_self`):
   = sum_j a_j c_j (y_j - x), a = softmax_j(l_j + log w_j) per side and
   c_j = -2 dl/d(r^2) >= 0. Units 1/length: with the Gaussian kernel
   c = 1 / tau^2 and tau^2 V is the `nw` field (a smoothed score difference,
-  DESIGN.md section 1).
+  Lai et al. 2026, arXiv 2603.07514).
 * `sharp_companion` (Laplace only; the score part of
   `scores.laplace_decomposition` without its preconditioner lbar): V =
   grad log (p * psi) - grad log (q * psi), psi(r) = tau (tau + r) e^{-r/tau}

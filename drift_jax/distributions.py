@@ -2,9 +2,11 @@
 
 Smoothing a mixture with N(0, sigma^2 I) adds sigma^2 I to every covariance,
 so scores and posterior means (denoisers) of the smoothed mixture are closed
-form in any dimension (DESIGN.md section 2). Every operation goes through the
-eigendecomposition Sigma_k = U_k diag(e_k) U_k^T, so that a per-sample noise
-level sigma_n costs O(K D^2) per sample instead of a Cholesky each.
+form in any dimension (the exact reference of Lai et al. 2026, arXiv
+2603.07514, for their Gaussian-kernel identity). Every operation goes
+through the eigendecomposition Sigma_k = U_k diag(e_k) U_k^T, so that a
+per-sample noise level sigma_n costs O(K D^2) per sample instead of a
+Cholesky each.
 """
 
 from __future__ import annotations

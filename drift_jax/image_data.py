@@ -13,10 +13,10 @@ import gzip
 import os
 import pickle
 import struct
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
-
-FORMATS = ('digits', 'mnist', 'cifar10', 'png_folder', 'image_npz')
 
 MNIST_LAYOUT = ('an MNIST folder holding train-images-idx3-ubyte and '
                 'train-labels-idx1-ubyte (optionally .gz), and for the test '
@@ -167,14 +167,34 @@ def load_npz(path: str, images_key: str = 'images',
   return images, labels
 
 
+class ImageSource(NamedTuple):
+  """An image data source: `load(path, size) -> (images, labels)`, and
+  whether it reads a local `data.path` (else it ships with a package)."""
+  load: Callable[[str, int], tuple]
+  needs_path: bool = True
+
+
+# One line per source (`data.name`).
+SOURCES: dict[str, ImageSource] = {
+    'digits': ImageSource(lambda path, size: load_digits(size),
+                          needs_path=False),
+    'mnist': ImageSource(lambda path, size: load_mnist(path)),
+    'cifar10': ImageSource(lambda path, size: load_cifar10(path)),
+    'png_folder': ImageSource(lambda path, size: load_png_folder(path)),
+    'image_npz': ImageSource(lambda path, size: load_npz(path)),
+}
+FORMATS = tuple(SOURCES)
+
+
+def needs_path(name: str) -> bool:
+  """Whether the image source `name` reads a local `data.path`."""
+  return name in SOURCES and SOURCES[name].needs_path
+
+
 def load(name: str, path: str = '', size: int = 8):
-  """Dispatch by format name (one of FORMATS)."""
-  if name == 'digits':
-    return load_digits(size)
-  if not path:
-    raise ValueError(f'Image dataset {name!r} needs a local `path`.')
-  loaders = {'mnist': load_mnist, 'cifar10': load_cifar10,
-             'png_folder': load_png_folder, 'image_npz': load_npz}
-  if name not in loaders:
+  """The images of the source `name` (one of `SOURCES`)."""
+  if name not in SOURCES:
     raise ValueError(f'Unknown image dataset {name!r}; known: {FORMATS}.')
-  return loaders[name](path)
+  if SOURCES[name].needs_path and not path:
+    raise ValueError(f'Image dataset {name!r} needs a local `path`.')
+  return SOURCES[name].load(path, size)

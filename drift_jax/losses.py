@@ -2,7 +2,9 @@
 
 loss = 1/2 mean ||x - sg(x + V)||^2, whose gradient with respect to x is
 -V / numel (Deng et al. 2026, Eq. 6; DMD2's `0.5 * mse(x, (x - grad))`).
-The methods differ only in how V is estimated (DESIGN.md section 1).
+The methods differ only in how V is estimated (Lai et al. 2026, arXiv
+2603.07514: with a Gaussian kernel the drifting V is a smoothed score
+difference).
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ def dmd_direction(x, real_denoiser, fake_denoiser, sigma, eps=None, *,
   D_real(x_t, sigma)|, with x_t = x + sigma * eps. With `eps=None` the
   denoisers are evaluated at the clean x, and with `normalize=False` the L1
   normalisation is dropped: with KDE denoisers of the data and generated
-  batches this is exactly the Gaussian `nw` drifting field (DESIGN.md,
-  "The bridge").
+  batches this is exactly the Gaussian `nw` drifting field (Lai et al.
+  2026, arXiv 2603.07514; `tests/losses_test.py`).
 
   Args:
     x: [N, D] generated samples.

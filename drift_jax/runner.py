@@ -13,7 +13,6 @@ the trajectory of an uninterrupted one.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -26,10 +25,9 @@ from jax import lax
 
 from drift_jax import checkpoint
 from drift_jax import data as data_lib
+from drift_jax import evaluators
 from drift_jax import guards
-from drift_jax import image_eval
 from drift_jax import methods
-from drift_jax import metrics as metrics_lib
 from drift_jax import parallel
 from drift_jax import preemption
 from drift_jax import prerequisites as prerequisites_lib
@@ -41,8 +39,6 @@ from drift_jax.workdir import CHECKPOINT_DIR
 from drift_jax.workdir import CONFIG_FILE
 from drift_jax.workdir import SAMPLES_FILE
 from drift_jax.workdir import read_budget
-
-MAX_LOGGED_MODES = 16  # mixtures up to this size log each mode's mass
 
 __all__ = ['CHECKPOINT_DIR', 'CONFIG_FILE', 'SAMPLES_FILE', 'read_budget',
            'train_and_evaluate']
@@ -101,85 +97,41 @@ def make_step_fn(method, mesh, seed, num_traces=None):
                  out_shardings=(replicated, replicated))
 
 
-FLOOR_SALT = 0xF100  # keys of the extra floor draws (`eval.floor_draws`)
-_FLOOR_CACHE: dict = {}  # floors of fixed evaluation sets, per process
-
-
 class Scorer:
-  """Scores samples [n, D] against a run's held-out set: energy distance
-  and MMD^2 with their data-vs-data floors (averaged over
-  `eval.floor_draws` reference draws), mixture and image metrics.
+  """Scores samples [n, D] against a run's held-out set with the
+  evaluators `eval.evaluators` names (`drift_jax.evaluators`), each where
+  the data allow it (mixture metrics on exact mixtures, classifier-feature
+  metrics with an evaluation classifier): the first one's values, every
+  floor, then the others' values (the order metrics.jsonl has always had).
 
   The comparison harness scores a data row with it, so that a perfect
   sampler is measured exactly like a method.
   """
 
-  def __init__(self, dataset, config, image_metrics=None):
-    self._dataset = dataset
-    self._image_metrics = image_metrics
-    held_out = dataset.held_out
-    self._bandwidths = tuple(
-        f * float(metrics_lib.median_distance(held_out))
-        for f in metrics_lib.MMD_BANDWIDTH_FACTORS)
-    self.floors = dict(self._floors(config))
-    if image_metrics is not None:
-      self.floors.update(image_metrics.floors)
-
-  def _floors(self, config):
-    """Mean over the reference draws of ED and MMD^2 vs the held-out set;
-    draw 0 is `dataset.floor_reference` (one draw: the floor of before).
-    Cached per process when the sets are fixed (`eval.seed` >= 0)."""
-    draws = config.eval.get('floor_draws', 1)
-    key = None
-    if config.eval.get('seed', -1) >= 0:
-      key = (json.dumps(config.data.to_dict(), sort_keys=True),
-             config.eval.seed, config.eval.get('split', 'test'),
-             config.eval.num_samples, draws)
-      if key in _FLOOR_CACHE:
-        return _FLOOR_CACHE[key]
-    held_out = self._dataset.held_out
-    references = [self._dataset.floor_reference]
-    if draws > 1:
-      seed = data_lib.evaluation_seed(config.seed,
-                                      config.eval.get('seed', -1))
-      references += data_lib.independent_draws(self._dataset, draws - 1,
-                                               seed, FLOOR_SALT)
-    floors = {
-        'eval/energy_distance_floor': float(np.mean([
-            float(metrics_lib.energy_distance(r, held_out))
-            for r in references])),
-        'eval/mmd2_floor': float(np.mean([
-            float(metrics_lib.mmd2(r, held_out, self._bandwidths))
-            for r in references])),
-    }
-    if key is not None:
-      _FLOOR_CACHE[key] = floors
-    return floors
+  def __init__(self, dataset, config, classifier=None, num_classes=0):
+    have = {'mixture': dataset.mixture is not None,
+            'classifier': classifier is not None}
+    self._scorers = []
+    for name in config.eval.get('evaluators', evaluators.DEFAULT):
+      entry = evaluators.EVALUATORS[name]
+      if all(have[need] for need in entry.needs):
+        self._scorers.append(entry.make(dataset, config,
+                                        classifier=classifier,
+                                        num_classes=num_classes))
+    self.floors = {}
+    for scorer in self._scorers:
+      self.floors.update(scorer.floors)
 
   def __call__(self, samples) -> dict:
-    held_out = self._dataset.held_out
     result = {'eval/num_samples': len(samples)}
     if not np.all(np.isfinite(samples)):
       result['eval/energy_distance'] = float('nan')
       return result
-    ed = float(metrics_lib.energy_distance(samples, held_out))
-    result.update({
-        'eval/energy_distance': ed,
-        'eval/energy_distance_ratio':
-            ed / self.floors['eval/energy_distance_floor'],
-        'eval/mmd2': float(metrics_lib.mmd2(samples, held_out,
-                                            self._bandwidths)),
-        **self.floors})
-    if self._image_metrics is not None:
-      result.update(self._image_metrics(samples))
-    if self._dataset.mixture is not None:
-      quality = metrics_lib.mixture_quality(samples, self._dataset.mixture)
-      result.update({f'eval/{k}': float(v) for k, v in quality.items()
-                     if k != 'mode_mass'})
-      result['eval/min_mode_mass'] = float(np.min(quality['mode_mass']))
-      if len(quality['mode_mass']) <= MAX_LOGGED_MODES:
-        result.update({f'eval/mode_mass/{k}': float(m)
-                       for k, m in enumerate(quality['mode_mass'])})
+    first, *rest = self._scorers
+    result.update(first(samples))
+    result.update(self.floors)
+    for scorer in rest:
+      result.update(scorer(samples))
     return result
 
 
@@ -187,13 +139,13 @@ class _Evaluator:
   """Draws as many samples as the held-out set has and scores them."""
 
   def __init__(self, method, dataset, config, constants, mesh,
-               image_metrics=None):
+               classifier=None, num_classes=0):
     self._n = dataset.held_out.shape[0]
     self._key = jax.random.fold_in(jax.random.key(config.seed), 0xE7A1)
     self._sample = jax.jit(method.sample, static_argnums=3,
                            out_shardings=parallel.replicated(mesh))
     self._constants = constants
-    self.scorer = Scorer(dataset, config, image_metrics)
+    self.scorer = Scorer(dataset, config, classifier, num_classes)
 
   def __call__(self, state):
     samples = np.asarray(
@@ -208,8 +160,9 @@ def make_scorer(config, workdir: str) -> Scorer:
   config = methods.finalize(config)
   dataset = data_lib.for_run(config)
   num_classes = _num_classes(config, dataset)
-  return Scorer(dataset, config, _image_metrics(config, workdir, dataset,
-                                                num_classes))
+  return Scorer(dataset, config,
+                _eval_classifier(config, workdir, dataset, num_classes),
+                num_classes)
 
 
 # -------------------------------------------------------------------- loop
@@ -361,17 +314,16 @@ def _num_classes(config, dataset) -> int:
   return num_classes
 
 
-def _image_metrics(config, workdir, dataset, num_classes):
-  """Classifier-feature metrics for labelled images (`image_eval`), with
-  the evaluation classifier resolved like any prerequisite."""
+def _eval_classifier(config, workdir, dataset, num_classes):
+  """The evaluation classifier of labelled images (None otherwise, or
+  with `eval.classifier='none'`), resolved like any prerequisite."""
   choice = config.eval.classifier
   if (choice == 'none' or dataset.image_shape is None
       or dataset.num_classes < 2):
     return None
-  net = prerequisites_lib.resolve(
+  return prerequisites_lib.resolve(
       Prerequisite('classifier', choice), workdir=workdir, dataset=dataset,
       config=config, num_classes=num_classes, train_run=train_and_evaluate)
-  return image_eval.ImageMetrics(net, dataset, num_classes=num_classes)
 
 
 def _train(config, workdir, method, state, start, ctx, dataset, constants,
@@ -390,8 +342,9 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
   # The floors cost two 5,000 x 5,000 distance passes: skip them when the
   # run is already finished (a reused teacher, a re-printed quality table).
   evaluator = (_Evaluator(method, dataset, config, constants, ctx.mesh,
-                          _image_metrics(config, workdir, dataset,
-                                         ctx.num_classes))
+                          _eval_classifier(config, workdir, dataset,
+                                           ctx.num_classes),
+                          ctx.num_classes)
                if start < tc.steps else None)
   guard = guards.DivergenceGuard(tc.divergence_factor)
   progress = _progress_bar(tc, start)

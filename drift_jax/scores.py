@@ -9,7 +9,7 @@ is exact and closed form (the KDE denoiser):
 D_p_hat(x; sigma) = sum_j softmax_j(-||x - y_j||^2 / (2 sigma^2)) y_j,
 so the Gaussian `nw` drifting field is D_p_hat - D_q_hat
 = sigma^2 (grad log p_hat_sigma - grad log q_hat_sigma)
-(Lai et al. 2026, arXiv 2603.07514; DESIGN.md section 1).
+(Lai et al. 2026, arXiv 2603.07514, via Tweedie's formula).
 
 For the Laplace kernel k = exp(-r / tau), the companion kernel
 psi(r) = tau (tau + r) exp(-r / tau) satisfies grad_x psi(||x - y||) =
@@ -119,7 +119,8 @@ def laplace_decomposition(x, pos, neg, temperature, *, mask_self=False):
 
   V = lbar (s_p - s_q) + 1/2 (lambda_p - lambda_q) (s_p + s_q), with s the
   companion scores grad log P_psi, lambda = tau (tau + rbar) and
-  lbar = (lambda_p + lambda_q) / 2 (DESIGN.md section 1).
+  lbar = (lambda_p + lambda_q) / 2 (an exact split of the Laplace field;
+  Balasubramanian, arXiv 2605.22795, describes the same structure).
 
   Args:
     x: [N, D] queries; pos: [Np, D]; neg: [Nn, D].

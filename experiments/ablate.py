@@ -3,29 +3,9 @@ r"""Runs a grid of configs through the runner and tabulates and plots it.
   python -m experiments.ablate --sweep sweeps/toy_temperatures.py \
       --workdir runs/ablate/temperatures [--seeds 3] [--dry_run]
 
-A sweep file defines `get_sweep()` returning a dict:
-  base: 'configs/toy2d.py:recipe'      the config every point starts from;
-  overrides: {'train.steps': 1000}     dotted keys set on every point;
-  grid: {'field.temperatures': [(0.02,), (0.05,)], 'method': [...]}
-        the axes; points are their Cartesian product. A value may also be a
-        dict of several overrides, with an optional 'name' (one setting
-        that touches several keys, e.g. a method and its teacher);
-  seeds: 3                              config.seed = 0..seeds-1 per point;
-  plot_metrics: ('eval/mode_mass/0',)   optional extra metrics to plot
-        against step and wall-clock (besides the energy-distance ratio);
-  eval_protocol: 'per_seed'             optional: each seed draws its own
-        evaluation sets (`config_lib.PER_SEED_EVAL`), the protocol the
-        sweeps published before the leaderboard were measured with;
-        default 'fixed' (the config's `eval.seed` and `eval.floor_draws`).
-
-Each (point, seed) trains in WORKDIR/POINT/seed_S. A finished run leaves
-`result.json` there and is skipped next time, and an interrupted one
-resumes from its checkpoints, so re-running the command resumes a sweep.
-Outputs in WORKDIR: results.csv (one row per run), results.md (mean +- std
-over seeds), samples.png, metric_vs_step.png, metric_vs_wall.png (teacher
-time included) and, for 2-D drifting points, fields.png. The sweep itself
-is `drift_jax.studies.sweep` (and `sweep_plots`); this file holds only the
-flags and `main`.
+The sweep file's format, the resumable layout WORKDIR/POINT/seed_S and the
+outputs (results.csv, results.md, the figures) are those of
+`drift_jax.studies.sweep`; this file holds only the flags and `main`.
 """
 
 from absl import app

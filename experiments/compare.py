@@ -7,32 +7,13 @@ and equal tuning effort, several seeds, intervals (docs/leaderboard.md).
 A suite file (`suites/core.py`) declares tasks (a config, a budget in
 seconds of the calibration machine, the fixed evaluation seed, the metric
 hyperparameters are chosen on) and methods (overrides and a search space of
-exactly `search_points` points, the same number for every method). The
-harness itself is `drift_jax.studies` (suite < store < budget < harness,
-leaderboard); this file holds only the flags and `main`. For each task and
-method the harness
-
-1. calibrates seconds per training step once (`runner.seconds_per_step`,
-   stored in RESULTS/calibration.json with the machine it ran on) and
-   converts the budget into steps, so that every later run is deterministic
-   in its length; a prerequisite the method trains itself (a DMD teacher)
-   is calibrated as its own run and paid from the method's budget, at the
-   share its method declares (`dmd.teacher_share`);
-2. trains every search point once (seed `tuning_seed`), scored on the
-   *validation* split (`eval.split`), and chooses the best by the task's
-   metric (a failed point never wins);
-3. trains the chosen point with `final_seeds` new seeds, scored on the
-   test split;
-4. scores a *data row*: `data_draws` independent draws of the data scored
-   exactly like samples, where a perfect sampler lands.
-
-Every run of a task uses the same held-out and floor sets (`eval.seed`),
-floors average `floor_draws` reference draws, and a run's result (status,
-steps, charged seconds, final metrics and its quality-vs-seconds curve) is
-written to RESULTS/TASK/METHOD/*.json, small files meant to be committed:
-a result already there is never trained again, an interrupted run resumes
-from its checkpoints under --workdir, and `--report_only` regenerates the
-leaderboard from the stored files alone (`studies.leaderboard`).
+exactly `search_points` points, the same number for every method). What
+the harness does with it (calibration, budgets split over the
+prerequisites a method trains itself, tuning on validation, final seeds,
+the data row, the committed results under RESULTS/TASK/METHOD/) is
+`drift_jax.studies.harness`; the leaderboard is `studies.leaderboard`,
+regenerated from the stored files alone by `--report_only`. This file
+holds only the flags and `main`.
 """
 
 from __future__ import annotations

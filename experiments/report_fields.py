@@ -6,7 +6,8 @@ Sections (each prints a markdown table and saves a figure in --out):
   gaussian   Gaussian `nw` field vs tau^2 (grad log p_tau - grad log q_tau):
              exact on the empirical sets (float64), and against the
              population field of two Gaussian mixtures as N grows.
-  laplace    Laplace field = score part + residual (DESIGN.md section 1):
+  laplace    Laplace field = score part + residual (scores.py, after Lai
+             et al. 2026 and Balasubramanian arXiv 2605.22795):
              residual ratio |residual| / |V| and cosine(V, score part) vs
              dimension d and temperature, raw and with the authors' distance
              normalisation (logits -dist / (S tau), S the mean distance).

@@ -68,7 +68,7 @@ def test_one_sentinel_trains_every_prerequisite_here():
 
 def _dmd_config(width):
   c = methods.base_config()
-  config_lib.runlocal(c)
+  methods.runlocal(c)
   c.method, c.data.name = 'dmd', 'gmm'
   c.model.denoiser.width = width
   return c

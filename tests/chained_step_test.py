@@ -5,7 +5,6 @@ check command runs on a CPU at smoke sizes."""
 import jax
 import jax.numpy as jnp
 
-from drift_jax import config_lib
 from drift_jax import methods
 from drift_jax import parallel
 from drift_jax import runner
@@ -15,7 +14,7 @@ from experiments.benchmarks import device_check
 
 def _method_and_mesh():
   c = methods.base_config()
-  config_lib.runlocal(c)
+  methods.runlocal(c)
   mesh = parallel.make_mesh(1)
   return methods.get('drifting').make(c, RunContext(dim=2, mesh=mesh)), mesh
 

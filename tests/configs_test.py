@@ -72,7 +72,7 @@ def test_config_arguments_are_checked():
 
 def _config(**flat):
   c = methods.base_config()
-  config_lib.runlocal(c)
+  methods.runlocal(c)
   c.update_from_flattened_dict(flat)
   return c
 

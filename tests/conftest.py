@@ -38,7 +38,7 @@ INTEGRATION = frozenset({
     'boundary_test', 'classifier_test', 'evaluation_sets_test',
     'image_data_test', 'images_test', 'new_method_test', 'runner_test',
     'schedule_test', 'sinkhorn_test', 'conservative_test', 'configs_test',
-    'chained_step_test',
+    'chained_step_test', 'new_network_test', 'new_evaluator_test',
 })
 SYSTEM = frozenset({
     'ablate_test', 'compare_test', 'multihost_test', 'notebooks_test',

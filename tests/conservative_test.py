@@ -11,7 +11,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from drift_jax import config_lib
 from drift_jax import fields
 from drift_jax import kernels
 from drift_jax import methods
@@ -166,7 +165,7 @@ def test_bad_choices_name_the_argument():
 @pytest.mark.parametrize('normalization', CONSERVATIVE)
 def test_each_field_trains_through_the_runner(tmp_path, normalization):
   c = methods.base_config()
-  config_lib.runlocal(c)
+  methods.runlocal(c)
   c.eval.plot = False
   c.field.normalization = normalization
   c.field.temperatures = (0.05, 0.2)

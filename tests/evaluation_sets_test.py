@@ -11,6 +11,7 @@ from drift_jax import data as data_lib
 from drift_jax import methods
 from drift_jax import metrics as metrics_lib
 from drift_jax import runner
+from drift_jax.evaluators import distances
 from tests.runner_helpers import tiny_config
 
 
@@ -55,7 +56,7 @@ def test_floor_averages_independent_draws():
   c.eval.update(seed=5, floor_draws=4)
   dataset = data_lib.for_run(c)
   refs = [dataset.floor_reference] + data_lib.independent_draws(
-      dataset, 3, 5, runner.FLOOR_SALT)
+      dataset, 3, 5, distances.FLOOR_SALT)
   expected = np.mean([float(metrics_lib.energy_distance(r, dataset.held_out))
                       for r in refs])
   floors = runner.Scorer(dataset, c).floors

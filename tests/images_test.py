@@ -137,7 +137,7 @@ def test_image_config_errors_name_the_key(tmp_path, overrides, match):
 
 def test_image_networks_need_images_and_labels_need_conv_nets(tmp_path):
   c = methods.base_config()
-  config_lib.runlocal(c)
+  methods.runlocal(c)
   c.model.generator.name = 'conv'
   with pytest.raises(ValueError, match='needs image data'):
     runner.train_and_evaluate(c, str(tmp_path / 'a'))

@@ -12,7 +12,7 @@ from drift_jax import scores
 
 
 def test_dmd_with_kde_denoisers_at_clean_x_is_gaussian_drifting(x64):
-  # DESIGN.md "The bridge": ideal empirical denoisers, clean evaluation
+  # The bridge (Lai et al. 2026): ideal empirical denoisers, clean evaluation
   # point, one sigma, no L1 normalisation == Gaussian nw drifting field.
   x = jax.random.normal(jax.random.PRNGKey(0), (40, 3), jnp.float64)
   pos = jax.random.normal(jax.random.PRNGKey(1), (50, 3), jnp.float64) + 0.5

@@ -6,7 +6,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from drift_jax import config_lib
 from drift_jax import distributions
 from drift_jax import fields
 from drift_jax import methods
@@ -21,7 +20,7 @@ SIGMA = 0.3
 
 def _bridge_configs():
   base = methods.base_config()
-  config_lib.runlocal(base)
+  methods.runlocal(base)
   drifting = base.copy_and_resolve_references()
   drifting.method = 'drifting'
   drifting.field.update(kernel='gaussian', temperatures=(SIGMA,),
@@ -34,7 +33,9 @@ def _bridge_configs():
 
 
 def test_kde_dmd_step_equals_gaussian_nw_drifting_step():
-  """DESIGN.md "The bridge", through the methods' own train steps."""
+  """The bridge (Lai et al. 2026: kde-DMD at clean x with one sigma and
+  no L1 normalisation is Gaussian `nw` drifting), through the methods'
+  own train steps."""
   mesh = parallel.make_mesh(-1)
   drifting_config, dmd_config = _bridge_configs()
   built = [methods.get(c.method).make(c, RunContext(dim=2, mesh=mesh))
@@ -97,7 +98,7 @@ def test_heun_sampler_with_exact_denoiser_recovers_the_mixture():
 def test_regression_pairs_follow_the_teacher_ode():
   mixture = distributions.eight_gaussians()
   c = methods.base_config()
-  config_lib.runlocal(c)
+  methods.runlocal(c)
   c.update_from_flattened_dict({'method': 'dmd',
                                 'dmd.regression_weight': 0.25})
   teacher = prerequisites.oracle_teacher(mixture)
@@ -132,7 +133,7 @@ def test_drift_field_config_reaches_the_field():
   """The drifting method's V is `fields.drifting_field` with the config's
   settings (here 3 temperatures and the authors' normalisations)."""
   c = methods.base_config()
-  config_lib.runlocal(c)
+  methods.runlocal(c)
   c.field.update(temperatures=(0.02, 0.05, 0.2), normalize_distances=True,
                  normalize_drift=True)
   from drift_jax.methods import drifting

@@ -5,7 +5,6 @@ import os
 import numpy as np
 import pytest
 
-from drift_jax import config_lib
 from drift_jax import methods
 from drift_jax import runner
 from tests import mean_matching_method
@@ -13,7 +12,7 @@ from tests import mean_matching_method
 
 def _config():
   c = methods.base_config()
-  config_lib.runlocal(c)
+  methods.runlocal(c)
   c.method = 'mean_matching'
   c.data.name = 'gmm'  # ring of 8 Gaussians: mean 0 by symmetry
   c.eval.plot = False

@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from drift_jax import config_lib
 from drift_jax import fields
 from drift_jax import methods
 from drift_jax import parallel
@@ -69,7 +68,7 @@ def test_training_step_field_dots_are_highest_precision():
   [56, 128] x [128, 16]) are the ones with a 128-long axis; the
   generator's own dots keep the default precision."""
   c = methods.base_config()
-  config_lib.runlocal(c)
+  methods.runlocal(c)
   c.train.update(batch_size=72, gen_batch_size=56)
   c.field.temperatures = (0.02, 0.05, 0.2)
   c.field.normalize_distances = c.field.normalize_drift = True

@@ -1,7 +1,7 @@
 """Independent float64 NumPy references of the authors' drifting field.
 
 Written from Deng et al. 2026 (Algorithm 2 and App. A.6, and the released
-`drift_loss.py` as described in REFERENCES.md section 2.12), with no code
+`drift_loss.py` of github.com/lambertae/drifting), with no code
 shared with `drift_jax`, so that agreement means something.
 """
 

@@ -4,7 +4,6 @@ metric readers."""
 from absl import flags
 from ml_collections import config_flags
 
-from drift_jax import config_lib
 from drift_jax import methods
 from drift_jax import reporting
 
@@ -12,7 +11,7 @@ from drift_jax import reporting
 def tiny_config(method='drifting', dataset='checkerboard', **train):
   """A runlocal config without plots, with `train` overrides."""
   c = methods.base_config()
-  config_lib.runlocal(c)
+  methods.runlocal(c)
   c.method = method
   c.data.name = dataset
   c.eval.plot = False

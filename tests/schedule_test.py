@@ -6,7 +6,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from drift_jax import config_lib
 from drift_jax import fields
 from drift_jax import methods
 from drift_jax import reporting
@@ -39,7 +38,7 @@ def test_scale_has_one_entry_per_temperature():
 
 def _config(**field):
   c = methods.base_config()
-  config_lib.runlocal(c)
+  methods.runlocal(c)
   c.eval.plot = False
   c.train.update(steps=12, log_every=3, eval_every=12, checkpoint_every=12)
   c.field.update(temperatures=(0.05, 0.2), **field)

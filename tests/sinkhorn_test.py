@@ -11,7 +11,6 @@ from ott.geometry import geometry
 from ott.problems.linear import linear_problem
 from ott.solvers.linear import sinkhorn as ott_sinkhorn
 
-from drift_jax import config_lib
 from drift_jax import fields
 from drift_jax import kernels
 from drift_jax import methods
@@ -127,7 +126,7 @@ def test_bad_sinkhorn_settings_name_the_key(kwargs, match):
 
 def test_sinkhorn_drifting_trains_through_the_runner(tmp_path):
   c = methods.base_config()
-  config_lib.runlocal(c)
+  methods.runlocal(c)
   c.eval.plot = False
   c.field.update(normalization='sinkhorn', temperatures=(0.05, 0.2),
                  normalize_distances=True, normalize_drift=True,

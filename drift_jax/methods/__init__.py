@@ -2,6 +2,7 @@
 
 A method is a module that provides
   CONFIG: {section: defaults} for the config sections it owns;
+  SMOKE (optional): {section: {key: value}} of its `runlocal` sizes;
   validate(config): raises ValueError naming the key for a config of this
     method that cannot run (the shared sections are `config_lib`'s);
   prerequisites(config) -> {name: context.Prerequisite}: the runs it needs
@@ -18,6 +19,7 @@ import types
 import ml_collections
 
 from drift_jax import config_lib
+from drift_jax import models
 from drift_jax.methods import common
 from drift_jax.methods import diffusion
 from drift_jax.methods import dmd
@@ -38,8 +40,21 @@ def get(name: str) -> types.ModuleType:
 
 
 def base_config() -> ml_collections.ConfigDict:
-  """Every key a run understands: the shared sections and every method's."""
-  return config_lib.compose(m.CONFIG for m in METHODS.values())
+  """Every key a run understands: the shared sections, the networks'
+  (`models.config_sections()`) and every method's."""
+  return config_lib.compose([models.config_sections(),
+                             *(m.CONFIG for m in METHODS.values())])
+
+
+def runlocal(c: ml_collections.ConfigDict) -> None:
+  """Shrinks a config in place to a seconds-long smoke run (tests): the
+  shared sections' sizes, every network's and every method's `SMOKE`; the
+  smoke sizes win over the config file's `defaults_by_method`."""
+  models.smoke(c.model)
+  for module in METHODS.values():
+    for section, values in getattr(module, 'SMOKE', {}).items():
+      c[section].update(values)
+  config_lib.shared_smoke(c)
 
 
 def finalize(config, overridden=()) -> ml_collections.ConfigDict:
@@ -56,4 +71,4 @@ def validate(config, device_count: int) -> None:
 
 
 __all__ = ['METHODS', 'Method', 'base_config', 'finalize', 'get',
-           'validate']
+           'runlocal', 'validate']

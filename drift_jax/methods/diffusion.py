@@ -33,6 +33,7 @@ CONFIG = {
                       sigma_data=0.5, p_mean=-1.2, p_std=1.2,
                       sample_steps=18),
 }
+SMOKE = {'diffusion': dict(sample_steps=4)}
 
 
 def heun_sample(denoiser, x_init, sigmas, *, unroll: bool = False):

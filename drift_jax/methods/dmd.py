@@ -20,8 +20,9 @@ random weights (`'scratch'`, logged; the oracle has no network to copy).
 With `dmd.denoisers='kde'` both denoisers are the exact posterior means of
 the empirical data and generated batches (`scores.kde_denoiser`); evaluated
 at the clean x (`noised=False`) with one `fixed_sigma` and
-`normalize=False` this is the Gaussian `nw` drifting field (DESIGN.md,
-"The bridge").
+`normalize=False` this is the Gaussian `nw` drifting field (Lai et al.
+2026, arXiv 2603.07514: Tweedie's formula on the empirical batches;
+`tests/losses_test.py`).
 
 The step is plain module-level functions of a frozen `DMDSpec` built once
 by `make`; nothing reads the config while tracing.
@@ -70,6 +71,9 @@ CONFIG = {
                 fixed_sigma=0.0, normalize=True, regression_weight=0.0,
                 regression_pairs=4096, regression_batch=256),
 }
+
+SMOKE = {'dmd': dict(teacher_steps=6, fake_steps_per_gen=2,
+                     regression_pairs=64, regression_batch=16)}
 
 
 def validate(config) -> None:

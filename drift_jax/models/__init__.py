@@ -1,4 +1,4 @@
-"""Flax NNX networks: generators and denoisers, chosen by config name.
+"""Flax NNX networks: generators and denoisers, one registry line each.
 
 'mlp' networks work on any [N, D] data; 'conv' (generator) and 'unet'
 (denoiser) need images (`image_shape`) and take class labels when
@@ -8,71 +8,112 @@ One calling convention for all of them: a generator is
 `gen(z, labels=None, alpha=None)` and a denoiser `den(x, sigma,
 labels=None)` (EDM-preconditioned, `models.edm`); unconditional networks
 refuse labels.
+
+A network is a module with a `models.network.Network` entry per role
+(its keys in the role's section, smoke sizes, needs, checks, `build`) and
+one line in `GENERATORS` or `DENOISERS` below; `config_sections()` (the
+`model` section) is composed from the entries.
 """
+
+from __future__ import annotations
 
 from flax import nnx
 
 from drift_jax import validation
+from drift_jax.models import conv
+from drift_jax.models import mlp
 from drift_jax.models.conv import ConvGenerator
 from drift_jax.models.conv import UNetDenoiser
 from drift_jax.models.mlp import INITS
 from drift_jax.models.mlp import MLP
 from drift_jax.models.mlp import EDMDenoiser
 from drift_jax.models.mlp import MLPGenerator
+from drift_jax.models.network import Network
 
-GENERATORS = {'mlp': MLPGenerator, 'conv': ConvGenerator}
-DENOISERS = {'mlp': EDMDenoiser, 'unet': UNetDenoiser}
-IMAGE_NETWORKS = ('conv', 'unet')
+GENERATORS: dict[str, Network] = {
+    'mlp': mlp.GENERATOR,
+    'conv': conv.GENERATOR,
+}
+DENOISERS: dict[str, Network] = {
+    'mlp': mlp.DENOISER,
+    'unet': conv.DENOISER,
+}
+# Keys of a role's section that every network of the role reads.
+ROLES = {'generator': (GENERATORS, dict(name='mlp', noise_dim=32)),
+         'denoiser': (DENOISERS, dict(name='mlp'))}
+ROLE_SMOKE = {'generator': dict(noise_dim=8), 'denoiser': {}}
 
 
-def _check_image_net(name, config_name, image_shape, num_classes):
-  if name in IMAGE_NETWORKS and image_shape is None:
-    raise ValueError(f'`{config_name}={name!r}` needs image data (an image '
+def _section(role: str) -> dict:
+  """A role's section: its own keys, then each network's (in registry
+  order); a key two networks share must have one default."""
+  registry, own = ROLES[role]
+  section = dict(own)
+  for name, network in registry.items():
+    for key, value in network.config.items():
+      if key in section and section[key] != value:
+        raise ValueError(f'model.{role}.{key}: network {name!r} declares '
+                         f'default {value!r}, another {section[key]!r}.')
+      section[key] = value
+  return section
+
+
+def config_sections() -> dict:
+  """{'model': {role: section}} of the registered networks (composed when
+  asked, so a network registered later, e.g. by a test, is included)."""
+  return {'model': {role: _section(role) for role in ROLES}}
+
+
+def smoke(model_section) -> None:
+  """`runlocal`'s sizes for every registered network, in place."""
+  for role, (registry, _) in ROLES.items():
+    section = model_section[role]
+    section.update(ROLE_SMOKE[role])
+    for network in registry.values():
+      section.update(dict(network.smoke))
+
+
+def _entry(role: str, name: str, image_shape, num_classes) -> Network:
+  registry = ROLES[role][0]
+  key = f'model.{role}.name'
+  validation.check_choice(key, name, tuple(registry))
+  network = registry[name]
+  if network.images and image_shape is None:
+    raise ValueError(f'`{key}={name!r}` needs image data (an image '
                      'dataset such as data.name=digits).')
-  if num_classes and name not in IMAGE_NETWORKS:
+  if num_classes and not network.conditional:
+    conditional = tuple(n for n, e in registry.items() if e.conditional)
     raise ValueError(f'Class-conditional runs need a conditional network; '
-                     f'`{config_name}={name!r}` takes no labels (use '
-                     f'{IMAGE_NETWORKS}).')
+                     f'`{key}={name!r}` takes no labels (use '
+                     f'{conditional}).')
+  return network
 
 
 def check_generator_config(config) -> None:
   """Start-up checks of `model.generator` (ValueError naming the key)."""
   validation.check_choice('model.generator.name', config.name,
                           tuple(GENERATORS))
-  validation.check_choice('model.generator.init', config.init, INITS)
+  GENERATORS[config.name].validate(config)
 
 
 def make_generator(config, dim: int, rngs: nnx.Rngs, *, image_shape=None,
                    num_classes: int = 0):
   """The generator `config.name` names (config: model.generator)."""
-  validation.check_choice('model.generator.name', config.name,
-                          tuple(GENERATORS))
-  _check_image_net(config.name, 'model.generator.name', image_shape,
-                   num_classes)
-  if config.name == 'conv':
-    return ConvGenerator(config.noise_dim, image_shape,
-                         channels=tuple(config.channels),
-                         num_classes=num_classes, rngs=rngs)
-  return MLPGenerator(config.noise_dim, dim, width=config.width,
-                      depth=config.depth, rngs=rngs, init=config.init,
-                      init_offset=tuple(config.init_offset),
-                      init_scale=config.init_scale)
+  network = _entry('generator', config.name, image_shape, num_classes)
+  return network.build(config, dim=dim, image_shape=image_shape,
+                       num_classes=num_classes, rngs=rngs)
 
 
 def make_denoiser(config, dim: int, rngs: nnx.Rngs, sigma_data: float, *,
                   image_shape=None, num_classes: int = 0):
   """The denoiser `config.name` names (config: model.denoiser)."""
-  validation.check_choice('model.denoiser.name', config.name,
-                          tuple(DENOISERS))
-  _check_image_net(config.name, 'model.denoiser.name', image_shape,
-                   num_classes)
-  if config.name == 'unet':
-    return UNetDenoiser(image_shape, channels=tuple(config.channels),
-                        num_classes=num_classes, sigma_data=sigma_data,
-                        rngs=rngs)
-  return EDMDenoiser(dim, width=config.width, depth=config.depth,
-                     sigma_data=sigma_data, rngs=rngs)
+  network = _entry('denoiser', config.name, image_shape, num_classes)
+  return network.build(config, dim=dim, image_shape=image_shape,
+                       num_classes=num_classes, rngs=rngs,
+                       sigma_data=sigma_data)
 
 
-__all__ = ['ConvGenerator', 'DENOISERS', 'EDMDenoiser', 'GENERATORS', 'MLP',
-           'MLPGenerator', 'UNetDenoiser', 'make_denoiser', 'make_generator']
+__all__ = ['ConvGenerator', 'DENOISERS', 'EDMDenoiser',
+           'GENERATORS', 'INITS', 'MLP', 'MLPGenerator', 'Network',
+           'UNetDenoiser', 'config_sections', 'make_denoiser', 'make_generator',
+           'smoke']

@@ -18,6 +18,7 @@ from flax import nnx
 
 from drift_jax import noise as noise_lib
 from drift_jax.models import edm
+from drift_jax.models.network import Network
 
 
 def _fourier(t, dim: int):
@@ -171,3 +172,24 @@ class UNetDenoiser(edm.EDMPreconditioned):
     n = x_in.shape[0]
     f = self.net(x_in.reshape((n,) + self.image_shape), c_noise, labels)
     return f.reshape(n, -1)
+
+
+def _build_generator(section, *, dim, image_shape, num_classes, rngs):
+  del dim
+  return ConvGenerator(section.noise_dim, image_shape,
+                       channels=tuple(section.channels),
+                       num_classes=num_classes, rngs=rngs)
+
+
+def _build_denoiser(section, *, dim, image_shape, num_classes, rngs,
+                    sigma_data):
+  del dim
+  return UNetDenoiser(image_shape, channels=tuple(section.channels),
+                      num_classes=num_classes, sigma_data=sigma_data,
+                      rngs=rngs)
+
+
+GENERATOR = Network(_build_generator, config=dict(channels=(64, 32)),
+                    images=True, conditional=True)
+DENOISER = Network(_build_denoiser, config=dict(channels=(32, 64)),
+                   images=True, conditional=True)

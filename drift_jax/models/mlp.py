@@ -16,6 +16,7 @@ from flax import nnx
 from drift_jax import noise as noise_lib
 from drift_jax import validation
 from drift_jax.models import edm
+from drift_jax.models.network import Network
 
 INITS = ('lecun', 'torch')
 
@@ -106,3 +107,32 @@ class EDMDenoiser(edm.EDMPreconditioned):
       raise ValueError('EDMDenoiser is unconditional: it takes no `labels` '
                        '(use model.denoiser.name=unet).')
     return self.net(jnp.concatenate([x_in, c_noise[:, None]], axis=-1))
+
+
+def _check_generator(section) -> None:
+  validation.check_choice('model.generator.init', section.init, INITS)
+
+
+def _build_generator(section, *, dim, image_shape, num_classes, rngs):
+  del image_shape, num_classes
+  return MLPGenerator(section.noise_dim, dim, width=section.width,
+                      depth=section.depth, rngs=rngs, init=section.init,
+                      init_offset=tuple(section.init_offset),
+                      init_scale=section.init_scale)
+
+
+def _build_denoiser(section, *, dim, image_shape, num_classes, rngs,
+                    sigma_data):
+  del image_shape, num_classes
+  return EDMDenoiser(dim, width=section.width, depth=section.depth,
+                     sigma_data=sigma_data, rngs=rngs)
+
+
+# The drifting paper's toy generator (demo notebook) and its denoiser twin.
+GENERATOR = Network(
+    _build_generator,
+    config=dict(width=256, depth=3, init='lecun', init_offset=(),
+                init_scale=1.0),
+    smoke=dict(width=32, depth=2), validate=_check_generator)
+DENOISER = Network(_build_denoiser, config=dict(width=256, depth=3),
+                   smoke=dict(width=32, depth=2))

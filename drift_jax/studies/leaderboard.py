@@ -20,23 +20,12 @@ import os
 
 import numpy as np
 
+from drift_jax import evaluators
 from drift_jax import reporting
 from drift_jax import stats
 from drift_jax.studies import harness
 from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
-
-HIGHER_IS_BETTER = ('eval/modes_covered', 'eval/high_quality_fraction',
-                    'eval/precision', 'eval/recall')
-LABELS = {'eval/energy_distance_ratio': 'ED / floor',
-          'eval/mmd2_ratio': 'MMD² / floor',
-          'eval/mmd2': 'MMD² (unbiased)',
-          'eval/modes_covered': 'modes covered',
-          'eval/mode_mass_error': 'mode-mass error (TV)',
-          'eval/high_quality_fraction': 'high-quality fraction',
-          'eval/feature_fd': 'feature FD',
-          'eval/feature_fd_ratio': 'feature FD / floor',
-          'eval/precision': 'precision', 'eval/recall': 'recall'}
 
 
 def load(suite) -> dict:
@@ -71,7 +60,7 @@ def summary_rows(suite, table) -> list[dict]:
   rows = []
   for task in suite['tasks']:
     metric = task['metric']
-    lower = metric not in HIGHER_IS_BETTER
+    lower = not evaluators.higher_is_better(metric)
     finished = {m['name']: table[(task['name'], m['name'])]['final']
                 for m in suite['methods']
                 if (task['name'], m['name']) in table
@@ -141,11 +130,11 @@ def task_section(suite, task, table, figures_rel) -> list[str]:
   lines = [f'## {task["name"]}', '',
            f'Budget {task["budget_seconds"]} s per run (a teacher '
            f'included); chosen on validation by '
-           f'{LABELS.get(task["metric"], task["metric"])}; '
+           f'{evaluators.label(task["metric"])}; '
            f'{len(suite["final_seeds"])} test seeds per method; mean '
            '[95 % interval].', '']
   header = ['method', 'chosen point', 'steps', 'charged s',
-            *[LABELS.get(m, m) for m in metrics], 'failed']
+            *[evaluators.label(m) for m in metrics], 'failed']
   lines += ['| ' + ' | '.join(header) + ' |',
             '|' + '---|' * len(header)]
   row = table.get((task['name'], None))
@@ -172,9 +161,9 @@ def task_section(suite, task, table, figures_rel) -> list[str]:
     lines.append('| ' + ' | '.join(cells) + ' |')
   figure = plot_curves(suite, task, table, figures_rel)
   if figure:
-    lines += ['', f'![{task["name"]}: {LABELS.get(task["metric"])} against '
-              'charged seconds; geometric mean over the test seeds with the '
-              '95 % t-band of the log values (grey: the data row)]'
+    lines += ['', f'![{task["name"]}: {evaluators.label(task["metric"])}'
+              ' against charged seconds; geometric mean over the test seeds '
+              'with the 95 % t-band of the log values (grey: the data row)]'
               f'({figure})']
   lines += ['', '<details><summary>Tuning (validation, seed '
             f'{suite.get("tuning_seed", 0)})</summary>', '',
@@ -215,7 +204,7 @@ def plot_curves(suite, task, table, figures_rel):
     x = np.array([p['charged_seconds'] for p in curves[0][:length]])
     ys = [[c[i].get(metric, math.nan) for c in curves]
           for i in range(length)]
-    log_scale = metric not in HIGHER_IS_BETTER
+    log_scale = not evaluators.higher_is_better(metric)
     # Ratios are positive and skewed: on the log axis, the geometric mean
     # and the t-interval of the log values (an arithmetic band would reach
     # below zero with three seeds).
@@ -234,7 +223,8 @@ def plot_curves(suite, task, table, figures_rel):
   row = table.get((task['name'], None))
   if row is not None and drawn:
     iv = stats.mean_interval([d.get(metric, math.nan) for d in row['draws']])
-    if metric not in HIGHER_IS_BETTER:  # the data row's range, as above
+    # The data row's range, as above.
+    if not evaluators.higher_is_better(metric):
       iv = stats.mean_interval(np.log([d.get(metric, math.nan)
                                        for d in row['draws']]))
       iv = stats.Interval(math.exp(iv.mean), math.exp(iv.low),
@@ -244,8 +234,8 @@ def plot_curves(suite, task, table, figures_rel):
     plt.close(fig)
     return None
   ax.set_xlabel('charged seconds (calibrated steps; teacher included)')
-  ax.set_ylabel(LABELS.get(metric, metric))
-  if metric not in HIGHER_IS_BETTER:
+  ax.set_ylabel(evaluators.label(metric))
+  if not evaluators.higher_is_better(metric):
     ax.set_yscale('log')
   ax.set_title(task['name'])
   ax.legend(fontsize=6)
@@ -307,7 +297,7 @@ def default_section(suite, table) -> list[str]:
                                      for d in row['draws']]))
             if row else '—')
     lines.append(f'| {task["name"]} | '
-                 f'{LABELS.get(task["metric"], task["metric"])} | '
+                 f'{evaluators.label(task["metric"])} | '
                  + (str(interval(runs, task['metric'])) if runs
                     else 'pending')
                  + (' (same point)' if same else '') + ' | '
@@ -367,7 +357,7 @@ def write(suite) -> str:
             '|---|---|---|---|---|---|']
   for r in rows:
     best = r['best'] + (' (so far)' if r['pending'] else '')
-    lines.append(f'| {r["task"]} | {LABELS.get(r["metric"], r["metric"])} '
+    lines.append(f'| {r["task"]} | {evaluators.label(r["metric"])} '
                  f'| {best} | {", ".join(r["beats"]) or "—"} | '
                  f'{", ".join(r["not_separated"]) or "—"} | '
                  f'{", ".join(r["pending"]) or "—"} |')

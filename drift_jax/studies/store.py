@@ -15,18 +15,13 @@ from __future__ import annotations
 import json
 import os
 
+from drift_jax import evaluators
 from drift_jax import workdir as workdir_lib
 from drift_jax.studies import suite as suite_lib
 
 CALIBRATION_FILE = 'calibration.json'
 DATA_ROW_FILE = 'data_row.json'
 WALL_TIME_FILE = 'wall_time.json'
-# Metrics a result keeps (those the run logged); ratios are added from them.
-KEPT_METRICS = ('eval/energy_distance', 'eval/energy_distance_floor',
-                'eval/mmd2', 'eval/mmd2_floor', 'eval/modes_covered',
-                'eval/mode_mass_error', 'eval/high_quality_fraction',
-                'eval/feature_fd', 'eval/feature_fd_floor', 'eval/precision',
-                'eval/recall')
 
 
 def write_json(path, obj):
@@ -48,18 +43,15 @@ def jsonable(value):
 
 
 def kept(metrics: dict) -> dict:
-  """The metrics a result keeps, with their ratios to their floors."""
-  return with_ratios({k: metrics[k] for k in KEPT_METRICS if k in metrics})
+  """The metrics a result keeps (`evaluators`: those declared `kept`),
+  with their ratios to their floors."""
+  return with_ratios({k: metrics[k] for k in evaluators.kept_metrics()
+                      if k in metrics})
 
 
 def with_ratios(metrics: dict) -> dict:
-  """Adds energy-distance and MMD^2 ratios to their (averaged) floors."""
-  out = dict(metrics)
-  for name in ('energy_distance', 'mmd2', 'feature_fd'):
-    value, floor = out.get(f'eval/{name}'), out.get(f'eval/{name}_floor')
-    if value is not None and floor:
-      out[f'eval/{name}_ratio'] = value / floor
-  return out
+  """Adds each metric's ratio to its (averaged) floor."""
+  return evaluators.with_ratios(metrics)
 
 
 def calibration_path(suite) -> str:

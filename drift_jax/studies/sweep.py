@@ -34,6 +34,7 @@ import re
 import statistics
 
 from drift_jax import config_lib
+from drift_jax import evaluators
 from drift_jax import methods
 from drift_jax import reporting
 from drift_jax import runner
@@ -42,12 +43,15 @@ from drift_jax.studies import sweep_plots
 from drift_jax.studies.sweep_plots import PLOT_METRIC
 
 RESULT_FILE = 'result.json'
-TABLE_METRICS = ('eval/energy_distance_ratio', 'eval/mmd2',
-                 'eval/high_quality_fraction', 'eval/modes_covered',
-                 'eval/feature_fd', 'eval/feature_fd_floor',
-                 'eval/precision', 'eval/recall', 'eval/class_accuracy',
-                 'budget/total_seconds', 'steps_to_2x_floor',
-                 'seconds_to_2x_floor')
+BUDGET_COLUMNS = ('budget/total_seconds', 'steps_to_2x_floor',
+                  'seconds_to_2x_floor')
+
+
+def table_metrics() -> tuple[str, ...]:
+  """Columns of results.md: the registered evaluators' tabled metrics,
+  then the budget."""
+  return (*evaluators.tabled_metrics(), *BUDGET_COLUMNS)
+
 TARGET_RATIO = 2.0  # time-to-quality: first evaluation at <= 2x the floor
 
 
@@ -155,7 +159,7 @@ def write_tables(rows, workdir, axes):
     writer = csv.DictWriter(f, fieldnames=keys)
     writer.writeheader()
     writer.writerows(rows)
-  metrics = [m for m in TABLE_METRICS if any(m in r for r in rows)]
+  metrics = [m for m in table_metrics() if any(m in r for r in rows)]
   lines = ['| ' + ' | '.join([*axes, 'seeds', *metrics]) + ' |',
            '|' + '---|' * (len(axes) + 1 + len(metrics))]
   for name in dict.fromkeys(r['point'] for r in rows):
