@@ -197,7 +197,7 @@ def test_bidirectional_one_exp_path_and_log_space_fallback(x64, monkeypatch,
   fast = fields.drifting_field(jnp.asarray(x), jnp.asarray(pos),
                                jnp.asarray(x), temperature=(0.05, 0.2),
                                block_size=block)
-  monkeypatch.setattr(fields, '_MAX_LOG_GAP', -1.0)
+  monkeypatch.setattr(fields.bidirectional, '_MAX_LOG_GAP', -1.0)
   jax.clear_caches()
   slow = fields.drifting_field(jnp.asarray(x), jnp.asarray(pos),
                                jnp.asarray(x), temperature=(0.05, 0.2),
@@ -374,7 +374,7 @@ def test_antisymmetry_scales_match_algorithm2_halves(x64, monkeypatch,
   rng = np.random.default_rng(5)
   x, pos = rng.normal(size=(40, 2)), rng.normal(size=(30, 2)) * 0.5 + 0.3
   if fallback:
-    monkeypatch.setattr(fields, '_MAX_LOG_GAP', -1.0)
+    monkeypatch.setattr(fields.bidirectional, '_MAX_LOG_GAP', -1.0)
     jax.clear_caches()
   a, b = scales
   v = fields.drifting_field(jnp.asarray(x), jnp.asarray(pos), jnp.asarray(x),

@@ -92,12 +92,13 @@ def rel_err(a, b):
 def log_space_field(temps, normalize):
   """Our field through its log-space formulas only (the pre-fast path)."""
   def field(x, pos):
-    saved = fields._MAX_LOG_GAP  # noqa: SLF001 (benchmark-only switch)
-    fields._MAX_LOG_GAP = -1.0  # every block out of range: log space
+    # A benchmark-only switch: every block out of range, so log space.
+    saved = fields.bidirectional._MAX_LOG_GAP  # noqa: SLF001
+    fields.bidirectional._MAX_LOG_GAP = -1.0
     try:
       return jax.jit(ours_field(temps, normalize, x.shape[0]))(x, pos)
     finally:
-      fields._MAX_LOG_GAP = saved
+      fields.bidirectional._MAX_LOG_GAP = saved
       jax.clear_caches()
   return field
 

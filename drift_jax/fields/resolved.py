@@ -1,0 +1,64 @@
+"""The two types behind every field: a normalisation (the registry's
+entries) and a `FieldSpec` resolved for one call (the jit's static
+argument)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from drift_jax import kernels as kernels_lib
+
+
+class Normalization(NamedTuple):
+  """A normalisation of the kernel weights (a `NORMALIZATIONS` entry).
+
+  Attributes:
+    block_fields: (logk [K, B, T], targets [T, D], w [T], spec, col_lse,
+      xb [B, D]) -> per-temperature fields [K, B, D] of one query block.
+    evaluate: (x, targets, w, spec, factors) -> (fields [K, N, D],
+      distance scale), `factors` None or [K] (1 / temperature scale^2):
+      how the blocks are driven (`_blocked_fields`: one pass per block;
+      `_bidirectional_fields`: column statistics over all queries first).
+  """
+  block_fields: Callable[..., jax.Array] | None
+  evaluate: Callable[..., tuple[jax.Array, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Resolved:
+  """A `FieldSpec` resolved for one call (kernel object, number of
+  positives, block size): static, hashable, the jit's static argument."""
+  kernel: kernels_lib.RadialKernel
+  temps: tuple[float, ...]
+  normalization: str
+  mask_self: bool
+  n_pos: int
+  floor: float
+  normalize_distances: bool
+  normalize_drift: bool
+  block_size: int
+  pos_scale: float = 1.0
+  neg_scale: float = 1.0
+  precision: str = 'highest'
+  # Evaluation for an accelerator: one block is called without a scan, and
+  # the bidirectional field takes the log-space formulas without the
+  # lax.cond (a GPU reads a conditional's predicate back to the host).
+  accelerator: bool = False
+  sinkhorn_iterations: int = 20
+  sinkhorn_tolerance: float = 0.0  # 0: every iteration runs
+  # The normalisation's `block_fields` (None for the conservative and
+  # Sinkhorn fields), looked up once by `spec.resolve`, so that the
+  # blocked evaluation dispatches without importing the registry.
+  block_fields: Callable[..., Any] | None = None
+
+
+def _weights_or_ones(weights, n, dtype):
+  if weights is None:
+    return jnp.ones((n,), dtype)
+  return jnp.asarray(weights, dtype)

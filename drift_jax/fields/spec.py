@@ -1,0 +1,213 @@
+"""The field's options as one checked `FieldSpec`, its resolution for a
+call, the jitted evaluation and the keyword form `drifting_field`."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from drift_jax import kernels as kernels_lib
+from drift_jax import sinkhorn_field
+from drift_jax import validation
+from drift_jax.fields.block_size import auto_block_size
+from drift_jax.fields.normalizations import NORMALIZATIONS
+from drift_jax.fields.resolved import _Resolved
+from drift_jax.fields.resolved import _weights_or_ones
+from drift_jax.fields.temperatures import _combine_temperatures
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldSpec:
+  """The options of a drifting field, checked once (see `drifting_field`).
+
+  Build it once (directly, or `from_config` for a run's `field` section)
+  and call it on batches: `spec(x, pos, neg, pos_weights=None,
+  neg_weights=None) -> V [N, D]`. A new normalisation is one function
+  plus one entry in `NORMALIZATIONS`; a new kernel one entry in
+  `kernels.KERNELS`.
+  """
+  kernel: str | kernels_lib.RadialKernel = 'laplace'
+  temperatures: tuple[float, ...] = (0.05,)
+  normalization: str = 'bidirectional'
+  mask_self: bool = True
+  normalize_distances: bool = False
+  normalize_drift: bool = False
+  affinity_floor: float = 0.0
+  block_size: int | None = None
+  pos_scale: float = 1.0
+  neg_scale: float = 1.0
+  precision: str = 'highest'
+  sinkhorn_iterations: int = 20
+  sinkhorn_tolerance: float | None = None
+
+  def __post_init__(self):
+    validation.check_choice('normalization', self.normalization,
+                            NORMALIZATIONS)
+    validation.check_choice('precision', self.precision,
+                            kernels_lib.PRECISIONS)
+    kernels_lib.get_kernel(self.kernel)
+    object.__setattr__(self, 'temperatures',
+                       validation.as_temperatures(self.temperatures))
+    if not 0.0 <= float(self.affinity_floor) < 1.0:
+      raise ValueError(f'`affinity_floor` must be in [0, 1), got '
+                       f'{self.affinity_floor!r}.')
+    if (self.normalization == 'sharp_companion'
+        and kernels_lib.get_kernel(self.kernel).name != 'laplace'):
+      raise ValueError("normalization='sharp_companion' needs the Laplace "
+                       f'`kernel` (its companion psi), got {self.kernel!r}.')
+    if self.affinity_floor > 0 and self.normalization != 'bidirectional':
+      raise ValueError('`affinity_floor` only applies to normalization='
+                       f"'bidirectional', got {self.normalization!r}.")
+    if self.block_size is not None and (
+        not isinstance(self.block_size, int) or self.block_size < 1):
+      raise ValueError(f'`block_size` must be None or a positive int, got '
+                       f'{self.block_size!r}.')
+    for name in ('pos_scale', 'neg_scale'):
+      value = getattr(self, name)
+      if not (isinstance(value, (int, float)) and math.isfinite(value)):
+        raise ValueError(f'`{name}` must be a finite float, got {value!r}.')
+    it, tol = self.sinkhorn_iterations, self.sinkhorn_tolerance
+    if isinstance(it, bool) or not isinstance(it, int) or it < 1:
+      raise ValueError(f'`sinkhorn_iterations` must be a positive int, got '
+                       f'{it!r}.')
+    if tol is not None and not (isinstance(tol, (int, float))
+                                and math.isfinite(tol) and tol > 0):
+      raise ValueError(f'`sinkhorn_tolerance` must be a positive float (or '
+                       f'None: run every iteration), got {tol!r}.')
+
+  @classmethod
+  def from_config(cls, field_config) -> FieldSpec:
+    """The spec of a run config's `field` section (block_size 0: auto)."""
+    f = field_config
+    return cls(kernel=f.kernel, temperatures=tuple(f.temperatures),
+               normalization=f.normalization, mask_self=f.mask_self,
+               normalize_distances=f.normalize_distances,
+               normalize_drift=f.normalize_drift,
+               affinity_floor=f.affinity_floor,
+               block_size=f.block_size or None, pos_scale=f.pos_scale,
+               neg_scale=f.neg_scale, precision=f.precision,
+               sinkhorn_iterations=f.sinkhorn_iterations,
+               # 0 in a config: no tolerance, every iteration runs.
+               sinkhorn_tolerance=f.sinkhorn_tolerance or None)
+
+  def __call__(self, x, pos, neg, *, pos_weights=None, neg_weights=None,
+               temperature_scale=None):
+    """V(x) = V_p(x) - V_q(x) for this spec (`drifting_field`).
+
+    `temperature_scale`: optional [K] array (traced, so a schedule never
+    recompiles) multiplying each temperature: every kernel here is a
+    function of r / tau, so tau s is evaluated as distances divided by s
+    (`temperature_schedule`).
+    """
+    resolved = resolve(self, x, pos, neg, pos_weights, neg_weights)
+    if temperature_scale is not None and jnp.shape(temperature_scale) != (
+        len(self.temperatures),):
+      raise ValueError(f'`temperature_scale` must have shape '
+                       f'({len(self.temperatures)},), one per temperature; '
+                       f'got {jnp.shape(temperature_scale)}.')
+    return _drifting_field(x, pos, neg, pos_weights, neg_weights,
+                           temperature_scale, resolved)
+
+
+def resolve(spec: FieldSpec, x, pos, neg, pos_weights=None,
+            neg_weights=None) -> _Resolved:
+  """Checks the arrays against `spec` and resolves it for this call (the
+  kernel object, the number of positives, the block size, the backend)."""
+  for name, arr in (('x', x), ('pos', pos), ('neg', neg)):
+    validation.check_points(name, arr)
+  validation.check_same_dim(('x', 'pos', 'neg'), (x, pos, neg))
+  validation.check_self_mask('mask_self', spec.mask_self, x, neg,
+                             allow_extra=True)
+  validation.check_weights('pos_weights', pos_weights, pos.shape[0])
+  validation.check_weights('neg_weights', neg_weights, neg.shape[0])
+  temps = spec.temperatures
+  backend = jax.default_backend()
+  block_size = spec.block_size or auto_block_size(
+      x.shape[0], pos.shape[0] + neg.shape[0], len(temps), x.shape[1],
+      backend=backend)
+  return _Resolved(
+      kernels_lib.get_kernel(spec.kernel), temps, spec.normalization,
+      spec.mask_self, pos.shape[0], float(spec.affinity_floor),
+      bool(spec.normalize_distances), bool(spec.normalize_drift),
+      int(block_size), float(spec.pos_scale), float(spec.neg_scale),
+      spec.precision, accelerator=backend != 'cpu',
+      sinkhorn_iterations=spec.sinkhorn_iterations,
+      sinkhorn_tolerance=(0.0 if spec.sinkhorn_tolerance is None
+                          else float(spec.sinkhorn_tolerance)),
+      block_fields=NORMALIZATIONS[spec.normalization].block_fields)
+
+
+def sinkhorn_couplings(spec: FieldSpec, x, pos, neg):
+  """The Sinkhorn couplings (P+ [N, Np], P- [N, Nn]) behind
+  `spec(x, pos, neg)` for normalization='sinkhorn' (first temperature),
+  from the same iterations as the field; for tests and notebooks."""
+  return sinkhorn_field.couplings(x, pos, neg, resolve(spec, x, pos, neg))
+
+
+def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
+                   normalization='bidirectional', mask_self=True,
+                   pos_weights=None, neg_weights=None,
+                   normalize_distances=False, normalize_drift=False,
+                   affinity_floor=0.0, block_size=None, pos_scale=1.0,
+                   neg_scale=1.0, precision='highest'):
+  """The drifting field V(x) = V_p(x) - V_q(x) (Deng Alg. 2, App. A.6).
+
+  Args:
+    x: [N, D] generated samples (queries).
+    pos: [Np, D] positives (data), attract.
+    neg: [Nn, D] negatives (generated), repel.
+    kernel: kernel name or RadialKernel; default Laplace (Deng Eq. 12).
+    temperature: float or tuple of floats. Several temperatures give the sum
+      of their fields (each divided by its RMS when `normalize_drift`).
+    normalization: a key of `NORMALIZATIONS`: 'nw', 'row', 'bidirectional'
+      or 'none' (module docstring), or a conservative field,
+      'kernel_gradient', 'sharp_companion' (Laplace) or 'mmd'
+      (`drift_jax.conservative`), or 'sinkhorn' (`drift_jax.sinkhorn_field`;
+      use a `FieldSpec` to set its iterations and tolerance).
+    mask_self: neg[i] is x[i] and is excluded for x[i] (Deng Alg. 2 step 2);
+      needs Nn >= N >= 2 (negatives beyond the first N, e.g. CFG's
+      unconditional samples, are never masked).
+    pos_weights: optional [Np] weights; neg_weights: optional [Nn] weights.
+    normalize_distances: divide distances by their weighted batch mean
+      (Deng Eqs. 18-22).
+    normalize_drift: divide each temperature's field by its RMS over the
+      batch before summing (Deng Eqs. 23-26).
+    affinity_floor: lower clip of row * col softmax before the square root;
+      `bidirectional` only. 0.0 is the paper, 1e-6 the released code.
+    block_size: evaluate queries in blocks of this many rows (same numbers,
+      memory O(block_size (Np + Nn)) instead of O(N (Np + Nn))); None picks
+      `auto_block_size` (dense when one block holds every query).
+    pos_scale, neg_scale: V = pos_scale V_p - neg_scale V_q (module
+      docstring, "Antisymmetry scales"); 1.0 and 1.0 is the field.
+    precision: matmul precision of the distances and kernel averages,
+      'highest' (full float32 on any backend) or 'default' (the backend's:
+      TF32 on GPUs, bfloat16 passes on TPUs; faster, ~1e-3 relative error).
+
+  Returns:
+    [N, D] field in input coordinates (module docstring), no gradient.
+  """
+  spec = FieldSpec(kernel, temperature, normalization, mask_self,
+                   normalize_distances, normalize_drift, affinity_floor,
+                   block_size, pos_scale, neg_scale, precision)
+  return spec(x, pos, neg, pos_weights=pos_weights, neg_weights=neg_weights)
+
+
+@functools.partial(jax.jit, static_argnums=(6,))
+def _drifting_field(x, pos, neg, pos_weights, neg_weights, temperature_scale,
+                    spec):
+  """Jitted body of `drifting_field` (one compile per shape and spec)."""
+  x, pos, neg = (lax.stop_gradient(a) for a in (x, pos, neg))
+  w_pos = _weights_or_ones(pos_weights, pos.shape[0], x.dtype)
+  w_neg = _weights_or_ones(neg_weights, neg.shape[0], x.dtype)
+  targets = jnp.concatenate([pos, neg], axis=0)  # [T, D]
+  w = lax.stop_gradient(jnp.concatenate([w_pos, w_neg]))  # [T]
+  evaluate = NORMALIZATIONS[spec.normalization].evaluate
+  factors = (None if temperature_scale is None
+             else 1.0 / jnp.square(jnp.asarray(temperature_scale, x.dtype)))
+  fields, scale = evaluate(x, targets, w, spec, factors)
+  return _combine_temperatures(fields, scale, spec)
