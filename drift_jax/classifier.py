@@ -237,7 +237,7 @@ def train_or_load(directory: str, dataset, classifier_config, *, seed: int,
   return result
 
 
-def resolve(choice: str, train_dir: str, dataset, classifier_config, *,
+def from_choice(choice: str, train_dir: str, dataset, classifier_config, *,
             seed: int, checkpoint_every: int = 0) -> Classifier:
   """The classifier `choice` names: 'train' (`workdir.TRAIN_HERE`) for the
   one in `train_dir`, trained there first if absent, else the directory of

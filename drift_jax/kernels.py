@@ -123,7 +123,7 @@ def get_kernel(kernel: str | RadialKernel) -> RadialKernel:
   """Resolves a kernel name from a config (outside jit) to a RadialKernel."""
   if isinstance(kernel, RadialKernel):
     return kernel
-  validation.check_choice('kernel', kernel, tuple(KERNELS))
+  validation.check_known_name('kernel', kernel, tuple(KERNELS))
   return KERNELS[kernel]
 
 

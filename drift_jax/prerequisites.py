@@ -57,7 +57,7 @@ def _classifier(seed):
   def resolve_classifier(request, *, folder, dataset, config, num_classes,
                          train_run):
     del num_classes, train_run
-    return classifier_lib.resolve(
+    return classifier_lib.from_choice(
         request.choice, folder, dataset, config.classifier, seed=seed,
         checkpoint_every=config.train.checkpoint_every)
   return resolve_classifier

@@ -103,8 +103,9 @@ def check_weights(name: str, weights, n: int):
                        'zero.')
 
 
-def check_choice(name: str, value: str, choices: Sequence[str]):
-  """Checks that a config string is one of the known names."""
+def check_known_name(name: str, value: str, choices: Sequence[str]):
+  """Checks that a name (a kernel, a normalisation, a network) is one of
+  the known ones (`config_lib.check_choice` checks config keys)."""
   if value not in choices:
     raise ValueError(f'Unknown `{name}` {value!r}; expected one of '
                      f'{sorted(choices)}.')

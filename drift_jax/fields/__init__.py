@@ -81,9 +81,9 @@ from drift_jax.fields.resolved import Normalization
 from drift_jax.fields.resolved import _Resolved
 from drift_jax.fields.spec import FieldSpec
 from drift_jax.fields.spec import drifting_field
-from drift_jax.fields.spec import resolve
+from drift_jax.fields.spec import resolve_for_call
 from drift_jax.fields.spec import sinkhorn_couplings
 
 __all__ = ['FieldSpec', 'NORMALIZATIONS', 'Normalization', '_Resolved',
            'auto_block_size', 'drifting_field', 'mean_shift',
-           'resolve', 'sinkhorn_couplings']
+           'resolve_for_call', 'sinkhorn_couplings']

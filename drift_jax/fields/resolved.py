@@ -53,7 +53,7 @@ class _Resolved:
   sinkhorn_iterations: int = 20
   sinkhorn_tolerance: float = 0.0  # 0: every iteration runs
   # The normalisation's `block_fields` (None for the conservative and
-  # Sinkhorn fields), looked up once by `spec.resolve`, so that the
+  # Sinkhorn fields), looked up once by `spec.resolve_for_call`, so that the
   # blocked evaluation dispatches without importing the registry.
   block_fields: Callable[..., Any] | None = None
 

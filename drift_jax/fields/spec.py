@@ -46,9 +46,9 @@ class FieldSpec:
   sinkhorn_tolerance: float | None = None
 
   def __post_init__(self):
-    validation.check_choice('normalization', self.normalization,
+    validation.check_known_name('normalization', self.normalization,
                             NORMALIZATIONS)
-    validation.check_choice('precision', self.precision,
+    validation.check_known_name('precision', self.precision,
                             kernels_lib.PRECISIONS)
     kernels_lib.get_kernel(self.kernel)
     object.__setattr__(self, 'temperatures',
@@ -104,7 +104,7 @@ class FieldSpec:
     function of r / tau, so tau s is evaluated as distances divided by s
     (`temperature_schedule`).
     """
-    resolved = resolve(self, x, pos, neg, pos_weights, neg_weights)
+    resolved = resolve_for_call(self, x, pos, neg, pos_weights, neg_weights)
     if temperature_scale is not None and jnp.shape(temperature_scale) != (
         len(self.temperatures),):
       raise ValueError(f'`temperature_scale` must have shape '
@@ -114,7 +114,7 @@ class FieldSpec:
                            temperature_scale, resolved)
 
 
-def resolve(spec: FieldSpec, x, pos, neg, pos_weights=None,
+def resolve_for_call(spec: FieldSpec, x, pos, neg, pos_weights=None,
             neg_weights=None) -> _Resolved:
   """Checks the arrays against `spec` and resolves it for this call (the
   kernel object, the number of positives, the block size, the backend)."""
@@ -146,7 +146,8 @@ def sinkhorn_couplings(spec: FieldSpec, x, pos, neg):
   """The Sinkhorn couplings (P+ [N, Np], P- [N, Nn]) behind
   `spec(x, pos, neg)` for normalization='sinkhorn' (first temperature),
   from the same iterations as the field; for tests and notebooks."""
-  return sinkhorn_field.couplings(x, pos, neg, resolve(spec, x, pos, neg))
+  return sinkhorn_field.couplings(x, pos, neg,
+                                  resolve_for_call(spec, x, pos, neg))
 
 
 def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,

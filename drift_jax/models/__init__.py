@@ -76,7 +76,7 @@ def smoke(model_section) -> None:
 def _entry(role: str, name: str, image_shape, num_classes) -> Network:
   registry = ROLES[role][0]
   key = f'model.{role}.name'
-  validation.check_choice(key, name, tuple(registry))
+  validation.check_known_name(key, name, tuple(registry))
   network = registry[name]
   if network.images and image_shape is None:
     raise ValueError(f'`{key}={name!r}` needs image data (an image '
@@ -91,7 +91,7 @@ def _entry(role: str, name: str, image_shape, num_classes) -> Network:
 
 def check_generator_config(config) -> None:
   """Start-up checks of `model.generator` (ValueError naming the key)."""
-  validation.check_choice('model.generator.name', config.name,
+  validation.check_known_name('model.generator.name', config.name,
                           tuple(GENERATORS))
   GENERATORS[config.name].validate(config)
 

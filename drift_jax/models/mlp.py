@@ -44,7 +44,7 @@ class MLP(nnx.Module):
     if depth < 1 or width < 1:
       raise ValueError(f'`depth` and `width` must be >= 1, got {depth}, '
                        f'{width}.')
-    validation.check_choice('init', init, INITS)
+    validation.check_known_name('init', init, INITS)
     dims = [in_dim] + [width] * depth
     self.hidden = nnx.List([_linear(a, b, init, rngs)
                             for a, b in zip(dims[:-1], dims[1:], strict=True)])
@@ -110,7 +110,7 @@ class EDMDenoiser(edm.EDMPreconditioned):
 
 
 def _check_generator(section) -> None:
-  validation.check_choice('model.generator.init', section.init, INITS)
+  validation.check_known_name('model.generator.init', section.init, INITS)
 
 
 def _build_generator(section, *, dim, image_shape, num_classes, rngs):
