@@ -40,7 +40,7 @@ def test_accelerators_are_dense_while_it_fits(backend):
 
 
 def test_accelerator_memory_defaults_to_what_the_device_reports(monkeypatch):
-  monkeypatch.setattr(fields, '_device_memory', lambda: 2 * GIB)
+  monkeypatch.setattr(fields.block_size, '_device_memory', lambda: 2 * GIB)
   assert fields.auto_block_size(8192, 16384, 3, 2, backend='gpu') == 1024
 
 
