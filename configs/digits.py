@@ -25,6 +25,7 @@ and recall, and for conditional runs the accuracy of the samples' labels.
 
 from drift_jax import config_lib
 from drift_jax import methods
+from drift_jax.methods import drifting
 
 
 def get_config(arg=None):
@@ -37,7 +38,7 @@ def get_config(arg=None):
   c.model.denoiser.update(name='unet', channels=(32, 64))
   # Distances in 64 (or 256) pixel dimensions: the authors' normalised
   # recipe (App. A.6) keeps the temperatures meaningful in any dimension.
-  config_lib.authors_field_recipe(c)
+  drifting.authors_field_recipe(c)
   # Sizes for a 2-core CPU (README, "Images"): 20 real and 20 generated
   # samples per class and step.
   c.train.update(steps=1500, batch_size=200, gen_batch_size=200,
@@ -48,7 +49,7 @@ def get_config(arg=None):
     # The leaderboard's cross-task drifting config (lr 3e-3); the digits'
     # own tuning preferred 1e-3 (docs/leaderboard.md), but a default that
     # generalises is not tuned per dataset.
-    config_lib.leaderboard_drifting_defaults(c)
+    drifting.leaderboard_defaults(c)
   c.diffusion.sigma_max = 10.0  # pixels in [-1, 1]
   # DMD's step costs ~7 network passes (5 fake updates, teacher, fake,
   # generator): fewer generator steps, and the teacher's steps on top.

@@ -15,6 +15,7 @@ diffusion workdir; default oracle: the exact mixture denoiser), runlocal.
 
 from drift_jax import config_lib
 from drift_jax import methods
+from drift_jax.methods import drifting
 
 
 def get_config(arg=None):
@@ -30,9 +31,9 @@ def get_config(arg=None):
   # between the ring's modes (5.2x the ED floor at step 2,000 vs 2.4x with
   # it; README, "Quality bar").
   c.dmd.regression_weight = 0.25
-  config_lib.improved_toy_defaults(c)
+  methods.improved_toy_defaults(c)
   if a.method == 'drifting':
-    config_lib.leaderboard_drifting_defaults(c)
+    drifting.leaderboard_defaults(c)
   # DMD's step costs 6 network passes per generated sample (5 fake-denoiser
   # updates); 4,000 steps at batch 1,024 keep a run near 2 minutes on 2 cores.
   c.train.update(steps=4000, batch_size=1024, gen_batch_size=1024)

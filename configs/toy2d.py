@@ -25,6 +25,7 @@ chose across its tasks (3e-3; docs/leaderboard.md).
 from drift_jax import config_lib
 from drift_jax import distributions
 from drift_jax import methods
+from drift_jax.methods import drifting
 
 
 def get_config(arg=None):
@@ -37,12 +38,12 @@ def get_config(arg=None):
   is_mixture = a.dataset in distributions.TOY_MIXTURES
   c.dmd.teacher = a.teacher or ('oracle' if is_mixture else 'train')
   if not a.recipe:
-    config_lib.improved_toy_defaults(c)
+    methods.improved_toy_defaults(c)
     if a.method == 'drifting':
       # The authors' field recipe at the leaderboard's learning rate.
-      config_lib.leaderboard_drifting_defaults(c)
+      drifting.leaderboard_defaults(c)
     else:
-      config_lib.authors_field_recipe(c)
+      drifting.authors_field_recipe(c)
   if a.runlocal:
     methods.runlocal(c)
   return c

@@ -383,47 +383,12 @@ def _validate_conditional(c):
                      f'data.name={c.data.name!r}.')
 
 
-def improved_toy_defaults(c: ml_collections.ConfigDict) -> None:
-  """Default toy settings beyond the paper's demo recipe (README, "Quality
-  bar", has what experiments/toy_quality.py measured with them).
-
-  - 5,000 steps with a cosine learning-rate decay and an EMA of the
-    parameters (warmed up, see `methods.common.apply_gradients`): the demo
-    recipe is still improving at 2,000 steps and its final iterate jitters
-    at a constant learning rate.
-  - For the EDM teacher and DMD, sigma_max = 5 instead of 80: the data have
-    unit scale, and with 80 half of the Karras grid lies above sigma = 2.5
-    where the smoothed densities carry almost no signal (a grid rescaled to
-    the data scale, REFERENCES T10).
-  """
+def improved_toy_training(c: ml_collections.ConfigDict) -> None:
+  """Default toy training beyond the paper's demo recipe (README, "Quality
+  bar", has what experiments/toy_quality.py measured with it): 5,000 steps
+  with a cosine learning-rate decay and an EMA of the parameters (warmed
+  up, see `methods.common.apply_gradients`): the demo recipe is still
+  improving at 2,000 steps and its final iterate jitters at a constant
+  learning rate. `methods.improved_toy_defaults` adds the methods' parts."""
   c.train.update(steps=5000, ema_decay=0.999)
   c.optim.schedule = 'cosine'
-  c.diffusion.sigma_max = 5.0
-
-
-def authors_field_recipe(c: ml_collections.ConfigDict) -> None:
-  """The drifting paper's full field recipe (Deng App. A.6) instead of the
-  demo's single temperature: distances divided by their batch mean,
-  temperatures (0.02, 0.05, 0.2), each temperature's drift divided by its
-  RMS. The default of configs/toy2d.py (README, "Quality bar": 1.48x vs
-  2.80x the energy-distance floor on the checkerboard over 3 seeds) and of
-  configs/digits.py (it makes the temperatures independent of the
-  dimension)."""
-  c.field.update(temperatures=(0.02, 0.05, 0.2), normalize_distances=True,
-                 normalize_drift=True)
-
-
-# The leaderboard's one drifting learning rate across its tasks (issue 16;
-# docs/leaderboard.md, "One drifting config across the suite").
-LEADERBOARD_DRIFTING_LR = 3e-3
-
-
-def leaderboard_drifting_defaults(c: ml_collections.ConfigDict) -> None:
-  """The core suite's cross-task drifting point (suites/core.py): the
-  authors' field recipe at lr 3e-3. Of lr 1e-3 / 3e-3 x temperatures
-  (0.02, 0.05, 0.2) / 2.5x those, it had the lowest validation energy
-  distance on every toy task at 20 s budgets, and the lowest geometric mean
-  over all six tasks (tests/configs_test.py checks it against the stored
-  results). Runs published before it used lr 1e-3; their sweeps pin it."""
-  authors_field_recipe(c)
-  c.optim.lr = LEADERBOARD_DRIFTING_LR

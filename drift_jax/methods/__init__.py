@@ -62,6 +62,15 @@ def finalize(config, overridden=()) -> ml_collections.ConfigDict:
   return config_lib.finalize(config, overridden)
 
 
+def improved_toy_defaults(c: ml_collections.ConfigDict) -> None:
+  """The toy defaults beyond the paper's demo recipe: the shared training
+  (`config_lib.improved_toy_training`) and diffusion's noise range for
+  unit-scale data (`diffusion.toy_noise_range`), each beside the sections
+  it writes."""
+  config_lib.improved_toy_training(c)
+  diffusion.toy_noise_range(c)
+
+
 def validate(config, device_count: int) -> None:
   """Start-up checks of the shared sections, then of the chosen method."""
   config_lib.validate(config, device_count, reference=base_config(),
@@ -71,4 +80,4 @@ def validate(config, device_count: int) -> None:
 
 
 __all__ = ['METHODS', 'Method', 'base_config', 'finalize', 'get',
-           'runlocal', 'validate']
+           'improved_toy_defaults', 'runlocal', 'validate']
