@@ -56,9 +56,13 @@ class Budget:
   """A run's length from its task's budget and the calibration."""
   steps: int
   seconds_per_step: float
-  charged_seconds: float  # steps x s/step + each prerequisite's
   prerequisites: Mapping[str, PrerequisiteBudget] = dataclasses.field(
       default_factory=dict)
+
+  @property
+  def charged_seconds(self) -> float:
+    """steps x s/step plus each prerequisite's charged seconds."""
+    return self.steps * self.seconds_per_step + self.prerequisite_seconds()
 
   def prerequisite_seconds(self) -> float:
     """Charged seconds of the prerequisites, paid before the first step."""
@@ -111,9 +115,7 @@ def split_budget(seconds: float, calibration: dict, config,
                      'of the budget for the run itself.')
   steps = steps_for_budget((1 - sum(shares.values())) * seconds if shares
                            else seconds, per_step, multiple)
-  charged = steps * per_step + sum(p.steps * p.seconds_per_step
-                                   for p in allotted.values())
-  return Budget(steps, per_step, charged, allotted)
+  return Budget(steps, per_step, allotted)
 
 
 def apply_budget(config, budget: Budget) -> None:

@@ -45,13 +45,9 @@ def jsonable(value):
 def kept(metrics: dict) -> dict:
   """The metrics a result keeps (`evaluators`: those declared `kept`),
   with their ratios to their floors."""
-  return with_ratios({k: metrics[k] for k in evaluators.kept_metrics()
-                      if k in metrics})
-
-
-def with_ratios(metrics: dict) -> dict:
-  """Adds each metric's ratio to its (averaged) floor."""
-  return evaluators.with_ratios(metrics)
+  return evaluators.with_ratios({k: metrics[k]
+                                 for k in evaluators.kept_metrics()
+                                 if k in metrics})
 
 
 def calibration_path(suite) -> str:

@@ -95,15 +95,21 @@ def applies(task: dict, method: dict) -> bool:
   return set(method.get('needs', ())) <= set(task.get('needs', ()))
 
 
-def point_config(task, method, point_overrides):
-  """The task's config with the method's and the point's overrides, then
-  the config file's method-dependent defaults on the keys none set."""
-  config = config_lib.load_config_file(task['config'])
-  overrides = {**task.get('overrides', {}), **method.get('overrides', {}),
-               **point_overrides}
+def config_with_overrides(spec: str, overrides: dict):
+  """The config file `spec` ('FILE:ARGS') with dotted-key `overrides`,
+  then the file's method-dependent defaults on the keys they did not set
+  (`methods.finalize`); what every study point is trained with."""
+  config = config_lib.load_config_file(spec)
   for key, value in overrides.items():
     config_lib.set_by_path(config, key, value)
   return methods.finalize(config, overridden=tuple(overrides))
+
+
+def point_config(task, method, point_overrides):
+  """The task's config with the method's and the point's overrides."""
+  return config_with_overrides(
+      task['config'], {**task.get('overrides', {}),
+                       **method.get('overrides', {}), **point_overrides})
 
 
 def results_dir(suite):

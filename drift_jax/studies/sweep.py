@@ -35,10 +35,10 @@ import statistics
 
 from drift_jax import config_lib
 from drift_jax import evaluators
-from drift_jax import methods
 from drift_jax import reporting
 from drift_jax import runner
 from drift_jax import workdir as workdir_lib
+from drift_jax.studies import suite as suite_lib
 from drift_jax.studies import sweep_plots
 from drift_jax.studies.sweep_plots import PLOT_METRIC
 
@@ -103,16 +103,14 @@ def points(sweep):
 
 
 def make_config(sweep, overrides, seed):
-  """The base config with the point's overrides, then the config file's
-  method-dependent defaults on the keys the point did not set."""
-  config = config_lib.load_config_file(sweep['base'])
+  """The base config with the point's overrides (`suite.config_with_
+  overrides`), at `seed`, without a progress bar."""
   if sweep.get('eval_protocol') == 'per_seed':
     overrides = {**config_lib.PER_SEED_EVAL, **overrides}
-  for key, value in overrides.items():
-    config_lib.set_by_path(config, key, value)
+  config = suite_lib.config_with_overrides(sweep['base'], overrides)
   config.seed = seed
   config.train.progress = False
-  return methods.finalize(config, overridden=tuple(overrides))
+  return config
 
 
 def run_sweep(sweep, workdir, seeds, dry_run=False, only=None):
