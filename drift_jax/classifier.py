@@ -238,7 +238,7 @@ def train_or_load(directory: str, dataset, classifier_config, *, seed: int,
 
 
 def from_choice(choice: str, train_dir: str, dataset, classifier_config, *,
-            seed: int, checkpoint_every: int = 0) -> Classifier:
+                seed: int, checkpoint_every: int = 0) -> Classifier:
   """The classifier `choice` names: 'train' (`workdir.TRAIN_HERE`) for the
   one in `train_dir`, trained there first if absent, else the directory of
   one (checked against `dataset`)."""

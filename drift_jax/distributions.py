@@ -255,7 +255,7 @@ TOY_SAMPLERS = {
 def toy_sampler(name: str):
   """A sampler (key, n) -> [n, 2] for any 2-D toy, by config name."""
   validation.check_known_name('dataset', name,
-                          tuple(TOY_SAMPLERS) + tuple(TOY_MIXTURES))
+                              tuple(TOY_SAMPLERS) + tuple(TOY_MIXTURES))
   if name in TOY_MIXTURES:
     return TOY_MIXTURES[name]().sample
   return TOY_SAMPLERS[name]

@@ -47,9 +47,9 @@ class FieldSpec:
 
   def __post_init__(self):
     validation.check_known_name('normalization', self.normalization,
-                            NORMALIZATIONS)
+                                NORMALIZATIONS)
     validation.check_known_name('precision', self.precision,
-                            kernels_lib.PRECISIONS)
+                                kernels_lib.PRECISIONS)
     kernels_lib.get_kernel(self.kernel)
     object.__setattr__(self, 'temperatures',
                        validation.as_temperatures(self.temperatures))

@@ -92,7 +92,7 @@ def _entry(role: str, name: str, image_shape, num_classes) -> Network:
 def check_generator_config(config) -> None:
   """Start-up checks of `model.generator` (ValueError naming the key)."""
   validation.check_known_name('model.generator.name', config.name,
-                          tuple(GENERATORS))
+                              tuple(GENERATORS))
   GENERATORS[config.name].validate(config)
 
 
