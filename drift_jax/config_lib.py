@@ -129,11 +129,9 @@ def shared_config() -> ml_collections.ConfigDict:
                 max_points=1_000_000)
   # `model` (the networks' sections) is composed by
   # `models.config_sections()` from the registered networks.
-  # Image runs: the classifier the feature encoder and the evaluation
-  # classifier are trained with, and class-conditional runs (for drifting
-  # with CFG, alpha ~ U[alpha_min, alpha_max]).
-  c.classifier = dict(channels=(32, 64), steps=1500, batch_size=128,
-                      lr=2e-3)
+  # Class-conditional runs (for drifting with CFG, alpha ~
+  # U[alpha_min, alpha_max]). The `classifier` section (the feature encoder
+  # and the evaluation classifier) is the classifier method's.
   c.conditional = dict(enabled=False, alpha_min=1.0, alpha_max=2.0,
                        eval_alpha=1.0)
   c.optim = dict(lr=1e-3, b1=0.9, b2=0.999, grad_clip=0.0,
@@ -225,7 +223,6 @@ def shared_smoke(c: ml_collections.ConfigDict) -> None:
   c.train.update(steps=6, batch_size=64, gen_batch_size=64, log_every=1,
                  eval_every=3, checkpoint_every=3, progress=False)
   c.eval.num_samples = 256
-  c.classifier.update(channels=(8, 16), steps=20, batch_size=32)
   c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()
 
 
@@ -301,10 +298,6 @@ def validate(c: ml_collections.ConfigDict, device_count: int, *,
                      f'{tuple(evaluators.EVALUATORS)}.')
   for name in names:
     check_choice('eval.evaluators', name, tuple(evaluators.EVALUATORS))
-  for name in ('steps', 'batch_size'):
-    if c.classifier[name] < 1:
-      raise ValueError(f'`classifier.{name}` must be >= 1, got '
-                       f'{c.classifier[name]}.')
 
 
 def _validate_data(c):
@@ -340,10 +333,8 @@ def _validate_train(c, device_count):
     if c.train[name] % k:
       raise ValueError(f'`train.{name}` = {c.train[name]} must be a multiple '
                        f'of `train.steps_per_call` = {k}.')
-  for name, value in (('optim.lr', c.optim.lr),
-                      ('classifier.lr', c.classifier.lr)):
-    if not value > 0:
-      raise ValueError(f'`{name}` must be > 0, got {value}.')
+  if not c.optim.lr > 0:
+    raise ValueError(f'`optim.lr` must be > 0, got {c.optim.lr}.')
   factor = c.train.divergence_factor
   if factor != 0 and not factor > 1:
     raise ValueError(f'`train.divergence_factor` must be 0 (off) or > 1, '

@@ -37,6 +37,9 @@ class RunContext:
     image_shape: (H, W, C) for image data, else None.
     num_classes: classes of a class-conditional run (0: unconditional).
     prerequisites: resolved prerequisites by name ('teacher', 'encoder').
+    data: the run's `data.Dataset`, for a method whose constants hold its
+      training set (the classifier); a generator learns from the runner's
+      batches instead.
   """
   dim: int
   mesh: Any
@@ -44,6 +47,7 @@ class RunContext:
   num_classes: int = 0
   prerequisites: Mapping[str, Any] = dataclasses.field(
       default_factory=lambda: types.MappingProxyType({}))
+  data: Any = None
 
   def __post_init__(self):
     object.__setattr__(self, 'prerequisites',
@@ -59,12 +63,14 @@ class Prerequisite(NamedTuple):
 
   Attributes:
     kind: 'oracle_teacher' (the exact mixture denoiser), 'teacher' (a
-      diffusion run) or 'encoder' (a trained classifier used as a frozen
-      feature encoder).
+      diffusion run), 'encoder' (a classifier run used as a frozen
+      feature encoder) or 'classifier' (the evaluation classifier, which
+      the runner adds for labelled images).
     choice: `workdir.TRAIN_HERE` (train it in the student's workdir) or the
       directory of a finished one (ignored for the oracle).
-    run_config: the config a teacher is trained with when `choice` is
-      `TRAIN_HERE` (a whole run of the diffusion method).
+    run_config: the config the prerequisite is trained with when
+      `choice` is `TRAIN_HERE` (a whole run of another method); left
+      empty, the kind's own (`prerequisites.KINDS`) fills it in.
     length_key: the config key of that run's length in steps (e.g.
       'dmd.teacher_steps'), which a study that allots compute writes.
     share_key: the config key of that run's share of a study's budget

@@ -11,7 +11,8 @@ metrics its kind declares (`KINDS`) and charges to the run's
 and one line in `KINDS`. Teachers and encoders are loaded read-only and
 enter the step as constants, so they are never saved with the student.
 
-A teacher is trained by the runner itself (`train_run`, passed in by the
+Teachers, encoders and evaluation classifiers are all trained by the
+runner itself, as runs of their own methods (`train_run`, passed in by the
 runner, so that this module does not import it).
 """
 
@@ -27,11 +28,13 @@ import ml_collections
 
 from drift_jax import checkpoint
 from drift_jax import classifier as classifier_lib
+from drift_jax import methods
 from drift_jax import parallel
 from drift_jax import workdir as workdir_lib
 from drift_jax.context import Prerequisite
 from drift_jax.context import RunContext
 from drift_jax.context import Teacher
+from drift_jax.methods import classifier as classifier_method
 from drift_jax.methods import common
 from drift_jax.methods import diffusion
 
@@ -52,15 +55,25 @@ def _teacher(request, *, folder, dataset, config, num_classes, train_run):
                       num_classes=num_classes)
 
 
-def _classifier(seed):
-  """A conv classifier trained (or loaded) for `dataset`, with `seed`."""
-  def resolve_classifier(request, *, folder, dataset, config, num_classes,
-                         train_run):
-    del num_classes, train_run
-    return classifier_lib.from_choice(
-        request.choice, folder, dataset, config.classifier, seed=seed,
-        checkpoint_every=config.train.checkpoint_every)
-  return resolve_classifier
+def _classifier(request, *, folder, dataset, config, num_classes,
+                train_run):
+  """A classifier run trained in `folder` (reused when finished there; a
+  folder in the retired params.npz format is loaded as it is), or the
+  finished one `request.choice` names, checked against `dataset`."""
+  del config, num_classes
+  directory = request.choice
+  if request.choice == workdir_lib.TRAIN_HERE:
+    directory = folder
+    if not classifier_lib.is_legacy(folder):
+      train_run(request.run_config, folder)
+  return classifier_lib.load(directory, dataset)
+
+
+def _classifier_run(seed):
+  """The classifier run a student trains first, with `seed`."""
+  def run_config(config):
+    return classifier_method.run_config(config, seed, methods.base_config())
+  return run_config
 
 
 class Kind(NamedTuple):
@@ -74,10 +87,13 @@ class Kind(NamedTuple):
     cost_metrics: (steps metric, seconds metric) its training is logged
       under, None for one not logged; both None: never charged (the
       evaluation classifier measures the run, it is not part of it).
+    run_config: config -> the config of the run that trains it, for a
+      request that does not carry its own (None: the request's).
   """
   resolve: Callable[..., Any]
   folder: str = ''
   cost_metrics: tuple[str | None, str | None] = (None, None)
+  run_config: Callable[..., Any] | None = None
 
 
 TEACHER_COSTS = ('budget/teacher_steps', 'budget/teacher_seconds')
@@ -86,12 +102,48 @@ TEACHER_COSTS = ('budget/teacher_steps', 'budget/teacher_seconds')
 KINDS: dict[str, Kind] = {
     'oracle_teacher': Kind(_oracle, '', TEACHER_COSTS),
     'teacher': Kind(_teacher, workdir_lib.TEACHER_DIR, TEACHER_COSTS),
-    'encoder': Kind(_classifier(classifier_lib.ENCODER_SEED),
-                    workdir_lib.ENCODER_DIR,
-                    (None, 'budget/encoder_seconds')),
-    'classifier': Kind(_classifier(classifier_lib.EVAL_SEED),
-                       workdir_lib.CLASSIFIER_DIR),
+    'encoder': Kind(_classifier, workdir_lib.ENCODER_DIR,
+                    (None, 'budget/encoder_seconds'),
+                    _classifier_run(classifier_method.ENCODER_SEED)),
+    'classifier': Kind(_classifier, workdir_lib.CLASSIFIER_DIR,
+                       run_config=_classifier_run(
+                           classifier_method.EVAL_SEED)),
 }
+
+
+def with_run_config(request: Prerequisite, config) -> Prerequisite:
+  """`request` with the config of the run that trains it filled in (its
+  kind's, `Kind.run_config`) when it is trained here and carries none."""
+  if request.kind not in KINDS:
+    raise ValueError(f'Unknown prerequisite kind {request.kind!r}; known: '
+                     f'{tuple(KINDS)}.')
+  make_config = KINDS[request.kind].run_config
+  if (request.choice != workdir_lib.TRAIN_HERE or request.run_config
+      is not None or make_config is None):
+    return request
+  return request._replace(run_config=make_config(config))
+
+
+def eval_classifier(config, dataset) -> Prerequisite | None:
+  """The evaluation classifier a run of `config` on `dataset` scores its
+  samples with: labelled images only, unless `eval.classifier='none'`."""
+  choice = config.eval.classifier
+  if (choice == 'none' or dataset.image_shape is None
+      or dataset.num_classes < 2):
+    return None
+  return with_run_config(Prerequisite('classifier', choice), config)
+
+
+def validate_runs(requests, device_count) -> None:
+  """Start-up checks of the runs the `requests` will train, so that a bad
+  prerequisite setting (`classifier.lr=0`) is refused before anything is
+  written, not after a teacher has trained."""
+  for request in requests:
+    if request is not None and request.run_config is not None:
+      run = request.run_config
+      count = (device_count if run.mesh.num_devices == -1
+               else run.mesh.num_devices)
+      methods.validate(run, count)
 
 
 def resolve(request: Prerequisite, *, workdir: str, dataset, config,
@@ -106,9 +158,7 @@ def resolve(request: Prerequisite, *, workdir: str, dataset, config,
     num_classes: classes of a class-conditional run (0: none).
     train_run: `runner.train_and_evaluate`, to train a teacher run.
   """
-  if request.kind not in KINDS:
-    raise ValueError(f'Unknown prerequisite kind {request.kind!r}; known: '
-                     f'{tuple(KINDS)}.')
+  request = with_run_config(request, config)
   kind = KINDS[request.kind]
   return kind.resolve(request, folder=os.path.join(workdir, kind.folder),
                       dataset=dataset, config=config,

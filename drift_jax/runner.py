@@ -33,7 +33,6 @@ from drift_jax import preemption
 from drift_jax import prerequisites as prerequisites_lib
 from drift_jax import reporting
 from drift_jax import workdir as workdir_lib
-from drift_jax.context import Prerequisite
 from drift_jax.context import RunContext
 from drift_jax.workdir import CHECKPOINT_DIR
 from drift_jax.workdir import CONFIG_FILE
@@ -136,18 +135,25 @@ class Scorer:
 
 
 class _Evaluator:
-  """Draws as many samples as the held-out set has and scores them."""
+  """Draws as many samples as the held-out set has and scores them; or,
+  for a method that does not generate, its own `evaluate`."""
 
   def __init__(self, method, dataset, config, constants, mesh,
                classifier=None, num_classes=0):
+    self._constants = constants
+    self._evaluate = method.evaluate
+    if self._evaluate is not None:
+      return
     self._n = dataset.held_out.shape[0]
     self._key = jax.random.fold_in(jax.random.key(config.seed), 0xE7A1)
     self._sample = jax.jit(method.sample, static_argnums=3,
                            out_shardings=parallel.replicated(mesh))
-    self._constants = constants
     self.scorer = Scorer(dataset, config, classifier, num_classes)
 
   def __call__(self, state):
+    """(eval metrics, samples [n, D] or None)."""
+    if self._evaluate is not None:
+      return self._evaluate(state, self._constants), None
     samples = np.asarray(
         self._sample(state, self._constants, self._key, self._n))
     return self.scorer(samples), samples
@@ -204,10 +210,15 @@ def _prepare(config, workdir: str):
   module = methods.get(config.method)
   dataset = data_lib.for_run(config)
   num_classes = _num_classes(config, dataset)
+  requests = {name: prerequisites_lib.with_run_config(request, config)
+              for name, request in module.prerequisites(config).items()}
+  prerequisites_lib.validate_runs(
+      [*requests.values(), prerequisites_lib.eval_classifier(config,
+                                                             dataset)],
+      mesh.devices.size)
   changes = guards.check_resume_config(workdir, config.to_dict())
   workdir_lib.write_json(os.path.join(workdir, CONFIG_FILE),
                          config.to_dict())
-  requests = module.prerequisites(config)
   resolved = {
       name: prerequisites_lib.resolve(
           request, workdir=workdir, dataset=dataset, config=config,
@@ -215,7 +226,7 @@ def _prepare(config, workdir: str):
       for name, request in requests.items()}
   ctx = RunContext(dim=dataset.dim, mesh=mesh,
                    image_shape=dataset.image_shape, num_classes=num_classes,
-                   prerequisites=resolved)
+                   prerequisites=resolved, data=dataset)
   return (config, module.make(config, ctx), ctx, dataset,
           prerequisites_lib.cost_metrics(requests, resolved), changes)
 
@@ -317,13 +328,12 @@ def _num_classes(config, dataset) -> int:
 def _eval_classifier(config, workdir, dataset, num_classes):
   """The evaluation classifier of labelled images (None otherwise, or
   with `eval.classifier='none'`), resolved like any prerequisite."""
-  choice = config.eval.classifier
-  if (choice == 'none' or dataset.image_shape is None
-      or dataset.num_classes < 2):
+  request = prerequisites_lib.eval_classifier(config, dataset)
+  if request is None:
     return None
   return prerequisites_lib.resolve(
-      Prerequisite('classifier', choice), workdir=workdir, dataset=dataset,
-      config=config, num_classes=num_classes, train_run=train_and_evaluate)
+      request, workdir=workdir, dataset=dataset, config=config,
+      num_classes=num_classes, train_run=train_and_evaluate)
 
 
 def _train(config, workdir, method, state, start, ctx, dataset, constants,
@@ -399,9 +409,10 @@ def _record(config, workdir, step, state, train_metrics, evaluator,
   if step % tc.eval_every == 0 or step == tc.steps:
     eval_metrics, samples = evaluator(state)
     record.update(eval_metrics)
-    _plot(config, workdir, samples, dataset, step, eval_metrics)
-    if reporting.is_writer():  # the newest samples, for sweep plots
-      np.save(os.path.join(workdir, SAMPLES_FILE), samples)
+    if samples is not None:
+      _plot(config, workdir, samples, dataset, step, eval_metrics)
+      if reporting.is_writer():  # the newest samples, for sweep plots
+        np.save(os.path.join(workdir, SAMPLES_FILE), samples)
   return record
 
 

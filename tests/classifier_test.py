@@ -1,14 +1,30 @@
-"""The image classifier (feature encoder and evaluation net) and the
-image metrics the runner computes with it."""
+"""The image classifier (feature encoder and evaluation net), trained as a
+run of the `classifier` method, the retired params.npz format it replaced,
+and the image metrics the runner computes with it."""
 
+import json
+import os
+import pathlib
+import shutil
+
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 import pytest
+from flax import nnx
 
 from drift_jax import classifier
+from drift_jax import config_lib
 from drift_jax import data as data_lib
 from drift_jax import image_eval
+from drift_jax import methods
+from drift_jax import prerequisites
+from drift_jax import runner
+from drift_jax.methods import classifier as classifier_method
+
+LEGACY = pathlib.Path(__file__).parent / 'data' / 'legacy_classifier'
 
 
 @pytest.fixture(scope='module')
@@ -18,15 +34,26 @@ def digits():
   return data_lib.make_dataset(config, eval_size=1000, seed=0)
 
 
+def classifier_run(steps=300, **overrides):
+  """A classifier run on the digits (1,000 held-out images)."""
+  c = methods.base_config()
+  methods.runlocal(c)
+  c.data.name = 'digits'
+  c.eval.num_samples = 1000
+  student = methods.finalize(c)
+  student.classifier.update(channels=(8, 16), steps=steps, batch_size=64,
+                            lr=3e-3)
+  run = classifier_method.run_config(student, 0, methods.base_config())
+  for key, value in overrides.items():
+    config_lib.set_by_path(run, key, value)
+  return run
+
+
 @pytest.fixture(scope='module')
-def trained(digits):
-  config = ml_collections.ConfigDict(dict(channels=(8, 16), steps=300,
-                                          batch_size=64, lr=3e-3))
-  return classifier.train(
-      digits.train, digits.labels, digits.held_out, digits.held_out_labels,
-      image_shape=digits.image_shape, num_classes=digits.num_classes,
-      channels=config.channels, steps=config.steps,
-      batch_size=config.batch_size, lr=config.lr, seed=0), config
+def trained(tmp_path_factory, digits):
+  directory = str(tmp_path_factory.mktemp('clf') / 'run')
+  runner.train_and_evaluate(classifier_run(), directory)
+  return classifier.load(directory, digits), directory
 
 
 def test_classifier_learns_the_digits(digits, trained):
@@ -36,27 +63,99 @@ def test_classifier_learns_the_digits(digits, trained):
   net, _ = trained
   assert digits.num_classes == 10
   assert net.meta['held_out_accuracy'] > 0.5
-  assert net.meta['held_out_accuracy'] == pytest.approx(
-      classifier.accuracy_of(net, digits.held_out, digits.held_out_labels))
+  assert net.meta['held_out_accuracy'] == classifier.accuracy_of(
+      net, digits.held_out, digits.held_out_labels)
+  assert net.meta['steps'] == 300 and net.meta['seconds'] > 0
 
 
-def test_save_load_round_trip_and_mismatch_errors(tmp_path, digits, trained):
-  net, config = trained
-  classifier.save(net, str(tmp_path / 'clf'))
-  loaded = classifier.load(str(tmp_path / 'clf'))
-  x = jnp.asarray(digits.held_out[:7])
-  np.testing.assert_array_equal(net.logits(net.params, x),
-                                loaded.logits(loaded.params, x))
-  # train_or_load reuses a finished directory instead of retraining.
-  again = classifier.train_or_load(str(tmp_path / 'clf'), digits, config,
-                                   seed=123)
-  assert again.meta == net.meta
-  with pytest.raises(FileNotFoundError, match='classifier.json'):
-    classifier.load(str(tmp_path / 'missing'))
+def test_a_finished_run_is_reused_and_mismatches_name_the_directory(
+    tmp_path, digits, trained):
+  net, directory = trained
+  again = runner.train_and_evaluate(classifier_run(), directory)
+  assert again['num_compiles'] == 0  # finished: nothing trained again
+  with pytest.raises(FileNotFoundError, match='holds no classifier run'):
+    classifier.load(str(tmp_path / 'missing'), digits)
   other = digits.__class__(**{**digits.__dict__,
                               'image_shape': (16, 16, 1)})
   with pytest.raises(ValueError, match=r'is for images \(8, 8, 1\)'):
-    classifier.check_matches(loaded, other, 'clf')
+    classifier.load(directory, other)
+
+
+def test_an_unfinished_classifier_is_refused(tmp_path, digits, trained):
+  _, directory = trained
+  copy = tmp_path / 'copy'
+  shutil.copytree(directory, copy)
+  config = json.loads((copy / 'config.json').read_text())
+  config['train']['steps'] = 400
+  (copy / 'config.json').write_text(json.dumps(config))
+  with pytest.raises(ValueError, match='unfinished'):
+    classifier.load(str(copy), digits)
+
+
+def retired_train(dataset, c, seed):
+  """The training loop classifiers had before the runner trained them
+  (`classifier.train` until 2026-12), kept here as the reference."""
+  model = classifier_method.build(dataset.image_shape, dataset.num_classes,
+                                  c.channels, seed)
+  graphdef, params = nnx.split(model)
+  tx = optax.adam(optax.cosine_decay_schedule(c.lr, c.steps))
+  x_all, y_all = jnp.asarray(dataset.train), jnp.asarray(dataset.labels)
+
+  @jax.jit
+  def step(params, opt_state, key):
+    idx = jax.random.randint(key, (c.batch_size,), 0, x_all.shape[0])
+
+    def loss_fn(p):
+      logits = nnx.merge(graphdef, p)(x_all[idx])
+      return optax.softmax_cross_entropy_with_integer_labels(
+          logits, y_all[idx]).mean()
+
+    grads = jax.grad(loss_fn)(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+  key, opt_state = jax.random.key(seed), tx.init(params)
+  for i in range(c.steps):
+    params, opt_state = step(params, opt_state, jax.random.fold_in(key, i))
+  return params
+
+
+def test_the_runner_reproduces_the_retired_trainer(tmp_path):
+  """The evaluation classifier of the digits runlocal student, trained as
+  a classifier run, has bit for bit the weights of the retired trainer
+  (same init, Adam schedule and minibatch stream; run in this process, so
+  on the same CPU and device count: float32 rounding differs between
+  those, and 20 Adam steps amplify it to ~3e-3)."""
+  student = methods.finalize(ml_collections.ConfigDict(json.loads(
+      (LEGACY / 'student_config.json').read_text())))
+  dataset = data_lib.for_run(student)
+  request = prerequisites.eval_classifier(student, dataset)
+  runner.train_and_evaluate(request.run_config, str(tmp_path / 'run'))
+  fresh = classifier.load(str(tmp_path / 'run'), dataset)
+  reference = retired_train(dataset, student.classifier,
+                            classifier_method.EVAL_SEED)
+  for a, b in zip(jax.tree.leaves(reference), jax.tree.leaves(fresh.params),
+                  strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert not os.path.exists(tmp_path / 'run' / classifier.LEGACY_PARAMS_FILE)
+
+
+def test_a_classifier_in_the_retired_format_still_loads():
+  """tests/data/legacy_classifier was written by the retired trainer
+  (classifier.json + params.npz) for the student of student_config.json;
+  it loads read-only, with its stored weights, and its recorded held-out
+  accuracy is that of the loaded network on the student's held-out set."""
+  student = methods.finalize(ml_collections.ConfigDict(json.loads(
+      (LEGACY / 'student_config.json').read_text())))
+  dataset = data_lib.for_run(student)
+  assert classifier.is_legacy(str(LEGACY))
+  legacy = classifier.load(str(LEGACY), dataset)
+  with np.load(LEGACY / classifier.LEGACY_PARAMS_FILE) as stored:
+    arrays = [stored[f'arr_{i}'] for i in range(len(stored.files))]
+  for a, b in zip(arrays, jax.tree.leaves(legacy.params), strict=True):
+    np.testing.assert_array_equal(a, np.asarray(b))
+  assert legacy.meta['held_out_accuracy'] == classifier.accuracy_of(
+      legacy, dataset.held_out, dataset.held_out_labels)
 
 
 def test_image_metrics_floor_and_collapse(digits, trained):

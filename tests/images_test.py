@@ -2,6 +2,7 @@
 pixel and feature-space drifting, class-conditional drifting with CFG,
 the conditional diffusion teacher and DMD, with the classifier metrics."""
 
+import json
 import os
 
 import jax
@@ -38,7 +39,8 @@ def test_pixel_drifting_logs_classifier_metrics(tmp_path):
               'eval/recall', 'eval/classifier_held_out_accuracy'):
     assert np.isfinite(summary[key]), key
   assert 'eval/class_accuracy' not in summary  # unconditional
-  assert os.path.isfile(tmp_path / 'classifier' / 'classifier.json')
+  assert json.loads((tmp_path / 'classifier' / 'config.json').read_text())[
+      'method'] == 'classifier'  # a run of the classifier method
   assert not os.path.exists(tmp_path / 'encoder')
 
 

@@ -15,8 +15,11 @@ import pytest
 from drift_jax import checkpoint
 from drift_jax import classifier
 from drift_jax import config_lib
+from drift_jax import data as data_lib
 from drift_jax import guards
+from drift_jax import methods
 from drift_jax import preemption
+from drift_jax import prerequisites
 from drift_jax import reporting
 from drift_jax import runner
 from drift_jax import workdir as workdir_lib
@@ -153,20 +156,23 @@ def test_preempted_teacher_saves_and_the_student_resumes_exactly(
 
 def test_preempted_classifier_resumes_to_the_same_weights(tmp_path,
                                                           monkeypatch):
-  rng = np.random.default_rng(0)
-  images = rng.uniform(-1, 1, (64, 16)).astype(np.float32)
-  labels = np.arange(64) % 2
-  kwargs = dict(image_shape=(4, 4, 1), num_classes=2, channels=(4, 8),
-                steps=12, batch_size=8, lr=1e-2, seed=0)
-  directory = str(tmp_path / 'ckpt')
+  """The evaluation classifier of a digits student, preempted inside its
+  own run (a run of the classifier method), resumes to the weights of an
+  uninterrupted one."""
+  c = tiny_config(dataset='digits')
+  c.classifier.update(steps=12, batch_size=8)
+  c.train.checkpoint_every = 3
+  student = methods.finalize(c)
+  dataset = data_lib.for_run(student)
+  run = prerequisites.eval_classifier(student, dataset).run_config
   _signal_after(monkeypatch, 5)
   with pytest.raises(preemption.Preempted, match='saved step 5'):
-    classifier.train(images, labels, images, labels, **kwargs,
-                     checkpoint_dir=directory, checkpoint_every=4)
+    runner.train_and_evaluate(run, str(tmp_path / 'stopped'))
   monkeypatch.undo()
-  resumed = classifier.train(images, labels, images, labels, **kwargs,
-                             checkpoint_dir=directory, checkpoint_every=4)
-  straight = classifier.train(images, labels, images, labels, **kwargs)
+  runner.train_and_evaluate(run, str(tmp_path / 'stopped'))
+  runner.train_and_evaluate(run, str(tmp_path / 'straight'))
+  resumed, straight = (classifier.load(str(tmp_path / name), dataset)
+                       for name in ('stopped', 'straight'))
   for a, b in zip(jax_leaves(resumed.params), jax_leaves(straight.params),
                   strict=True):
     np.testing.assert_array_equal(a, b)
@@ -401,11 +407,13 @@ def test_large_file_is_subsampled(tmp_path):
   assert summary['eval/num_samples'] == 200  # 20% of the 1,000 kept
 
 
-@pytest.mark.parametrize('key, value', [('optim.lr', -1e-3),
-                                        ('classifier.lr', 0.0),
-                                        ('train.divergence_factor', 0.5)])
-def test_bad_values_name_the_key(tmp_path, key, value):
-  c = tiny_config(steps=3)
+@pytest.mark.parametrize('key, value, dataset', [
+    ('optim.lr', -1e-3, 'checkerboard'),
+    # The evaluation classifier's run is checked with the student's.
+    ('classifier.lr', 0.0, 'digits'),
+    ('train.divergence_factor', 0.5, 'checkerboard')])
+def test_bad_values_name_the_key(tmp_path, key, value, dataset):
+  c = tiny_config(steps=3, dataset=dataset)
   section, name = key.split('.')
   c[section][name] = value
   with pytest.raises(ValueError, match=key.replace('.', r'\.')):

@@ -20,6 +20,7 @@ import ml_collections
 
 from drift_jax import config_lib
 from drift_jax import models
+from drift_jax.methods import classifier
 from drift_jax.methods import common
 from drift_jax.methods import diffusion
 from drift_jax.methods import dmd
@@ -30,6 +31,7 @@ METHODS: dict[str, types.ModuleType] = {
     'drifting': drifting,
     'diffusion': diffusion,
     'dmd': dmd,
+    'classifier': classifier,
 }
 
 

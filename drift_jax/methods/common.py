@@ -3,7 +3,9 @@
 A method is three pure functions (`Method`): `init(key) -> state`,
 `train_step(state, constants, batch, key, step) -> (state, metrics)` (step:
 the traced step number, for schedules) and
-`sample(state, constants, key, n) -> [n, D]`. The state is a plain dict
+`sample(state, constants, key, n) -> [n, D]`; a method that does not
+generate (the classifier) has no `sample` and evaluates itself instead
+(`evaluate(state, constants) -> eval metrics`). The state is a plain dict
 pytree (orbax saves it as is); `constants` holds frozen arrays such as a
 teacher's parameters, passed to every call and never checkpointed.
 """
@@ -29,8 +31,10 @@ from drift_jax import parallel
 class Method(NamedTuple):
   init: Callable[[jax.Array], dict]
   train_step: Callable[..., tuple[dict, dict]]
-  sample: Callable[..., jax.Array]
+  sample: Callable[..., jax.Array] | None
   constants: Any = ()  # frozen pytree handed to train_step and sample
+  # None: the runner scores `sample`'s output with `eval.evaluators`.
+  evaluate: Callable[..., dict] | None = None
 
 
 class Network(NamedTuple):
