@@ -23,8 +23,8 @@ Every run evaluates with a classifier trained into workdir/classifier
 and recall, and for conditional runs the accuracy of the samples' labels.
 """
 
-from drift_jax import config_lib
 from drift_jax import methods
+from drift_jax.config import config_lib
 from drift_jax.methods import drifting
 
 

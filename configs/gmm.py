@@ -13,8 +13,8 @@ directions of that radius), components, std, teacher (oracle | train | a
 diffusion workdir; default oracle: the exact mixture denoiser), runlocal.
 """
 
-from drift_jax import config_lib
 from drift_jax import methods
+from drift_jax.config import config_lib
 from drift_jax.methods import drifting
 
 

@@ -22,10 +22,10 @@ normalised distances and drifts), at the learning rate the leaderboard
 chose across its tasks (3e-3; docs/leaderboard.md).
 """
 
-from drift_jax import config_lib
-from drift_jax import distributions
 from drift_jax import methods
+from drift_jax.config import config_lib
 from drift_jax.methods import drifting
+from drift_jax.theory import distributions
 
 
 def get_config(arg=None):

@@ -1,21 +1,21 @@
 """drift_jax: drifting models and score-based distillation, side by side."""
 
-from drift_jax.distributions import GaussianMixture
-from drift_jax.distributions import load_point_cloud
-from drift_jax.distributions import toy_sampler
 from drift_jax.fields import NORMALIZATIONS
 from drift_jax.fields import drifting_field
 from drift_jax.fields import mean_shift
-from drift_jax.kernels import KERNELS
-from drift_jax.kernels import get_kernel
-from drift_jax.kernels import pairwise_distances
-from drift_jax.kernels import pairwise_sq_distances
-from drift_jax.scores import companion_score
-from drift_jax.scores import denoiser_to_score
-from drift_jax.scores import kde_denoiser
-from drift_jax.scores import kde_score
-from drift_jax.scores import laplace_decomposition
-from drift_jax.scores import score_difference
+from drift_jax.fields.kernels import KERNELS
+from drift_jax.fields.kernels import get_kernel
+from drift_jax.fields.kernels import pairwise_distances
+from drift_jax.fields.kernels import pairwise_sq_distances
+from drift_jax.theory.distributions import GaussianMixture
+from drift_jax.theory.distributions import load_point_cloud
+from drift_jax.theory.distributions import toy_sampler
+from drift_jax.theory.scores import companion_score
+from drift_jax.theory.scores import denoiser_to_score
+from drift_jax.theory.scores import kde_denoiser
+from drift_jax.theory.scores import kde_score
+from drift_jax.theory.scores import laplace_decomposition
+from drift_jax.theory.scores import score_difference
 
 __all__ = [
     'GaussianMixture', 'KERNELS', 'NORMALIZATIONS', 'companion_score',

@@ -30,7 +30,7 @@ USER_ERRORS = (ValueError, FileNotFoundError, RuntimeError, FloatingPointError,
 def run_main(main, argv, *, traceback: bool = False) -> None:
   """Calls main(argv); a preempted run exits with `preemption.EXIT_STATUS`
   and a user error with status 1, each with a one-line message."""
-  from drift_jax import preemption
+  from drift_jax.train import preemption
   try:
     main(argv)
   except preemption.Preempted as stop:

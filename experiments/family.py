@@ -34,11 +34,11 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from drift_jax import distributions
 from drift_jax import fields
-from drift_jax import kernels
-from drift_jax import reporting
+from drift_jax.fields import kernels
 from drift_jax.studies import sweep
+from drift_jax.theory import distributions
+from drift_jax.train import reporting
 from experiments import cli
 
 FLAGS = flags.FLAGS

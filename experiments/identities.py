@@ -18,7 +18,7 @@ import numpy as np
 from absl import app
 
 from drift_jax import fields
-from drift_jax import scores
+from drift_jax.theory import scores
 from experiments import cli
 from tests import references
 

@@ -47,7 +47,7 @@ def _main(argv):
     jax.distributed.initialize(FLAGS.coordinator, FLAGS.num_processes,
                                FLAGS.process_id)
   from drift_jax import methods
-  from drift_jax import runner
+  from drift_jax.train import runner
   # Method-dependent defaults go after the --config.a.b overrides and do
   # not touch the keys those set.
   config = methods.finalize(

@@ -19,7 +19,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from drift_jax import reporting
+from drift_jax.train import reporting
 from experiments import cli
 
 FLAGS = flags.FLAGS

@@ -5,7 +5,7 @@ r"""Lai et al.'s Laplace claims at the population level (REFERENCES T2-T3).
 
 Data p = N(delta e_1, s^2 I), generated q = N(0, s^2 I), s = 1, delta = 1;
 the field is evaluated at query points drawn from q. `population`: the
-exact Laplace `nw` field (`drift_jax.population`) and both of its splits,
+exact Laplace `nw` field (`drift_jax.theory.population`) and both of its splits,
 the companion split (score part lbar (s_p - s_q) + residual) and the
 covariance split (hbar (k_p - k_q) + Cov residual), on a grid of dimension
 d = 2 ... 512 and temperature tau / s = 0.01 ... 100, with the rate in d of
@@ -23,9 +23,9 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from drift_jax import population
-from drift_jax import reporting
-from drift_jax import scores
+from drift_jax.theory import population
+from drift_jax.theory import scores
+from drift_jax.train import reporting
 from experiments import cli
 
 FLAGS = flags.FLAGS

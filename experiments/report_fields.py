@@ -29,14 +29,14 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from drift_jax import distributions
 from drift_jax import fields
-from drift_jax import kernels  # noqa: E402
-from drift_jax import losses  # noqa: E402
-from drift_jax import metrics  # noqa: E402
-from drift_jax import noise  # noqa: E402
-from drift_jax import reporting  # noqa: E402
-from drift_jax import scores  # noqa: E402
+from drift_jax.evaluators import sample_metrics as metrics  # noqa: E402
+from drift_jax.fields import kernels  # noqa: E402
+from drift_jax.theory import distributions
+from drift_jax.theory import losses  # noqa: E402
+from drift_jax.theory import noise  # noqa: E402
+from drift_jax.theory import scores  # noqa: E402
+from drift_jax.train import reporting  # noqa: E402
 from experiments import cli
 
 DIMS = (2, 8, 32, 128, 512, 2048)

@@ -36,10 +36,10 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from drift_jax import config_lib
-from drift_jax import data as data_lib
-from drift_jax import metrics
-from drift_jax import runner
+from drift_jax.config import config_lib
+from drift_jax.data import datasets as data_lib
+from drift_jax.evaluators import sample_metrics as metrics
+from drift_jax.train import runner
 from experiments import cli
 
 FLOOR_PAIRS = 10

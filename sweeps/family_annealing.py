@@ -18,9 +18,9 @@ def _kernel(name, kernel, tau, **schedule):
 
 
 def get_sweep():
-  annealed = {'field.temperature_schedule': 'exponential',
-              'field.anneal_rate': math.log(10.0) / 1000,
-              'field.min_temperature': 0.05}
+  annealed = {'drifting.temperature_schedule': 'exponential',
+              'drifting.anneal_rate': math.log(10.0) / 1000,
+              'drifting.min_temperature': 0.05}
   return {
       # Published (docs/reproduction.md) with per-seed evaluation sets.
       'eval_protocol': 'per_seed',

@@ -9,16 +9,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from drift_jax import config_lib
-from drift_jax import data as data_lib
 from drift_jax import methods
-from drift_jax import parallel
-from drift_jax import prerequisites
-from drift_jax.context import RunContext
-from drift_jax.context import Teacher
+from drift_jax.config import config_lib
+from drift_jax.data import datasets as data_lib
 from drift_jax.methods import diffusion
 from drift_jax.methods import dmd
 from drift_jax.methods import drifting
+from drift_jax.methods.context import RunContext
+from drift_jax.methods.context import Teacher
+from drift_jax.parallel import sharding as parallel
+from drift_jax.train import prerequisites
 from tests import runner_helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

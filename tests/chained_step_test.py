@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 
 from drift_jax import methods
-from drift_jax import parallel
-from drift_jax import runner
-from drift_jax.context import RunContext
+from drift_jax.methods.context import RunContext
+from drift_jax.parallel import sharding as parallel
+from drift_jax.train import runner
 from experiments.benchmarks import device_check
 
 

@@ -15,14 +15,14 @@ import optax
 import pytest
 from flax import nnx
 
-from drift_jax import classifier
-from drift_jax import config_lib
-from drift_jax import data as data_lib
-from drift_jax import image_eval
 from drift_jax import methods
-from drift_jax import prerequisites
-from drift_jax import runner
+from drift_jax.config import config_lib
+from drift_jax.data import datasets as data_lib
+from drift_jax.encoders import classifier
+from drift_jax.evaluators import image_eval
 from drift_jax.methods import classifier as classifier_method
+from drift_jax.train import prerequisites
+from drift_jax.train import runner
 
 LEGACY = pathlib.Path(__file__).parent / 'data' / 'legacy_classifier'
 

@@ -10,15 +10,15 @@ import os
 import numpy as np
 import pytest
 
-from drift_jax import data as data_lib
 from drift_jax import methods
-from drift_jax import runner
-from drift_jax import stats
+from drift_jax.data import datasets as data_lib
 from drift_jax.studies import budget as budget_lib
 from drift_jax.studies import harness
 from drift_jax.studies import leaderboard
 from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
+from drift_jax.theory import stats
+from drift_jax.train import runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

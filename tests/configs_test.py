@@ -7,8 +7,8 @@ import jax
 import ml_collections
 import pytest
 
-from drift_jax import config_lib
 from drift_jax import methods
+from drift_jax.config import config_lib
 from drift_jax.studies import harness
 from drift_jax.studies import suite as suite_lib
 from tests import runner_helpers
@@ -88,7 +88,7 @@ def _config(**flat):
     ({'data.name': 'file', 'data.path': '/nonexistent/cloud.npy'}, 1,
      'does not exist'),
     ({'data.name': 'moons'}, 1, '`data.name` must be one of'),
-    ({'field.negatives_scope': 'everywhere'}, 1, 'negatives_scope'),
+    ({'drifting.negatives_scope': 'everywhere'}, 1, 'negatives_scope'),
     ({'method': 'dmd', 'data.name': 'gmm', 'dmd.teacher': '/no/such/run'},
      1, '`dmd.teacher` must be'),
     ({'train.ema_decay': 1.0}, 1, '`train.ema_decay` must be in'),

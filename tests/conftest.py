@@ -39,6 +39,7 @@ INTEGRATION = frozenset({
     'image_data_test', 'images_test', 'new_method_test', 'runner_test',
     'schedule_test', 'sinkhorn_test', 'conservative_test', 'configs_test',
     'chained_step_test', 'new_network_test', 'new_evaluator_test',
+    'new_field_test',
 })
 SYSTEM = frozenset({
     'ablate_test', 'compare_test', 'multihost_test', 'notebooks_test',
@@ -73,7 +74,7 @@ def _unit_tests_stay_unit(request, monkeypatch):
     return
   import subprocess
 
-  from drift_jax import runner
+  from drift_jax.train import runner
 
   def refuse(what):
     def fail(*args, **kwargs):

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from drift_jax import fields
-from drift_jax import kernels
 from drift_jax import methods
-from drift_jax import runner
-from drift_jax import scores
+from drift_jax.fields import kernels
+from drift_jax.theory import scores
+from drift_jax.train import runner
 
 CONSERVATIVE = ('kernel_gradient', 'sharp_companion', 'mmd')
 TAU = 0.7

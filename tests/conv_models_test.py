@@ -7,10 +7,10 @@ import optax
 import pytest
 from flax import nnx
 
-from drift_jax import losses
-from drift_jax import noise
 from drift_jax.models.conv import ConvGenerator
 from drift_jax.models.conv import UNetDenoiser
+from drift_jax.theory import losses
+from drift_jax.theory import noise
 
 SHAPE = (8, 8, 1)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from drift_jax import distributions
+from drift_jax.theory import distributions
 
 
 def _rel_err(a, b):

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import pytest
 
 from drift_jax import fields
-from drift_jax import scores
+from drift_jax.theory import scores
 
 X = jnp.zeros((8, 2)) + jnp.arange(8.0)[:, None]
 POS = jnp.ones((6, 2))

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from drift_jax import data as data_lib
 from drift_jax import methods
-from drift_jax import metrics as metrics_lib
-from drift_jax import runner
+from drift_jax.data import datasets as data_lib
 from drift_jax.evaluators import distances
+from drift_jax.evaluators import sample_metrics as metrics_lib
+from drift_jax.train import runner
 from tests.runner_helpers import tiny_config
 
 

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from drift_jax import features
 from drift_jax import fields
+from drift_jax.fields import features
 
 
 def _maps(n=6):

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from drift_jax import distributions
 from drift_jax import fields
+from drift_jax.theory import distributions
 from tests import references
 
 NORMS = fields.NORMALIZATIONS

@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from drift_jax import image_data
 from drift_jax import methods
+from drift_jax.data import images as image_data
 
 
 def _write_idx(path, array, compress=False):
@@ -120,8 +120,8 @@ def test_digits_train_through_the_runner_as_flat_vectors(tmp_path):
   """Raw-pixel drifting on the digits: the runner's finite-data path with
   image-grid plots; 20 % of the rows are held out."""
   from configs import toy2d
-  from drift_jax import data as data_lib
-  from drift_jax import runner
+  from drift_jax.data import datasets as data_lib
+  from drift_jax.train import runner
   c = toy2d.get_config('runlocal')
   c.data.name = 'digits'
   c.mesh.num_devices = 1

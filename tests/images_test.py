@@ -10,16 +10,16 @@ import ml_collections
 import numpy as np
 import pytest
 
-from drift_jax import config_lib
-from drift_jax import data as data_lib
-from drift_jax import features
 from drift_jax import fields
-from drift_jax import losses
 from drift_jax import methods
-from drift_jax import parallel
-from drift_jax import reporting
-from drift_jax import runner
+from drift_jax.config import config_lib
+from drift_jax.data import datasets as data_lib
+from drift_jax.fields import features
 from drift_jax.methods import drifting
+from drift_jax.parallel import sharding as parallel
+from drift_jax.theory import losses
+from drift_jax.train import reporting
+from drift_jax.train import runner
 
 
 def _digits(arg='', **train):
@@ -66,7 +66,7 @@ def test_feature_space_conditional_run_is_device_count_invariant(tmp_path):
   # distances are normalised by batch means; 8 shards change the order of
   # those reductions, a ~1e-5 relative change per field.
   np.testing.assert_allclose(got[0], got[1], rtol=2e-4)
-  from drift_jax import checkpoint
+  from drift_jax.train import checkpoint
   assert checkpoint.saved_keys(str(tmp_path / 'run1' / 'checkpoints')) == {
       'gen'}
 
@@ -106,7 +106,7 @@ def test_raw_feature_set_reproduces_the_pixel_field():
   class is the plain drifting loss (same field, same value)."""
   c = _digits()
   mesh = parallel.make_mesh(1)
-  field_fn = drifting.field_fn_from_config(c.field, mesh)
+  field_fn = drifting.field_fn_from_config(c, mesh)
   x = jax.random.normal(jax.random.key(0), (40, 64))
   pos = jax.random.normal(jax.random.key(1), (40, 64)) + 0.3
   group_field = drifting.make_group_field(
@@ -126,7 +126,7 @@ def test_raw_feature_set_reproduces_the_pixel_field():
     ({'features.encoder': '/no/such/dir'}, 'features.encoder'),
     ({'eval.classifier': '/no/such/dir'}, 'eval.classifier'),
     ({'conditional.alpha_min': 0.5}, 'alpha_min'),
-    ({'features.encoder': 'train', 'field.negatives_scope': 'local'},
+    ({'features.encoder': 'train', 'drifting.negatives_scope': 'local'},
      'negatives_scope'),
 ])
 def test_image_config_errors_name_the_key(tmp_path, overrides, match):

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from drift_jax import kernels
+from drift_jax.fields import kernels
 
 
 @pytest.mark.parametrize('dim', [5, 12])  # direct differences / expansion

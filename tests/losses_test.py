@@ -4,11 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from drift_jax import distributions
 from drift_jax import fields
-from drift_jax import losses
-from drift_jax import noise
-from drift_jax import scores
+from drift_jax.theory import distributions
+from drift_jax.theory import losses
+from drift_jax.theory import noise
+from drift_jax.theory import scores
 
 
 def test_dmd_with_kde_denoisers_at_clean_x_is_gaussian_drifting(x64):

@@ -11,10 +11,10 @@ config schema, validation, evaluation and checkpoints need no change.
 import jax
 import jax.numpy as jnp
 
-from drift_jax import losses
 from drift_jax import models
-from drift_jax import parallel
 from drift_jax.methods import common
+from drift_jax.parallel import sharding as parallel
+from drift_jax.theory import losses
 
 NAME = 'mean_matching'
 CONFIG = {'mean_matching': dict(step_scale=1.0)}

@@ -6,14 +6,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from drift_jax import distributions
 from drift_jax import fields
 from drift_jax import methods
-from drift_jax import parallel
-from drift_jax import prerequisites
-from drift_jax.context import RunContext
 from drift_jax.methods import diffusion
 from drift_jax.methods import dmd
+from drift_jax.methods.context import RunContext
+from drift_jax.parallel import sharding as parallel
+from drift_jax.theory import distributions
+from drift_jax.train import prerequisites
 
 SIGMA = 0.3
 
@@ -137,7 +137,7 @@ def test_drift_field_config_reaches_the_field():
   c.field.update(temperatures=(0.02, 0.05, 0.2), normalize_distances=True,
                  normalize_drift=True)
   from drift_jax.methods import drifting
-  field_fn = drifting.field_fn_from_config(c.field, parallel.make_mesh(1))
+  field_fn = drifting.field_fn_from_config(c, parallel.make_mesh(1))
   x = jax.random.normal(jax.random.key(0), (32, 2))
   pos = jax.random.normal(jax.random.key(1), (48, 2))
   want = fields.drifting_field(x, pos, x, temperature=(0.02, 0.05, 0.2),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from drift_jax import metrics
+from drift_jax.evaluators import sample_metrics as metrics
 
 
 def _sets(n=300, m=200, shift=0.0):
@@ -85,7 +85,7 @@ def test_exact_w2_of_a_translation_is_the_shift():
 def test_linear_assignment_is_a_permutation_and_optimal_on_random_costs():
   from scipy.optimize import linear_sum_assignment
 
-  from drift_jax import transport
+  from drift_jax.evaluators import transport
   rng = np.random.default_rng(3)
   for n in (1, 2, 7, 64):
     cost = rng.uniform(size=(n, n))
@@ -185,7 +185,7 @@ def test_high_quality_radius_closed_forms():
 
 
 def test_mixture_quality_of_true_samples_collapse_and_bridges():
-  from drift_jax import distributions
+  from drift_jax.theory import distributions
   ring = distributions.eight_gaussians()
   n = 20_000
   true = ring.sample(jax.random.key(0), n)

@@ -7,11 +7,11 @@ import optax
 import pytest
 from flax import nnx
 
-from drift_jax import distributions
-from drift_jax import losses
-from drift_jax import noise
 from drift_jax.models import EDMDenoiser
 from drift_jax.models import MLPGenerator
+from drift_jax.theory import distributions
+from drift_jax.theory import losses
+from drift_jax.theory import noise
 
 
 def test_generator_shapes_and_noise_check():

@@ -7,10 +7,10 @@ import pytest
 
 from drift_jax import evaluators
 from drift_jax import methods
-from drift_jax import reporting
-from drift_jax import runner
 from drift_jax.studies import store
 from drift_jax.studies import sweep
+from drift_jax.train import reporting
+from drift_jax.train import runner
 from tests import mean_offset_evaluator
 from tests import runner_helpers
 

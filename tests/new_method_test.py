@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from drift_jax import methods
-from drift_jax import runner
+from drift_jax.train import runner
 from tests import mean_matching_method
 
 

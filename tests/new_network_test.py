@@ -4,11 +4,11 @@ import jax
 import numpy as np
 import pytest
 
-from drift_jax import context
 from drift_jax import methods
 from drift_jax import models
-from drift_jax import parallel
-from drift_jax import runner
+from drift_jax.methods import context
+from drift_jax.parallel import sharding as parallel
+from drift_jax.train import runner
 from tests import affine_network
 
 

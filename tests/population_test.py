@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from drift_jax import population
+from drift_jax.theory import population
 
 
 def test_log_bessel_matches_scipy_where_representable():

@@ -13,9 +13,9 @@ import pytest
 
 from drift_jax import fields
 from drift_jax import methods
-from drift_jax import parallel
-from drift_jax import scores
-from drift_jax.context import RunContext
+from drift_jax.methods.context import RunContext
+from drift_jax.parallel import sharding as parallel
+from drift_jax.theory import scores
 
 DOT = re.compile(r'stablehlo\.dot_general .*precision = \[(\w+), (\w+)\]'
                  r' : \((tensor<[^>]*>), (tensor<[^>]*>)\)')

@@ -12,17 +12,17 @@ import time
 import numpy as np
 import pytest
 
-from drift_jax import checkpoint
-from drift_jax import classifier
-from drift_jax import config_lib
-from drift_jax import data as data_lib
-from drift_jax import guards
 from drift_jax import methods
-from drift_jax import preemption
-from drift_jax import prerequisites
-from drift_jax import reporting
-from drift_jax import runner
-from drift_jax import workdir as workdir_lib
+from drift_jax.config import config_lib
+from drift_jax.data import datasets as data_lib
+from drift_jax.encoders import classifier
+from drift_jax.train import checkpoint
+from drift_jax.train import guards
+from drift_jax.train import preemption
+from drift_jax.train import prerequisites
+from drift_jax.train import reporting
+from drift_jax.train import runner
+from drift_jax.train import workdir as workdir_lib
 from experiments import same_metrics
 from tests.runner_helpers import losses
 from tests.runner_helpers import tiny_config

@@ -5,7 +5,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from drift_jax import methods
-from drift_jax import reporting
+from drift_jax.train import reporting
 
 
 def tiny_config(method='drifting', dataset='checkerboard', **train):

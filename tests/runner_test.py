@@ -5,10 +5,10 @@ import os
 import numpy as np
 import pytest
 
-from drift_jax import checkpoint
-from drift_jax import data as data_lib
-from drift_jax import runner
-from drift_jax import workdir as workdir_lib
+from drift_jax.data import datasets as data_lib
+from drift_jax.train import checkpoint
+from drift_jax.train import runner
+from drift_jax.train import workdir as workdir_lib
 from tests.runner_helpers import losses
 from tests.runner_helpers import tiny_config
 
@@ -16,7 +16,7 @@ from tests.runner_helpers import tiny_config
 def _trajectory(tmp_path, name, num_devices, scope):
   c = tiny_config(steps=3, eval_every=3, checkpoint_every=3)
   c.mesh.num_devices = num_devices
-  c.field.negatives_scope = scope
+  c.drifting.negatives_scope = scope
   workdir = os.path.join(tmp_path, name)
   runner.train_and_evaluate(c, workdir)
   return np.array([losses(workdir)[s] for s in (1, 2, 3)])

@@ -2,15 +2,18 @@
 field at tau_k s_k for every normalisation (no recompilation per step), and
 an exponentially annealed run compiles its step once."""
 
+import json
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from drift_jax import fields
 from drift_jax import methods
-from drift_jax import reporting
-from drift_jax import runner
 from drift_jax.methods import drifting
+from drift_jax.train import reporting
+from drift_jax.train import runner
+from drift_jax.train import workdir as workdir_lib
 
 
 def _points():
@@ -36,12 +39,13 @@ def test_scale_has_one_entry_per_temperature():
         x, pos, x, temperature_scale=jnp.ones(3))
 
 
-def _config(**field):
+def _config(**schedule):
   c = methods.base_config()
   methods.runlocal(c)
   c.eval.plot = False
   c.train.update(steps=12, log_every=3, eval_every=12, checkpoint_every=12)
-  c.field.update(temperatures=(0.05, 0.2), **field)
+  c.field.temperatures = (0.05, 0.2)
+  c.drifting.update(**schedule)
   return c
 
 
@@ -60,7 +64,7 @@ def test_exponential_annealing_follows_the_formula_and_compiles_once(
     want = max(np.exp(-0.1 * (step - 1)), 0.04 / 0.05)
     np.testing.assert_allclose(scale, want, rtol=1e-6)
   assert sorted(logged) == [3, 6, 9, 12]
-  schedule = drifting.temperature_schedule(c.field)
+  schedule = drifting.temperature_schedule(c)
   np.testing.assert_allclose(schedule(0), [1.0, 1.0])
   np.testing.assert_allclose(schedule(30), [0.8, 0.2], rtol=1e-6)  # floors
   np.testing.assert_allclose(schedule(10), [0.8, np.exp(-1.0)], rtol=1e-6)
@@ -77,3 +81,19 @@ def test_exponential_annealing_follows_the_formula_and_compiles_once(
 def test_bad_schedules_name_the_key(field, match):
   with pytest.raises(ValueError, match=match):
     methods.validate(_config(**field), 1)
+
+
+def test_a_config_json_with_the_old_field_keys_is_compared_by_new_names():
+  """negatives_scope and the schedule moved from `field` to `drifting`: a
+  config.json written before still resumes when nothing changed, and a
+  real change is still refused."""
+  renamed = methods.renamed_keys()
+  assert renamed['field.negatives_scope'] == 'drifting.negatives_scope'
+  current = methods.base_config().to_dict()
+  saved = json.loads(json.dumps(methods.base_config().to_dict()))
+  moved = saved.pop('drifting')
+  saved['field'].update(moved)
+  assert workdir_lib.config_changes(saved, current, renamed) == []
+  saved['field']['negatives_scope'] = 'local'
+  assert workdir_lib.config_changes(saved, current, renamed) == [
+      "drifting.negatives_scope: 'local' -> 'global'"]

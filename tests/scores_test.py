@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from drift_jax import distributions
 from drift_jax import fields
-from drift_jax import scores
+from drift_jax.theory import distributions
+from drift_jax.theory import scores
 
 
 def _rel_err(a, b):

@@ -12,9 +12,9 @@ from ott.problems.linear import linear_problem
 from ott.solvers.linear import sinkhorn as ott_sinkhorn
 
 from drift_jax import fields
-from drift_jax import kernels
 from drift_jax import methods
-from drift_jax import runner
+from drift_jax.fields import kernels
+from drift_jax.train import runner
 
 TAU = 0.5
 
@@ -116,7 +116,8 @@ def test_tolerance_stops_early_and_blocked_equals_dense():
 @pytest.mark.parametrize('kwargs, match', [
     (dict(sinkhorn_iterations=0), '`sinkhorn_iterations` must be'),
     (dict(sinkhorn_iterations=2.5), '`sinkhorn_iterations` must be'),
-    (dict(sinkhorn_tolerance=0.0), '`sinkhorn_tolerance` must be'),
+    # 0 (like None) is the empty value: every iteration runs.
+    (dict(sinkhorn_tolerance=float('nan')), '`sinkhorn_tolerance` must be'),
     (dict(sinkhorn_tolerance=-1e-3), '`sinkhorn_tolerance` must be'),
 ])
 def test_bad_sinkhorn_settings_name_the_key(kwargs, match):

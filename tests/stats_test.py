@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from drift_jax import stats
+from drift_jax.theory import stats
 
 
 def test_mean_interval_is_the_student_t_interval():

@@ -76,13 +76,13 @@ def find_cycle(graph):
 
 def test_no_import_cycle_in_drift_jax_or_experiments():
   graph = import_graph()
-  assert 'drift_jax.runner' in graph and graph['drift_jax.runner']
+  assert 'drift_jax.train.runner' in graph and graph['drift_jax.train.runner']
   assert 'drift_jax.studies.leaderboard' in graph['experiments.compare']
   assert find_cycle(graph) is None, find_cycle(graph)
 
 
 @pytest.mark.parametrize('module, imported', [
-    ('drift_jax.kernels', 'drift_jax.runner'),
+    ('drift_jax.fields.kernels', 'drift_jax.train.runner'),
     # The harness's own layers: the store may not reach up to the harness.
     ('drift_jax.studies.store', 'drift_jax.studies.harness'),
     # An entry point imported back by the library it calls.
@@ -117,7 +117,7 @@ def test_the_harness_imports_no_method():
 
 
 def test_config_lib_imports_no_method_and_no_model():
-  deps = import_graph()['drift_jax.config_lib']
+  deps = import_graph()['drift_jax.config.config_lib']
   assert not [d for d in deps
               if d.startswith(('drift_jax.methods', 'drift_jax.models'))]
 
@@ -182,7 +182,7 @@ def test_the_unit_tier_refuses_the_training_loop_and_subprocesses():
   trains or starts a process fails with the tier to move it to."""
   import subprocess
 
-  from drift_jax import runner
+  from drift_jax.train import runner
   with pytest.raises(AssertionError, match='INTEGRATION or SYSTEM'):
     runner.train_and_evaluate(None, '/nonexistent')
   with pytest.raises(AssertionError, match='unit tier'):

@@ -4,7 +4,7 @@ beside its floor, k-NN precision and recall, class accuracy."""
 
 from __future__ import annotations
 
-from drift_jax import image_eval
+from drift_jax.evaluators import image_eval
 from drift_jax.evaluators.metric import Evaluator
 from drift_jax.evaluators.metric import Metric
 

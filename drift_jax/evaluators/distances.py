@@ -9,8 +9,8 @@ import json
 
 import numpy as np
 
-from drift_jax import data as data_lib
-from drift_jax import metrics as metrics_lib
+from drift_jax.data import datasets as data_lib
+from drift_jax.evaluators import sample_metrics as metrics_lib
 from drift_jax.evaluators.metric import Evaluator
 from drift_jax.evaluators.metric import Metric
 

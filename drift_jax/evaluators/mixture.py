@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from drift_jax import metrics as metrics_lib
+from drift_jax.evaluators import sample_metrics as metrics_lib
 from drift_jax.evaluators.metric import Evaluator
 from drift_jax.evaluators.metric import Metric
 

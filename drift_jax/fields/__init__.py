@@ -18,7 +18,7 @@ Three normalisations of the kernel weights exist side by side:
 * `none`: no normalisation (Z = 1, Deng Table 11's last row): the mean over
   each side's targets of w_j k(x, y_j) (y_j - x), positives minus negatives.
 * `kernel_gradient`, `sharp_companion`, `mmd`: the conservative fields of
-  `drift_jax.conservative` (gradients of log-smoothed densities, of the
+  `drift_jax.fields.conservative` (gradients of log-smoothed densities, of the
   Laplace companion smoothings, of the MMD witness), in 1 / length.
 
 Antisymmetry scales. `pos_scale` a and `neg_scale` b give a V_p - b V_q

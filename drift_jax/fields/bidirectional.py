@@ -8,8 +8,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
-from drift_jax import blocks
-from drift_jax import kernels as kernels_lib
+from drift_jax.fields import blocks
+from drift_jax.fields import kernels as kernels_lib
 from drift_jax.fields.kernel_weighted import _fields_from_log_kernels
 from drift_jax.fields.kernel_weighted import _scaled_halves
 

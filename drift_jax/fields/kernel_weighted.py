@@ -9,8 +9,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from drift_jax import blocks
-from drift_jax import kernels as kernels_lib
+from drift_jax.fields import blocks
+from drift_jax.fields import kernels as kernels_lib
 
 
 def _log_kernels(sq, kernel, temps, inv_scale_sq, query_ids, n_pos,

@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from drift_jax import kernels as kernels_lib
-from drift_jax import validation
+from drift_jax.fields import kernels as kernels_lib
 from drift_jax.fields.kernel_weighted import _log_kernels
+from drift_jax.theory import validation
 
 
 def mean_shift(x, y, *, kernel='laplace', temperature=0.05, weights=None,

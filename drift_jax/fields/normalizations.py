@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from drift_jax import conservative
-from drift_jax import sinkhorn_field
+from drift_jax.fields import conservative
+from drift_jax.fields import sinkhorn_field
 from drift_jax.fields.bidirectional import _bidirectional_fields
 from drift_jax.fields.kernel_weighted import _bidirectional_block
 from drift_jax.fields.kernel_weighted import _blocked_fields

@@ -5,14 +5,16 @@ argument)."""
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from drift_jax import kernels as kernels_lib
+from drift_jax.fields import kernels as kernels_lib
 
 
 class Normalization(NamedTuple):
@@ -25,9 +27,15 @@ class Normalization(NamedTuple):
       distance scale), `factors` None or [K] (1 / temperature scale^2):
       how the blocks are driven (`_blocked_fields`: one pass per block;
       `_bidirectional_fields`: column statistics over all queries first).
+    options: {name: default} of the options of its own, which become
+      `FieldSpec.options` and keys of the `field` config section; the
+      field functions read them as `spec.option(name)`.
+    check: options dict -> None, raising ValueError naming the option.
   """
   block_fields: Callable[..., jax.Array] | None
   evaluate: Callable[..., tuple[jax.Array, Any]]
+  options: Mapping[str, Any] = types.MappingProxyType({})
+  check: Callable[[dict], None] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +64,13 @@ class _Resolved:
   # Sinkhorn fields), looked up once by `spec.resolve_for_call`, so that the
   # blocked evaluation dispatches without importing the registry.
   block_fields: Callable[..., Any] | None = None
+  # The normalisation's own options, (name, value) pairs with the
+  # registry's defaults filled in (hashable: this is a static argument).
+  options: tuple = ()
+
+  def option(self, name: str):
+    """The value of the normalisation's option `name`."""
+    return dict(self.options)[name]
 
 
 def _weights_or_ones(weights, n, dtype):

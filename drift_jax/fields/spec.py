@@ -6,19 +6,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from drift_jax import kernels as kernels_lib
-from drift_jax import sinkhorn_field
-from drift_jax import validation
+from drift_jax.fields import kernels as kernels_lib
+from drift_jax.fields import sinkhorn_field
 from drift_jax.fields.block_size import auto_block_size
 from drift_jax.fields.normalizations import NORMALIZATIONS
 from drift_jax.fields.resolved import _Resolved
 from drift_jax.fields.resolved import _weights_or_ones
 from drift_jax.fields.temperatures import _combine_temperatures
+from drift_jax.theory import validation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,20 @@ class FieldSpec:
   neg_weights=None) -> V [N, D]`. A new normalisation is one function
   plus one entry in `NORMALIZATIONS`; a new kernel one entry in
   `kernels.KERNELS`.
+
+  The spec is the schema of a run's `field` config section: the section
+  is `config_section()`, same names and same defaults, so an option added
+  here is an option of every run (a normalisation with options of its own
+  adds them here and nowhere else). Empty values are the config's: 0
+  for `block_size` (auto) and `sinkhorn_tolerance` (every iteration
+  runs); None is accepted for both and means the same.
+
+  Attributes beyond `drifting_field`'s keywords:
+    precision: matmul precision of distances and kernel averages,
+      'highest' (full float32 on any backend) or 'default'.
+    sinkhorn_iterations, sinkhorn_tolerance: normalization='sinkhorn':
+      iterations, and a tolerance on the potentials' change that may stop
+      them earlier (0: every iteration runs).
   """
   kernel: str | kernels_lib.RadialKernel = 'laplace'
   temperatures: tuple[float, ...] = (0.05,)
@@ -38,14 +53,24 @@ class FieldSpec:
   normalize_distances: bool = False
   normalize_drift: bool = False
   affinity_floor: float = 0.0
-  block_size: int | None = None
+  block_size: int | None = 0
   pos_scale: float = 1.0
   neg_scale: float = 1.0
   precision: str = 'highest'
   sinkhorn_iterations: int = 20
-  sinkhorn_tolerance: float | None = None
+  sinkhorn_tolerance: float | None = 0.0
+  # The chosen normalisation's own options ({name: value}; its registry
+  # entry declares them and their defaults, `Normalization.options`).
+  options: Any = ()
 
   def __post_init__(self):
+    object.__setattr__(self, 'options', _checked_options(
+        self.normalization, self.options))
+    # None and 0 are one empty value (the config's 0).
+    if self.block_size is None:
+      object.__setattr__(self, 'block_size', 0)
+    if self.sinkhorn_tolerance is None:
+      object.__setattr__(self, 'sinkhorn_tolerance', 0.0)
     validation.check_known_name('normalization', self.normalization,
                                 NORMALIZATIONS)
     validation.check_known_name('precision', self.precision,
@@ -63,10 +88,10 @@ class FieldSpec:
     if self.affinity_floor > 0 and self.normalization != 'bidirectional':
       raise ValueError('`affinity_floor` only applies to normalization='
                        f"'bidirectional', got {self.normalization!r}.")
-    if self.block_size is not None and (
-        not isinstance(self.block_size, int) or self.block_size < 1):
-      raise ValueError(f'`block_size` must be None or a positive int, got '
-                       f'{self.block_size!r}.')
+    if isinstance(self.block_size, bool) or not isinstance(
+        self.block_size, int) or self.block_size < 0:
+      raise ValueError(f'`block_size` must be 0 or None (auto) or a '
+                       f'positive int, got {self.block_size!r}.')
     for name in ('pos_scale', 'neg_scale'):
       value = getattr(self, name)
       if not (isinstance(value, (int, float)) and math.isfinite(value)):
@@ -75,25 +100,43 @@ class FieldSpec:
     if isinstance(it, bool) or not isinstance(it, int) or it < 1:
       raise ValueError(f'`sinkhorn_iterations` must be a positive int, got '
                        f'{it!r}.')
-    if tol is not None and not (isinstance(tol, (int, float))
-                                and math.isfinite(tol) and tol > 0):
+    if isinstance(tol, bool) or not (isinstance(tol, (int, float))
+                                     and math.isfinite(tol) and tol >= 0):
       raise ValueError(f'`sinkhorn_tolerance` must be a positive float (or '
-                       f'None: run every iteration), got {tol!r}.')
+                       f'0 / None: run every iteration), got {tol!r}.')
+
+  @classmethod
+  def config_section(cls) -> dict:
+    """The `field` config section: every option with its default, and
+    every registered normalisation's own options (flat: `field.NAME`)."""
+    section = {f.name: f.default for f in dataclasses.fields(cls)
+               if f.name != 'options'}
+    for name, entry in NORMALIZATIONS.items():
+      for key, default in entry.options.items():
+        if key in section:
+          raise ValueError(f'Normalisation {name!r} declares option {key!r}'
+                           ', which another option of the field has.')
+        section[key] = default
+    return section
 
   @classmethod
   def from_config(cls, field_config) -> FieldSpec:
-    """The spec of a run config's `field` section (block_size 0: auto)."""
-    f = field_config
-    return cls(kernel=f.kernel, temperatures=tuple(f.temperatures),
-               normalization=f.normalization, mask_self=f.mask_self,
-               normalize_distances=f.normalize_distances,
-               normalize_drift=f.normalize_drift,
-               affinity_floor=f.affinity_floor,
-               block_size=f.block_size or None, pos_scale=f.pos_scale,
-               neg_scale=f.neg_scale, precision=f.precision,
-               sinkhorn_iterations=f.sinkhorn_iterations,
-               # 0 in a config: no tolerance, every iteration runs.
-               sinkhorn_tolerance=f.sinkhorn_tolerance or None)
+    """The spec of a run config's `field` section: the spec's options and
+    the chosen normalisation's own (keys the spec does not have, such as
+    those of a config.json written before they moved to the drifting
+    method's section, are not read)."""
+    values = {f.name: field_config[f.name] for f in dataclasses.fields(cls)
+              if f.name in field_config}
+    values['temperatures'] = tuple(values.get('temperatures', (0.05,)))
+    entry = NORMALIZATIONS.get(values.get('normalization', 'bidirectional'))
+    if entry is not None:
+      values['options'] = {k: field_config[k] for k in entry.options
+                           if k in field_config}
+    return cls(**values)
+
+  def option(self, name: str):
+    """The value of the normalisation's option `name`."""
+    return dict(self.options)[name]
 
   def __call__(self, x, pos, neg, *, pos_weights=None, neg_weights=None,
                temperature_scale=None):
@@ -137,9 +180,28 @@ def resolve_for_call(spec: FieldSpec, x, pos, neg, pos_weights=None,
       int(block_size), float(spec.pos_scale), float(spec.neg_scale),
       spec.precision, accelerator=backend != 'cpu',
       sinkhorn_iterations=spec.sinkhorn_iterations,
-      sinkhorn_tolerance=(0.0 if spec.sinkhorn_tolerance is None
-                          else float(spec.sinkhorn_tolerance)),
-      block_fields=NORMALIZATIONS[spec.normalization].block_fields)
+      sinkhorn_tolerance=float(spec.sinkhorn_tolerance),
+      block_fields=NORMALIZATIONS[spec.normalization].block_fields,
+      options=spec.options)
+
+
+def _checked_options(normalization, options) -> tuple:
+  """(name, value) pairs of a normalisation's own options, sorted, with
+  its defaults for the ones not given; ValueError naming an option it
+  does not have or a value its `check` refuses."""
+  entry = NORMALIZATIONS.get(normalization)
+  given = dict(options)
+  if entry is None:
+    return tuple(sorted(given.items()))
+  unknown = sorted(set(given) - set(entry.options))
+  if unknown:
+    raise ValueError(f'`options` {unknown} are not options of '
+                     f'normalization={normalization!r}; it has '
+                     f'{sorted(entry.options)}.')
+  merged = {**entry.options, **given}
+  if entry.check is not None:
+    entry.check(merged)
+  return tuple(sorted(merged.items()))
 
 
 def sinkhorn_couplings(spec: FieldSpec, x, pos, neg):
@@ -168,8 +230,9 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
     normalization: a key of `NORMALIZATIONS`: 'nw', 'row', 'bidirectional'
       or 'none' (module docstring), or a conservative field,
       'kernel_gradient', 'sharp_companion' (Laplace) or 'mmd'
-      (`drift_jax.conservative`), or 'sinkhorn' (`drift_jax.sinkhorn_field`;
-      use a `FieldSpec` to set its iterations and tolerance).
+      (`drift_jax.fields.conservative`), or 'sinkhorn'
+      (`drift_jax.fields.sinkhorn_field`; use a `FieldSpec` to set its
+      iterations and tolerance).
     mask_self: neg[i] is x[i] and is excluded for x[i] (Deng Alg. 2 step 2);
       needs Nn >= N >= 2 (negatives beyond the first N, e.g. CFG's
       unconditional samples, are never masked).
@@ -181,8 +244,8 @@ def drifting_field(x, pos, neg, *, kernel='laplace', temperature=0.05,
     affinity_floor: lower clip of row * col softmax before the square root;
       `bidirectional` only. 0.0 is the paper, 1e-6 the released code.
     block_size: evaluate queries in blocks of this many rows (same numbers,
-      memory O(block_size (Np + Nn)) instead of O(N (Np + Nn))); None picks
-      `auto_block_size` (dense when one block holds every query).
+      memory O(block_size (Np + Nn)) instead of O(N (Np + Nn))); None (or 0)
+      picks `auto_block_size` (dense when one block holds every query).
     pos_scale, neg_scale: V = pos_scale V_p - neg_scale V_q (module
       docstring, "Antisymmetry scales"); 1.0 and 1.0 is the field.
     precision: matmul precision of the distances and kernel averages,

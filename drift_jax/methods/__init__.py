@@ -2,6 +2,7 @@
 
 A method is a module that provides
   CONFIG: {section: defaults} for the config sections it owns;
+  RENAMED (optional): {old dotted key: new} for keys it has moved;
   SMOKE (optional): {section: {key: value}} of its `runlocal` sizes;
   validate(config): raises ValueError naming the key for a config of this
     method that cannot run (the shared sections are `config_lib`'s);
@@ -18,8 +19,8 @@ import types
 
 import ml_collections
 
-from drift_jax import config_lib
 from drift_jax import models
+from drift_jax.config import config_lib
 from drift_jax.methods import classifier
 from drift_jax.methods import common
 from drift_jax.methods import diffusion
@@ -46,6 +47,15 @@ def base_config() -> ml_collections.ConfigDict:
   (`models.config_sections()`) and every method's."""
   return config_lib.compose([models.config_sections(),
                              *(m.CONFIG for m in METHODS.values())])
+
+
+def renamed_keys() -> dict[str, str]:
+  """{old dotted key: new} of the keys registered modules have moved
+  (each module's `RENAMED`), so that an old config.json still resumes."""
+  out = {}
+  for module in METHODS.values():
+    out.update(getattr(module, 'RENAMED', {}))
+  return out
 
 
 def runlocal(c: ml_collections.ConfigDict) -> None:
@@ -82,4 +92,4 @@ def validate(config, device_count: int) -> None:
 
 
 __all__ = ['METHODS', 'Method', 'base_config', 'finalize', 'get',
-           'improved_toy_defaults', 'runlocal', 'validate']
+           'improved_toy_defaults', 'renamed_keys', 'runlocal', 'validate']

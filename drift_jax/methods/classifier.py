@@ -9,8 +9,8 @@ this method in its own folder of the student's workdir:
   `workdir/classifier`, seed `EVAL_SEED`), which no method trains on.
 So they get what every run gets: orbax checkpoints, preemption, the
 divergence and NaN guards, metrics.jsonl and budget.json
-(`drift_jax.prerequisites` starts them and loads the result as a frozen
-`drift_jax.classifier.Classifier`).
+(`drift_jax.train.prerequisites` starts them and loads the result as a frozen
+`drift_jax.encoders.classifier.Classifier`).
 
 The loss is softmax cross-entropy, optimised by Adam with a cosine decay of
 `classifier.lr` to 0 over `classifier.steps` updates. The parameters are
@@ -35,14 +35,14 @@ import ml_collections
 import optax
 from flax import nnx
 
-from drift_jax.context import RunContext
 from drift_jax.methods import common
+from drift_jax.methods.context import RunContext
 from drift_jax.models.classifier import ConvClassifier
 
 NAME = 'classifier'
 CONFIG = {
     # Shared by the encoder and the evaluation classifier of a run; `seed`
-    # is set per copy when `drift_jax.prerequisites` starts one.
+    # is set per copy when `drift_jax.train.prerequisites` starts one.
     'classifier': dict(channels=(32, 64), steps=1500, batch_size=128,
                        lr=2e-3, seed=0),
 }

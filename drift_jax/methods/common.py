@@ -22,10 +22,10 @@ import ml_collections
 import optax
 from flax import nnx
 
-from drift_jax import config_lib
-from drift_jax import data as data_lib
 from drift_jax import models
-from drift_jax import parallel
+from drift_jax.config import config_lib
+from drift_jax.data import datasets as data_lib
+from drift_jax.parallel import sharding as parallel
 
 
 class Method(NamedTuple):

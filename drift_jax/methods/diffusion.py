@@ -19,13 +19,13 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from drift_jax import data as data_lib
-from drift_jax import losses
 from drift_jax import models
-from drift_jax import noise as noise_lib
-from drift_jax import parallel
-from drift_jax.context import RunContext
+from drift_jax.data import datasets as data_lib
 from drift_jax.methods import common
+from drift_jax.methods.context import RunContext
+from drift_jax.parallel import sharding as parallel
+from drift_jax.theory import losses
+from drift_jax.theory import noise as noise_lib
 
 NAME = 'diffusion'
 CONFIG = {

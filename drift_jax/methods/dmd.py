@@ -40,20 +40,20 @@ import ml_collections
 from absl import logging
 from jax import lax
 
-from drift_jax import config_lib
-from drift_jax import data as data_lib
-from drift_jax import distributions
-from drift_jax import losses
 from drift_jax import models
-from drift_jax import noise as noise_lib
-from drift_jax import parallel
-from drift_jax import scores
-from drift_jax import workdir as workdir_lib
-from drift_jax.context import Prerequisite
-from drift_jax.context import RunContext
-from drift_jax.context import Teacher
+from drift_jax.config import config_lib
+from drift_jax.data import datasets as data_lib
 from drift_jax.methods import common
 from drift_jax.methods import diffusion
+from drift_jax.methods.context import Prerequisite
+from drift_jax.methods.context import RunContext
+from drift_jax.methods.context import Teacher
+from drift_jax.parallel import sharding as parallel
+from drift_jax.theory import distributions
+from drift_jax.theory import losses
+from drift_jax.theory import noise as noise_lib
+from drift_jax.theory import scores
+from drift_jax.train import workdir as workdir_lib
 
 NAME = 'dmd'
 DENOISER_KINDS = ('network', 'kde')

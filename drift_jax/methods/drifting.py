@@ -5,12 +5,14 @@ x = f(z); V = V_p(x) - V_q(x) from `fields.FieldSpec` (the config's
 as (self-masked) negatives; loss = 1/2 mean ||x - sg(x + V)||^2, so the
 generator follows V.
 
-`field.negatives_scope` says which generated samples the field sees:
+The `field` section is `fields.FieldSpec`'s schema; the method's own
+options are in the `drifting` section. `drifting.negatives_scope` says
+which generated samples the field sees:
 'global' gathers the whole global batch (results independent of the device
 count), 'local' runs the field per device on its own shard
 (`jax.shard_map`), as a per-device implementation would.
 
-Feature space and classes (`drift_jax.features`): with an encoder (the
+Feature space and classes (`drift_jax.fields.features`): with an encoder (the
 prerequisite `features.encoder`) the loss is the sum over the encoder's
 feature sets of one drifting loss per feature vector, gradients flowing
 through the frozen encoder into the generator (Deng Eq. 14); with
@@ -34,43 +36,38 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from drift_jax import config_lib
-from drift_jax import data as data_lib
-from drift_jax import features
 from drift_jax import fields
-from drift_jax import losses
 from drift_jax import models
-from drift_jax import parallel
-from drift_jax.context import Prerequisite
-from drift_jax.context import RunContext
+from drift_jax.config import config_lib
+from drift_jax.data import datasets as data_lib
+from drift_jax.fields import features
 from drift_jax.methods import common
+from drift_jax.methods.context import Prerequisite
+from drift_jax.methods.context import RunContext
+from drift_jax.parallel import sharding as parallel
+from drift_jax.theory import losses
 
 NAME = 'drifting'
 NEGATIVES_SCOPES = ('global', 'local')
 TEMPERATURE_SCHEDULES = ('constant', 'exponential')
 
 CONFIG = {
-    'field': dict(kernel='laplace', temperatures=(0.05,),
-                  normalization='bidirectional', mask_self=True,
-                  normalize_distances=False, normalize_drift=False,
-                  affinity_floor=0.0, negatives_scope='global',
-                  block_size=0, pos_scale=1.0, neg_scale=1.0,
-                  # Matmul precision of distances and kernel averages:
-                  # 'highest' (full float32 on any backend) or 'default'.
-                  precision='highest',
-                  # normalization='sinkhorn': iterations, and a tolerance
-                  # on the potentials' change that may stop them earlier
-                  # (0: every iteration runs).
-                  sinkhorn_iterations=20, sinkhorn_tolerance=0.0,
-                  # 'constant', or 'exponential': tau_k(step) =
-                  # max(tau_k exp(-anneal_rate step), min_temperature)
-                  # (Turan & Ovsjanikov 2603.09936), traced: no recompiles.
-                  temperature_schedule='constant', anneal_rate=0.0,
-                  min_temperature=0.0),
+    # The field's options: `fields.FieldSpec`, the one schema.
+    'field': fields.FieldSpec.config_section(),
+    # How the method uses the field. temperature_schedule: 'constant', or
+    # 'exponential': tau_k(step) = max(tau_k exp(-anneal_rate step),
+    # min_temperature) (Turan & Ovsjanikov 2603.09936), traced: no
+    # recompiles.
+    'drifting': dict(negatives_scope='global',
+                     temperature_schedule='constant', anneal_rate=0.0,
+                     min_temperature=0.0),
     # The frozen feature encoder of feature-space drifting: 'none' (raw
     # samples), 'train' (trained into workdir/encoder) or its directory.
     'features': dict(encoder='none', raw=True, patch_sizes=(2, 4)),
 }
+# Keys that moved here from the `field` section: a config.json written
+# before is compared under the new names when a run resumes.
+RENAMED = {f'field.{name}': f'drifting.{name}' for name in CONFIG['drifting']}
 
 
 
@@ -107,44 +104,45 @@ def validate(config) -> None:
     fields.FieldSpec.from_config(config.field)
   except ValueError as e:
     raise ValueError(f'Config section `field`: {e}') from None
-  config_lib.check_choice('field.negatives_scope',
-                          config.field.negatives_scope, NEGATIVES_SCOPES)
+  config_lib.check_choice('drifting.negatives_scope',
+                          config.drifting.negatives_scope, NEGATIVES_SCOPES)
   encoder = config.features.encoder
   if encoder != 'none':
     config_lib.check_prerequisite('features.encoder', encoder,
                                   extra=('none',))
   if ((encoder != 'none' or config.conditional.enabled)
-      and config.field.negatives_scope != 'global'):
+      and config.drifting.negatives_scope != 'global'):
     raise ValueError("Feature-space and class-conditional drifting need "
-                     "`field.negatives_scope='global'`.")
-  _validate_schedule(config.field)
+                     "`drifting.negatives_scope='global'`.")
+  _validate_schedule(config.drifting)
 
 
-def _validate_schedule(f) -> None:
-  config_lib.check_choice('field.temperature_schedule',
-                          f.temperature_schedule, TEMPERATURE_SCHEDULES)
+def _validate_schedule(d) -> None:
+  config_lib.check_choice('drifting.temperature_schedule',
+                          d.temperature_schedule, TEMPERATURE_SCHEDULES)
   for name in ('anneal_rate', 'min_temperature'):
-    if not (math.isfinite(f[name]) and f[name] >= 0):
-      raise ValueError(f'`field.{name}` must be finite and >= 0, got '
-                       f'{f[name]}.')
-  if f.temperature_schedule == 'exponential':
-    if f.anneal_rate <= 0:
-      raise ValueError("`field.anneal_rate` must be > 0 with "
-                       "field.temperature_schedule='exponential'.")
-    if f.negatives_scope != 'global':
+    if not (math.isfinite(d[name]) and d[name] >= 0):
+      raise ValueError(f'`drifting.{name}` must be finite and >= 0, got '
+                       f'{d[name]}.')
+  if d.temperature_schedule == 'exponential':
+    if d.anneal_rate <= 0:
+      raise ValueError("`drifting.anneal_rate` must be > 0 with "
+                       "drifting.temperature_schedule='exponential'.")
+    if d.negatives_scope != 'global':
       raise ValueError("A temperature schedule needs "
-                       "`field.negatives_scope='global'`.")
+                       "`drifting.negatives_scope='global'`.")
 
 
-def temperature_schedule(field_config):
+def temperature_schedule(config):
   """step -> [K] temperature scales, or None for constant temperatures:
-  s_k(step) = max(exp(-anneal_rate step), min_temperature / tau_k)."""
-  f = field_config
-  if f.temperature_schedule == 'constant':
+  s_k(step) = max(exp(-anneal_rate step), min_temperature / tau_k), from
+  the `drifting` section and the field's temperatures."""
+  d = config.drifting
+  if d.temperature_schedule == 'constant':
     return None
-  rate = float(f.anneal_rate)
-  floors = jnp.asarray([f.min_temperature / t for t in f.temperatures],
-                       jnp.float32)
+  rate = float(d.anneal_rate)
+  floors = jnp.asarray([d.min_temperature / t
+                        for t in config.field.temperatures], jnp.float32)
 
   def scale(step):
     return jnp.maximum(jnp.exp(-rate * jnp.asarray(step, jnp.float32)),
@@ -174,10 +172,14 @@ def make_field_fn(field_spec: fields.FieldSpec, mesh, scope='global'):
   return global_field
 
 
-def field_fn_from_config(field_config, mesh):
-  """`make_field_fn` for a run config's `field` section (its scope too)."""
-  return make_field_fn(fields.FieldSpec.from_config(field_config), mesh,
-                       field_config.negatives_scope)
+def field_fn_from_config(config, mesh):
+  """`make_field_fn` for a run config (its `field` section, and the scope
+  in `drifting`; a config.json written before the scope moved there has it
+  in `field`)."""
+  scope = (config.drifting.negatives_scope if 'drifting' in config
+           else config.field.get('negatives_scope', 'global'))
+  return make_field_fn(fields.FieldSpec.from_config(config.field), mesh,
+                       scope)
 
 
 def make_group_field(field_spec: fields.FieldSpec):
@@ -238,7 +240,7 @@ def make(config, ctx: RunContext) -> common.Method:
           num_classes=ctx.num_classes)),
       tx=common.make_optimizer(config.optim, total_steps=config.train.steps),
       field_fn=make_field_fn(spec_field, ctx.mesh,
-                             config.field.negatives_scope),
+                             config.drifting.negatives_scope),
       group_field=make_group_field(spec_field),
       embed=make_embed(encoder, config.features), mesh=ctx.mesh,
       noise_dim=config.model.generator.noise_dim,
@@ -247,7 +249,7 @@ def make(config, ctx: RunContext) -> common.Method:
       grouped=ctx.num_classes > 0 or encoder is not None,
       alpha_range=(cond.alpha_min, cond.alpha_max),
       eval_alpha=cond.eval_alpha,
-      schedule=temperature_schedule(config.field))
+      schedule=temperature_schedule(config))
   constants = {'encoder': encoder.params} if encoder is not None else ()
   return common.Method(functools.partial(init, spec),
                        functools.partial(train_step, spec),

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from flax import nnx
 
-from drift_jax import validation
 from drift_jax.models import conv
 from drift_jax.models import mlp
 from drift_jax.models.conv import ConvGenerator
@@ -29,6 +28,7 @@ from drift_jax.models.mlp import MLP
 from drift_jax.models.mlp import EDMDenoiser
 from drift_jax.models.mlp import MLPGenerator
 from drift_jax.models.network import Network
+from drift_jax.theory import validation
 
 GENERATORS: dict[str, Network] = {
     'mlp': mlp.GENERATOR,

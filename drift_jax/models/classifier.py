@@ -1,10 +1,10 @@
 """A small conv classifier for images: feature encoder and evaluation net.
 
-Two roles, two independently trained copies (`drift_jax.classifier`):
+Two roles, two independently trained copies (`drift_jax.encoders.classifier`):
 - the frozen *feature encoder* of feature-space drifting (Deng et al. 2026
   §3.4 use a latent MAE; on 8x8 digits a supervised conv net stands in), whose
   intermediate feature maps `feature_maps(x)` feed the per-feature drifting
-  losses (`drift_jax.features`);
+  losses (`drift_jax.fields.features`);
 - the *evaluation classifier* whose pooled penultimate features
   `embedding(x)` give a Frechet distance and precision/recall, and whose
   predictions give the accuracy of class-conditional samples (an

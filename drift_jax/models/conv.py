@@ -16,9 +16,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from drift_jax import noise as noise_lib
 from drift_jax.models import edm
 from drift_jax.models.network import Network
+from drift_jax.theory import noise as noise_lib
 
 
 def _fourier(t, dim: int):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from flax import nnx
 
-from drift_jax import noise as noise_lib
-from drift_jax import validation
+from drift_jax.theory import noise as noise_lib
+from drift_jax.theory import validation
 
 
 class EDMPreconditioned(nnx.Module):

@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from drift_jax import noise as noise_lib
-from drift_jax import validation
 from drift_jax.models import edm
 from drift_jax.models.network import Network
+from drift_jax.theory import noise as noise_lib
+from drift_jax.theory import validation
 
 INITS = ('lecun', 'torch')
 

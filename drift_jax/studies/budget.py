@@ -22,11 +22,11 @@ import platform
 import time
 from collections.abc import Mapping
 
-from drift_jax import config_lib
 from drift_jax import methods
-from drift_jax import runner
+from drift_jax.config import config_lib
 from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
+from drift_jax.train import runner
 
 # Lengths the calibration trains prerequisites for: their quality costs
 # nothing, only their seconds per step are measured.

@@ -26,10 +26,7 @@ import math
 import os
 import time
 
-from drift_jax import data as data_lib
-from drift_jax import reporting
-from drift_jax import runner
-from drift_jax import workdir as workdir_lib
+from drift_jax.data import datasets as data_lib
 from drift_jax.studies import budget as budget_lib
 from drift_jax.studies import store
 from drift_jax.studies.budget import Budget
@@ -39,6 +36,9 @@ from drift_jax.studies.suite import plan
 from drift_jax.studies.suite import point_config
 from drift_jax.studies.suite import search_points
 from drift_jax.studies.suite import work_root
+from drift_jax.train import reporting
+from drift_jax.train import runner
+from drift_jax.train import workdir as workdir_lib
 
 DATA_ROW_SALT = 0xDA7A  # keys of the data row's draws (floors: FLOOR_SALT)
 

@@ -21,11 +21,11 @@ import os
 import numpy as np
 
 from drift_jax import evaluators
-from drift_jax import reporting
-from drift_jax import stats
 from drift_jax.studies import harness
 from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
+from drift_jax.theory import stats
+from drift_jax.train import reporting
 
 
 def load(suite) -> dict:

@@ -16,8 +16,8 @@ import json
 import os
 
 from drift_jax import evaluators
-from drift_jax import workdir as workdir_lib
 from drift_jax.studies import suite as suite_lib
+from drift_jax.train import workdir as workdir_lib
 
 CALIBRATION_FILE = 'calibration.json'
 DATA_ROW_FILE = 'data_row.json'

@@ -14,8 +14,8 @@ import importlib.util
 import itertools
 import os
 
-from drift_jax import config_lib
 from drift_jax import methods
+from drift_jax.config import config_lib
 
 SUITE_KEYS = {'name', 'tasks', 'methods', 'search_points', 'final_seeds',
               'tuning_seed', 'floor_draws', 'data_draws', 'evals_per_run',

@@ -33,14 +33,14 @@ import os
 import re
 import statistics
 
-from drift_jax import config_lib
 from drift_jax import evaluators
-from drift_jax import reporting
-from drift_jax import runner
-from drift_jax import workdir as workdir_lib
+from drift_jax.config import config_lib
 from drift_jax.studies import suite as suite_lib
 from drift_jax.studies import sweep_plots
 from drift_jax.studies.sweep_plots import PLOT_METRIC
+from drift_jax.train import reporting
+from drift_jax.train import runner
+from drift_jax.train import workdir as workdir_lib
 
 RESULT_FILE = 'result.json'
 BUDGET_COLUMNS = ('budget/total_seconds', 'steps_to_2x_floor',

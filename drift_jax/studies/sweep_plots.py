@@ -7,9 +7,9 @@ import re
 
 import numpy as np
 
-from drift_jax import reporting
-from drift_jax import runner
 from drift_jax.methods import drifting
+from drift_jax.train import reporting
+from drift_jax.train import runner
 
 PLOT_METRIC = 'eval/energy_distance_ratio'
 
@@ -20,7 +20,7 @@ def has_fields(rows) -> bool:
 
 
 def _dataset(run_dir):
-  from drift_jax import data as data_lib
+  from drift_jax.data import datasets as data_lib
   config = _run_config(run_dir)
   return data_lib.for_run(config)
 
@@ -102,7 +102,7 @@ def plot_curves(rows, workdir, metric=PLOT_METRIC):
 def plot_fields(rows, workdir, num_arrows=300):
   """Quiver of each 2-D drifting point's field at its final samples
   (positives: held-out data, negatives: the samples themselves)."""
-  from drift_jax import parallel
+  from drift_jax.parallel import sharding as parallel
   first = [r for r in rows
            if r['seed'] == 0 and r['config.method'] == drifting.NAME]
   if not first:
@@ -117,8 +117,7 @@ def plot_fields(rows, workdir, num_arrows=300):
       continue
     data = _dataset(r['run_dir']).held_out
     batch = min(2048, len(samples), len(data))
-    field_fn = drifting.field_fn_from_config(config.field,
-                                             parallel.make_mesh(1))
+    field_fn = drifting.field_fn_from_config(config, parallel.make_mesh(1))
     v = np.asarray(field_fn(samples[:batch], data[:batch]))
     ax.scatter(data[:, 0], data[:, 1], s=0.5, alpha=0.2, c='tab:blue')
     ax.quiver(samples[:num_arrows, 0], samples[:num_arrows, 1],

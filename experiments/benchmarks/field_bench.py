@@ -39,7 +39,7 @@ from absl import app
 from absl import flags
 
 from drift_jax import fields
-from drift_jax import losses
+from drift_jax.theory import losses
 from experiments import cli
 from experiments.benchmarks import baseline
 

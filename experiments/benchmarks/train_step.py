@@ -16,14 +16,14 @@ import time
 import jax
 import jax.numpy as jnp
 
-from drift_jax import config_lib
-from drift_jax import losses
 from drift_jax import methods
 from drift_jax import models
-from drift_jax import parallel
-from drift_jax import runner
-from drift_jax.context import RunContext
+from drift_jax.config import config_lib
 from drift_jax.methods import common
+from drift_jax.methods.context import RunContext
+from drift_jax.parallel import sharding as parallel
+from drift_jax.theory import losses
+from drift_jax.train import runner
 from experiments.benchmarks import baseline
 
 

@@ -24,9 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from drift_jax import distributions
-from drift_jax import image_data
-from drift_jax import parallel
+from drift_jax.data import images as image_data
+from drift_jax.parallel import sharding as parallel
+from drift_jax.theory import distributions
 
 FILE_DATASET = 'file'
 GMM_DATASET = 'gmm'

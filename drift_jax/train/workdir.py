@@ -170,12 +170,14 @@ def flatten(tree: dict, prefix: str = '') -> dict:
   return out
 
 
-def config_changes(saved: dict, current: dict) -> list[str]:
+def config_changes(saved: dict, current: dict, renamed=None) -> list[str]:
   """'key: old -> new' for each key that differs and is not free to change
   (`FREE_ON_RESUME`); both configs as JSON-like dicts. Keys only one side
   has are skipped: they were added to (or removed from) the schema since
-  the checkpoints were written, and so take their defaults."""
-  old = flatten(saved)
+  the checkpoints were written, and so take their defaults. `renamed`
+  ({old dotted key: new}) maps keys of `saved` that have moved since."""
+  renamed = renamed or {}
+  old = {renamed.get(k, k): v for k, v in flatten(saved).items()}
   new = flatten(json.loads(json.dumps(current)))
   return [f'{k}: {old[k]!r} -> {new[k]!r}'
           for k in sorted(set(old) & set(new))

@@ -12,8 +12,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
-from drift_jax import noise as noise_lib
-from drift_jax import validation
+from drift_jax.theory import noise as noise_lib
+from drift_jax.theory import validation
 
 
 def drift_loss(x, v):

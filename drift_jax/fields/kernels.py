@@ -22,7 +22,7 @@ from collections.abc import Callable
 import jax.numpy as jnp
 from jax import lax
 
-from drift_jax import validation
+from drift_jax.theory import validation
 
 DIRECT_MAX_DIM = 8  # direct differences up to this dimension
 

@@ -13,8 +13,8 @@ import shutil
 import statistics
 import time
 
-from drift_jax import checkpoint
-from drift_jax import workdir as workdir_lib
+from drift_jax.train import checkpoint
+from drift_jax.train import workdir as workdir_lib
 
 
 def newest_good(manager) -> str:
@@ -110,14 +110,17 @@ class ConfigChanged(ValueError):
   """A resumed run's config differs from its workdir's config.json."""
 
 
-def check_resume_config(workdir: str, config: dict) -> list[str]:
+def check_resume_config(workdir: str, config: dict, renamed=None
+                        ) -> list[str]:
   """Compares `config` with the config.json of a workdir that holds
   checkpoints, before anything is written.
 
   Returns the changed keys (empty for a fresh workdir or an unchanged
   config). With `train.allow_config_change` the old config is kept as
   `config.before.<time>.json`; without it a change outside
-  `workdir.FREE_ON_RESUME` raises ConfigChanged listing the keys.
+  `workdir.FREE_ON_RESUME` raises ConfigChanged listing the keys. Keys
+  of the old config that have moved are compared under their new names
+  (`renamed`: {old dotted key: new}, `methods.renamed_keys()`).
   """
   config_path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
   checkpoints = os.path.join(workdir, workdir_lib.CHECKPOINT_DIR)
@@ -126,7 +129,7 @@ def check_resume_config(workdir: str, config: dict) -> list[str]:
   if not (has_checkpoints and os.path.isfile(config_path)):
     return []
   changes = workdir_lib.config_changes(workdir_lib.read_config(workdir),
-                                       config)
+                                       config, renamed)
   if not changes:
     return []
   if not config['train']['allow_config_change']:

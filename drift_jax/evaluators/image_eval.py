@@ -1,7 +1,8 @@
 """Image metrics in the feature space of this codebase's own classifier.
 
 For labelled image data the runner evaluates generated samples with a conv
-classifier trained on the run's training split (`drift_jax.classifier`):
+classifier trained on the run's training split
+(`drift_jax.encoders.classifier`):
 - `eval/feature_fd`: Frechet distance between Gaussians fitted to the
   classifier's pooled features of the samples and of the held-out images,
   beside `eval/feature_fd_floor` (training vs held-out images, same size).
@@ -22,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from drift_jax import data as data_lib
-from drift_jax import metrics
+from drift_jax.data import datasets as data_lib
+from drift_jax.evaluators import sample_metrics as metrics
 
 PR_NEIGHBOURS = 3
 

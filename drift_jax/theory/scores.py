@@ -25,9 +25,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from drift_jax import conservative
-from drift_jax import kernels as kernels_lib
-from drift_jax import validation
+from drift_jax.fields import conservative
+from drift_jax.fields import kernels as kernels_lib
+from drift_jax.theory import validation
 
 
 def kde_denoiser(x, samples, sigma, *, weights=None, exclude_self=False):

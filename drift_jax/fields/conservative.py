@@ -36,8 +36,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from drift_jax import blocks
-from drift_jax import kernels as kernels_lib
+from drift_jax.fields import blocks
+from drift_jax.fields import kernels as kernels_lib
 
 CONSERVATIVE = ('kernel_gradient', 'sharp_companion', 'mmd')
 

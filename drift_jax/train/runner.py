@@ -23,21 +23,21 @@ import numpy as np
 from absl import logging
 from jax import lax
 
-from drift_jax import checkpoint
-from drift_jax import data as data_lib
 from drift_jax import evaluators
-from drift_jax import guards
 from drift_jax import methods
-from drift_jax import parallel
-from drift_jax import preemption
-from drift_jax import prerequisites as prerequisites_lib
-from drift_jax import reporting
-from drift_jax import workdir as workdir_lib
-from drift_jax.context import RunContext
-from drift_jax.workdir import CHECKPOINT_DIR
-from drift_jax.workdir import CONFIG_FILE
-from drift_jax.workdir import SAMPLES_FILE
-from drift_jax.workdir import read_budget
+from drift_jax.data import datasets as data_lib
+from drift_jax.methods.context import RunContext
+from drift_jax.parallel import sharding as parallel
+from drift_jax.train import checkpoint
+from drift_jax.train import guards
+from drift_jax.train import preemption
+from drift_jax.train import prerequisites as prerequisites_lib
+from drift_jax.train import reporting
+from drift_jax.train import workdir as workdir_lib
+from drift_jax.train.workdir import CHECKPOINT_DIR
+from drift_jax.train.workdir import CONFIG_FILE
+from drift_jax.train.workdir import SAMPLES_FILE
+from drift_jax.train.workdir import read_budget
 
 __all__ = ['CHECKPOINT_DIR', 'CONFIG_FILE', 'SAMPLES_FILE', 'read_budget',
            'train_and_evaluate']
@@ -216,7 +216,8 @@ def _prepare(config, workdir: str):
       [*requests.values(), prerequisites_lib.eval_classifier(config,
                                                              dataset)],
       mesh.devices.size)
-  changes = guards.check_resume_config(workdir, config.to_dict())
+  changes = guards.check_resume_config(workdir, config.to_dict(),
+                                       methods.renamed_keys())
   workdir_lib.write_json(os.path.join(workdir, CONFIG_FILE),
                          config.to_dict())
   resolved = {

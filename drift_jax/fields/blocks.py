@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from drift_jax import kernels as kernels_lib
+from drift_jax.fields import kernels as kernels_lib
 
 
 def self_pairs(query_ids, n_targets, n_pos):

@@ -39,8 +39,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from drift_jax import blocks
-from drift_jax import kernels as kernels_lib
+from drift_jax.fields import blocks
+from drift_jax.fields import kernels as kernels_lib
 
 
 def sinkhorn_fields(x, targets, w, spec, factors=None):

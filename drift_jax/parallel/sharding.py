@@ -56,7 +56,7 @@ def check_divisible(name: str, size: int, mesh) -> None:
 def gather_global(x, mesh):
   """All-gather a batch-sharded array: every device sees the whole batch.
 
-  This is where `field.negatives_scope='global'` pays its communication:
+  This is where `drifting.negatives_scope='global'` pays its communication:
   the field on each device sees every device's samples, so the numbers do
   not depend on the device count.
   """

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from drift_jax import workdir as workdir_lib
+from drift_jax.train import workdir as workdir_lib
 
 METRICS_FILE = 'metrics.jsonl'
 

@@ -26,17 +26,17 @@ from typing import NamedTuple
 import jax
 import ml_collections
 
-from drift_jax import checkpoint
-from drift_jax import classifier as classifier_lib
 from drift_jax import methods
-from drift_jax import parallel
-from drift_jax import workdir as workdir_lib
-from drift_jax.context import Prerequisite
-from drift_jax.context import RunContext
-from drift_jax.context import Teacher
+from drift_jax.encoders import classifier as classifier_lib
 from drift_jax.methods import classifier as classifier_method
 from drift_jax.methods import common
 from drift_jax.methods import diffusion
+from drift_jax.methods.context import Prerequisite
+from drift_jax.methods.context import RunContext
+from drift_jax.methods.context import Teacher
+from drift_jax.parallel import sharding as parallel
+from drift_jax.train import checkpoint
+from drift_jax.train import workdir as workdir_lib
 
 
 def _oracle(request, *, folder, dataset, config, num_classes, train_run):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from drift_jax import validation
+from drift_jax.theory import validation
 
 SIGMA_DATA = 0.5  # EDM default; the data std the preconditioning assumes
 

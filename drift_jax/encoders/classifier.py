@@ -26,10 +26,10 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from drift_jax import checkpoint
-from drift_jax import reporting
-from drift_jax import workdir as workdir_lib
 from drift_jax.methods import classifier as method
+from drift_jax.train import checkpoint
+from drift_jax.train import reporting
+from drift_jax.train import workdir as workdir_lib
 
 LEGACY_META_FILE = 'classifier.json'
 LEGACY_PARAMS_FILE = 'params.npz'

@@ -22,11 +22,11 @@ import os
 
 import ml_collections
 
-from drift_jax import data
-from drift_jax import distributions
 from drift_jax import evaluators
-from drift_jax import image_data
-from drift_jax import workdir as workdir_lib
+from drift_jax.data import datasets as data
+from drift_jax.data import images as image_data
+from drift_jax.theory import distributions
+from drift_jax.train import workdir as workdir_lib
 
 # Set by a config file: {method: {section: {key: value}}}, defaults that
 # depend on the method, applied by `finalize` after every override.

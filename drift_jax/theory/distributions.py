@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from drift_jax import validation
+from drift_jax.theory import validation
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

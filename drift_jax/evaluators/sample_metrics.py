@@ -14,9 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from drift_jax import kernels as kernels_lib
-from drift_jax import transport
-from drift_jax import validation
+from drift_jax.evaluators import transport
+from drift_jax.fields import kernels as kernels_lib
+from drift_jax.theory import validation
 
 # Multiples of the median heuristic used by `mmd2` (a multi-scale kernel
 # catches both coarse mode mismatch and fine structure).
