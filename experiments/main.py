@@ -58,8 +58,8 @@ def _main(argv):
     floor = summary.get('eval/energy_distance_floor', float('nan'))
     print(f'\nmethod={config.method} data={config.data.name} '
           f'steps={summary["step"]} '
-          f'wall={summary["budget/wall_seconds"]:.1f}s'
-          + (f' (+ teacher {summary["budget/teacher_seconds"]:.1f}s)'
+          f'wall={summary["time/wall_seconds"]:.1f}s'
+          + (f' (+ teacher {summary["time/teacher_wall_seconds"]:.1f}s)'
              if summary['budget/teacher_steps'] else ''))
     print(f'energy distance {ed:.5f} vs data-vs-data floor {floor:.5f} '
           f'({ed / floor:.2f}x the floor, '

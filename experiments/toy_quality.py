@@ -98,9 +98,9 @@ def _run(name, seed, workdir):
   return {
       'run': name, 'seed': seed, 'ratio': s['eval/energy_distance_ratio'],
       'target': target, 'source': source, 'steps': s['step'],
-      'wall_s': s['budget/wall_seconds'],
+      'wall_s': s['time/wall_seconds'],
       'teacher_steps': s['budget/teacher_steps'],
-      'teacher_s': s['budget/teacher_seconds'],
+      'teacher_s': s['time/teacher_wall_seconds'],
       'energy_distance': s['eval/energy_distance'],
       'floor': s['eval/energy_distance_floor'],
       'ratio_mean_floor': s['eval/energy_distance'] / _mean_floor_of(name),

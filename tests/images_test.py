@@ -59,8 +59,9 @@ def test_feature_space_conditional_run_is_device_count_invariant(tmp_path):
     workdir = str(tmp_path / f'run{n}')
     summary = runner.train_and_evaluate(c, workdir)
     assert 0.0 <= summary['eval/class_accuracy'] <= 1.0
-    assert summary['budget/encoder_seconds'] > 0
-    assert summary['budget/total_seconds'] >= summary['budget/encoder_seconds']
+    assert summary['time/encoder_wall_seconds'] > 0
+    assert (summary['time/total_wall_seconds']
+            >= summary['time/encoder_wall_seconds'])
     got.append([r['train/loss'] for r in reporting.read_metrics(workdir)])
   # float32: the loss sums ~10 fields over per-location features whose
   # distances are normalised by batch means; 8 shards change the order of
@@ -124,6 +125,8 @@ def test_raw_feature_set_reproduces_the_pixel_field():
      'labelled image data'),
     ({'features.encoder': 'train', 'method': 'dmd'}, 'drifting'),
     ({'features.encoder': '/no/such/dir'}, 'features.encoder'),
+    ({'features.encoder': 'train', 'features.encoder_kind': 'mae'},
+     'features.encoder_kind'),
     ({'eval.classifier': '/no/such/dir'}, 'eval.classifier'),
     ({'conditional.alpha_min': 0.5}, 'alpha_min'),
     ({'features.encoder': 'train', 'drifting.negatives_scope': 'local'},

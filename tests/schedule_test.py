@@ -97,3 +97,15 @@ def test_a_config_json_with_the_old_field_keys_is_compared_by_new_names():
   saved['field']['negatives_scope'] = 'local'
   assert workdir_lib.config_changes(saved, current, renamed) == [
       "drifting.negatives_scope: 'local' -> 'global'"]
+
+
+def test_wall_seconds_logged_under_budget_names_read_as_time(tmp_path):
+  """Measured wall time is `time/*` (allotted compute is `budget/*`); a
+  metrics.jsonl written before the rename reads under the new names."""
+  (tmp_path / reporting.METRICS_FILE).write_text(json.dumps(
+      {'step': 3, 'budget/total_seconds': 2.5, 'budget/teacher_steps': 4,
+       'budget/teacher_seconds': 1.0}) + '\n')
+  record, = reporting.read_metrics(str(tmp_path))
+  assert record == {'step': 3, 'time/total_wall_seconds': 2.5,
+                    'budget/teacher_steps': 4,
+                    'time/teacher_wall_seconds': 1.0}

@@ -25,7 +25,6 @@ import ml_collections
 from drift_jax import evaluators
 from drift_jax.data import datasets as data
 from drift_jax.data import images as image_data
-from drift_jax.theory import distributions
 from drift_jax.train import workdir as workdir_lib
 
 # Set by a config file: {method: {section: {key: value}}}, defaults that
@@ -118,15 +117,12 @@ def shared_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.method = 'drifting'
   c.seed = 0
-  # data.max_points: a file dataset larger than this is subsampled (with a
-  # logged note) instead of held whole on every device.
-  # data.validation_fraction: rows of a finite dataset (a file, images)
-  # set aside, after the held-out test rows, as a validation split that
-  # no run trains on (`eval.split='validation'` scores against it); 0: none.
-  c.data = dict(name='checkerboard', path='', key='', held_out_fraction=0.2,
-                validation_fraction=0.0, dim=2, num_components=8,
-                radius=1.0, std=0.08, mixture_seed=0, image_size=8,
-                max_points=1_000_000)
+  # data: the keys of every data source (`data.SOURCES`, composed by
+  # `data.config_section()`). data.validation_fraction: rows of a finite
+  # dataset (a file, images) set aside, after the held-out test rows, as a
+  # validation split that no run trains on (`eval.split='validation'`
+  # scores against it); 0: none.
+  c.data = data.config_section()
   # `model` (the networks' sections) is composed by
   # `models.config_sections()` from the registered networks.
   # Class-conditional runs (for drifting with CFG, alpha ~
@@ -301,12 +297,9 @@ def validate(c: ml_collections.ConfigDict, device_count: int, *,
 
 
 def _validate_data(c):
-  check_choice('data.name', c.data.name, ((data.FILE_DATASET,
-                                           data.GMM_DATASET)
-                                          + tuple(distributions.TOY_SAMPLERS)
-                                          + tuple(distributions.TOY_MIXTURES)
-                                          + image_data.FORMATS))
-  if image_data.needs_path(c.data.name) and not os.path.exists(
+  check_choice('data.name', c.data.name, tuple(data.SOURCES))
+  if c.data.name != data.FILE_DATASET and data.SOURCES[
+      c.data.name].needs_path and not os.path.exists(
       c.data.path):
     raise ValueError(f'`data.path` {c.data.path!r} does not exist; '
                      f'data.name={c.data.name!r} reads images from a local '

@@ -17,7 +17,11 @@ would.
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -110,20 +114,33 @@ def make_dataset(data_config, *, eval_size: int, seed: int,
   eval_key = jax.random.fold_in(jax.random.key(seed), 0x5EED)
   if split == 'validation':  # independent of every test-set key
     eval_key = jax.random.fold_in(eval_key, 0x7A11D)
-  if name == FILE_DATASET:
-    return _file_dataset(data_config, eval_size, seed, split)
-  if name in image_data.FORMATS:
-    return _image_dataset(data_config, eval_size, seed, split)
-  mixture = None
-  if name == GMM_DATASET:
-    mixture = gaussian_mixture(data_config.dim, data_config.num_components,
-                               data_config.radius, data_config.std,
-                               data_config.mixture_seed)
-    sampler = mixture.sample
-  else:
-    sampler = distributions.toy_sampler(name)
-    if name in distributions.TOY_MIXTURES:
-      mixture = distributions.TOY_MIXTURES[name]()
+  if name not in SOURCES:
+    raise ValueError(f'Unknown `data.name` {name!r}; known: '
+                     f'{tuple(SOURCES)}.')
+  return SOURCES[name].make(data_config, eval_key=eval_key,
+                            eval_size=eval_size, seed=seed, split=split)
+
+
+def _gmm_dataset(data_config, *, eval_key, eval_size, seed, split):
+  del seed, split
+  mixture = gaussian_mixture(data_config.dim, data_config.num_components,
+                             data_config.radius, data_config.std,
+                             data_config.mixture_seed)
+  return _synthetic_dataset(data_config.name, mixture.sample, mixture,
+                            eval_key, eval_size)
+
+
+def _toy_dataset(data_config, *, eval_key, eval_size, seed, split):
+  del seed, split
+  name = data_config.name
+  mixture = (distributions.TOY_MIXTURES[name]()
+             if name in distributions.TOY_MIXTURES else None)
+  return _synthetic_dataset(name, distributions.toy_sampler(name), mixture,
+                            eval_key, eval_size)
+
+
+def _synthetic_dataset(name, sampler, mixture, eval_key, eval_size):
+  """A sampler's held-out and floor-reference draws (keys 0 and 1)."""
   held_out, floor_reference = (
       np.asarray(sampler(jax.random.fold_in(eval_key, i), eval_size))
       for i in (0, 1))
@@ -180,7 +197,8 @@ def _finite_dataset(name, points, data_config, eval_size, seed, split, *,
 MIN_FILE_POINTS = 10
 
 
-def _file_dataset(data_config, eval_size, seed, split):
+def _file_dataset(data_config, *, eval_key, eval_size, seed, split):
+  del eval_key
   path = data_config.path
   points = distributions.load_point_cloud(path, data_config.key or None)
   if len(points) < MIN_FILE_POINTS:
@@ -202,14 +220,63 @@ def _file_dataset(data_config, eval_size, seed, split):
                          split)
 
 
-def _image_dataset(data_config, eval_size, seed, split):
+def _image_dataset(data_config, *, eval_key, eval_size, seed, split):
   """Images as flat vectors in [-1, 1] (`image_data.load`)."""
+  del eval_key
   images, labels = image_data.load(data_config.name, data_config.path,
                                    data_config.image_size)
   flat = images.reshape(len(images), -1)
   return _finite_dataset(data_config.name, flat, data_config, eval_size,
                          seed, split, labels=labels,
                          image_shape=tuple(images.shape[1:]))
+
+
+class Source(NamedTuple):
+  """A data source (a `SOURCES` entry).
+
+  Attributes:
+    make: (data_config, *, eval_key, eval_size, seed, split) -> Dataset.
+    options: {key: default} of the `data` keys it reads beyond the shared
+      ones (`SHARED_OPTIONS`); the `data` section is their union.
+    needs_path: whether it reads a local `data.path`.
+  """
+  make: Callable[..., Dataset]
+  options: Mapping[str, Any] = types.MappingProxyType({})
+  needs_path: bool = False
+
+
+# The keys every source understands: which one, where its files are, and
+# how finite data are split (held-out test rows, then validation rows).
+SHARED_OPTIONS = dict(name='checkerboard', path='', held_out_fraction=0.2,
+                      validation_fraction=0.0)
+_IMAGE_OPTIONS = {'image_size': 8}
+# One line per source (every 2-D toy and image format is one). A file
+# larger than `data.max_points` is subsampled (with a logged note) instead
+# of held whole on every device.
+SOURCES: dict[str, Source] = {
+    FILE_DATASET: Source(_file_dataset, dict(key='', max_points=1_000_000),
+                         needs_path=True),
+    GMM_DATASET: Source(_gmm_dataset, dict(dim=2, num_components=8,
+                                           radius=1.0, std=0.08,
+                                           mixture_seed=0)),
+    **{name: Source(_toy_dataset) for name in (
+        *distributions.TOY_SAMPLERS, *distributions.TOY_MIXTURES)},
+    **{name: Source(_image_dataset, _IMAGE_OPTIONS,
+                    needs_path=image_data.needs_path(name))
+       for name in image_data.FORMATS},
+}
+
+
+def config_section() -> dict:
+  """The `data` config section: the shared keys and every source's own
+  (a key two sources share has one default)."""
+  section = dict(SHARED_OPTIONS)
+  for name, source in SOURCES.items():
+    for key, default in source.options.items():
+      if section.setdefault(key, default) != default:
+        raise ValueError(f'Data source {name!r} declares `data.{key}` with '
+                         'another default than a source before it.')
+  return section
 
 
 def for_run(config) -> Dataset:

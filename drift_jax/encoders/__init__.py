@@ -1,3 +1,34 @@
-"""Frozen feature networks a run loads or trains first (the conv
-classifier: feature encoder and evaluation classifier).
+"""The feature-encoder registry: one line per kind of frozen feature network.
+
+Feature-space drifting (`features.encoder`: 'train' or the directory of a
+finished one) reads the feature maps of a frozen encoder of the kind
+`features.encoder_kind` names. An encoder module provides
+  NAME, and SEED: the seed of the copy a run trains as its feature encoder;
+  run_config(config, seed, schema) -> the run (of the method that trains
+    it) a student of `config` trains first, from the defaults `schema`;
+  needs_training(directory) (optional) -> False for a finished directory
+    that is not a run (the classifier's retired params.npz format);
+  load(directory, dataset) -> a frozen network with `params`, `meta` and
+    `feature_maps(params, x [N, D]) -> [maps [N, H, W, C]]`.
+`drift_jax.train.prerequisites` trains and loads one through the runner.
+Adding a kind is one module plus one line in `ENCODERS`.
 """
+
+from __future__ import annotations
+
+import types
+
+from drift_jax.encoders import classifier
+
+ENCODERS: dict[str, types.ModuleType] = {
+    'classifier': classifier,
+}
+
+
+def get(name: str) -> types.ModuleType:
+  """The encoder module registered as `name` (ValueError naming
+  `features.encoder_kind`)."""
+  if name not in ENCODERS:
+    raise ValueError(f'`features.encoder_kind` must be one of '
+                     f'{tuple(ENCODERS)}, got {name!r}.')
+  return ENCODERS[name]

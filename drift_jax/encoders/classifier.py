@@ -31,8 +31,21 @@ from drift_jax.train import checkpoint
 from drift_jax.train import reporting
 from drift_jax.train import workdir as workdir_lib
 
+NAME = 'classifier'
+SEED = method.ENCODER_SEED  # the feature encoder's copy
 LEGACY_META_FILE = 'classifier.json'
 LEGACY_PARAMS_FILE = 'params.npz'
+
+
+def run_config(config, seed: int, schema):
+  """The classifier run a student of `config` trains first."""
+  return method.run_config(config, seed, schema)
+
+
+def needs_training(directory: str) -> bool:
+  """False for a folder in the retired params.npz format (loaded as it
+  is); a classifier run is trained there, or resumed, or reused."""
+  return not is_legacy(directory)
 
 
 class Classifier(NamedTuple):

@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from drift_jax import encoders
 from drift_jax import fields
 from drift_jax import models
 from drift_jax.config import config_lib
@@ -62,8 +63,10 @@ CONFIG = {
                      temperature_schedule='constant', anneal_rate=0.0,
                      min_temperature=0.0),
     # The frozen feature encoder of feature-space drifting: 'none' (raw
-    # samples), 'train' (trained into workdir/encoder) or its directory.
-    'features': dict(encoder='none', raw=True, patch_sizes=(2, 4)),
+    # samples), 'train' (trained into workdir/encoder) or its directory;
+    # encoder_kind: a key of `drift_jax.encoders.ENCODERS`.
+    'features': dict(encoder='none', encoder_kind='classifier', raw=True,
+                     patch_sizes=(2, 4)),
 }
 # Keys that moved here from the `field` section: a config.json written
 # before is compared under the new names when a run resumes.
@@ -110,6 +113,7 @@ def validate(config) -> None:
   if encoder != 'none':
     config_lib.check_prerequisite('features.encoder', encoder,
                                   extra=('none',))
+    encoders.get(config.features.encoder_kind)
   if ((encoder != 'none' or config.conditional.enabled)
       and config.drifting.negatives_scope != 'global'):
     raise ValueError("Feature-space and class-conditional drifting need "

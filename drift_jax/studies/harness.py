@@ -110,7 +110,7 @@ def curve(workdir, budget: Budget) -> list[dict]:
                    'charged_seconds': (budget.prerequisite_seconds()
                                        + record['step']
                                        * budget.seconds_per_step),
-                   'wall_seconds': record.get('budget/total_seconds'),
+                   'wall_seconds': record.get('time/total_wall_seconds'),
                    **store.kept(record)})
   return points
 

@@ -43,7 +43,7 @@ from drift_jax.train import runner
 from drift_jax.train import workdir as workdir_lib
 
 RESULT_FILE = 'result.json'
-BUDGET_COLUMNS = ('budget/total_seconds', 'steps_to_2x_floor',
+BUDGET_COLUMNS = ('time/total_wall_seconds', 'steps_to_2x_floor',
                   'seconds_to_2x_floor')
 
 
@@ -146,7 +146,7 @@ def time_to_quality(run_dir, target=TARGET_RATIO):
   for record in reporting.read_metrics(run_dir):
     if record.get(PLOT_METRIC, float('inf')) <= target:
       return {'steps_to_2x_floor': record['step'],
-              'seconds_to_2x_floor': record['budget/total_seconds']}
+              'seconds_to_2x_floor': record['time/total_wall_seconds']}
   return {'steps_to_2x_floor': float('nan'),
           'seconds_to_2x_floor': float('nan')}
 

@@ -68,11 +68,11 @@ def plot_samples(rows, workdir):
 
 def plot_curves(rows, workdir, metric=PLOT_METRIC):
   """Mean over seeds of `metric` against step and against wall-clock
-  (`budget/total_seconds`: the run's time plus its teacher's)."""
+  (`time/total_wall_seconds`: the run's time plus its teacher's)."""
   plt = reporting.pyplot()
   slug = 'metric' if metric == PLOT_METRIC else re.sub(r'\W', '_', metric)
   for x_key, file_name in (('step', f'{slug}_vs_step.png'),
-                           ('budget/total_seconds', f'{slug}_vs_wall.png')):
+                           ('time/total_wall_seconds', f'{slug}_vs_wall.png')):
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in dict.fromkeys(r['point'] for r in rows):
       curves = []

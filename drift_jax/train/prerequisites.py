@@ -7,7 +7,7 @@ classifier of labelled image data. Every one of them goes through
 run's workdir (reused when finished there), a directory loads a finished
 one, and `cost` says what it cost, which the runner logs under the
 metrics its kind declares (`KINDS`) and charges to the run's
-`budget/total_seconds`. A new kind of prerequisite is a resolve function
+`time/total_wall_seconds`. A new kind of prerequisite is a resolve function
 and one line in `KINDS`. Teachers and encoders are loaded read-only and
 enter the step as constants, so they are never saved with the student.
 
@@ -26,6 +26,7 @@ from typing import NamedTuple
 import jax
 import ml_collections
 
+from drift_jax import encoders
 from drift_jax import methods
 from drift_jax.encoders import classifier as classifier_lib
 from drift_jax.methods import classifier as classifier_method
@@ -55,25 +56,44 @@ def _teacher(request, *, folder, dataset, config, num_classes, train_run):
                       num_classes=num_classes)
 
 
-def _classifier(request, *, folder, dataset, config, num_classes,
-                train_run):
-  """A classifier run trained in `folder` (reused when finished there; a
-  folder in the retired params.npz format is loaded as it is), or the
-  finished one `request.choice` names, checked against `dataset`."""
-  del config, num_classes
-  directory = request.choice
-  if request.choice == workdir_lib.TRAIN_HERE:
-    directory = folder
-    if not classifier_lib.is_legacy(folder):
-      train_run(request.run_config, folder)
-  return classifier_lib.load(directory, dataset)
+def _frozen_network(module):
+  """Resolves a frozen network of encoder `module` (config -> module):
+  trained in `folder` as a run of its own (reused when finished there), or
+  the finished one `request.choice` names, checked against `dataset`."""
+  def resolve_network(request, *, folder, dataset, config, num_classes,
+                      train_run):
+    del num_classes
+    network = module(config)
+    directory = request.choice
+    if request.choice == workdir_lib.TRAIN_HERE:
+      directory = folder
+      if getattr(network, 'needs_training', lambda _: True)(folder):
+        train_run(request.run_config, folder)
+    return network.load(directory, dataset)
+  return resolve_network
 
 
-def _classifier_run(seed):
-  """The classifier run a student trains first, with `seed`."""
-  def run_config(config):
-    return classifier_method.run_config(config, seed, methods.base_config())
-  return run_config
+def _feature_encoder(config):
+  """The encoder module `features.encoder_kind` names."""
+  return encoders.get(config.features.encoder_kind)
+
+
+def _evaluation_classifier(config):
+  """The evaluation network: always the conv classifier."""
+  del config
+  return classifier_lib
+
+
+def _encoder_run(config):
+  """The feature encoder's run (its kind's, with its kind's seed)."""
+  module = _feature_encoder(config)
+  return module.run_config(config, module.SEED, methods.base_config())
+
+
+def _classifier_run(config):
+  """The evaluation classifier's run."""
+  return classifier_lib.run_config(config, classifier_method.EVAL_SEED,
+                                   methods.base_config())
 
 
 class Kind(NamedTuple):
@@ -96,18 +116,18 @@ class Kind(NamedTuple):
   run_config: Callable[..., Any] | None = None
 
 
-TEACHER_COSTS = ('budget/teacher_steps', 'budget/teacher_seconds')
+TEACHER_COSTS = ('budget/teacher_steps', 'time/teacher_wall_seconds')
 # One line per kind. Every run logs every kind's cost metrics (0 when it
 # has none of that kind), so that tables of runs line up.
 KINDS: dict[str, Kind] = {
     'oracle_teacher': Kind(_oracle, '', TEACHER_COSTS),
     'teacher': Kind(_teacher, workdir_lib.TEACHER_DIR, TEACHER_COSTS),
-    'encoder': Kind(_classifier, workdir_lib.ENCODER_DIR,
-                    (None, 'budget/encoder_seconds'),
-                    _classifier_run(classifier_method.ENCODER_SEED)),
-    'classifier': Kind(_classifier, workdir_lib.CLASSIFIER_DIR,
-                       run_config=_classifier_run(
-                           classifier_method.EVAL_SEED)),
+    'encoder': Kind(_frozen_network(_feature_encoder),
+                    workdir_lib.ENCODER_DIR,
+                    (None, 'time/encoder_wall_seconds'), _encoder_run),
+    'classifier': Kind(_frozen_network(_evaluation_classifier),
+                       workdir_lib.CLASSIFIER_DIR,
+                       run_config=_classifier_run),
 }
 
 
@@ -206,7 +226,7 @@ def cost(resolved) -> tuple[int, float]:
   """(training steps, wall seconds) a resolved prerequisite cost."""
   if isinstance(resolved, Teacher):
     return resolved.steps, resolved.seconds
-  if isinstance(resolved, classifier_lib.Classifier):
+  if isinstance(getattr(resolved, 'meta', None), dict):  # a frozen network
     return (int(resolved.meta.get('steps', 0)),
             float(resolved.meta.get('seconds', 0.0)))
   return 0, 0.0

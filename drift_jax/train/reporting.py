@@ -85,14 +85,24 @@ def _lenient(value):
 NON_FINITE = ('nan', 'inf', '-inf')
 
 
+# Measured wall time is `time/*`, allotted compute `budget/*`: the wall
+# seconds were logged as `budget/*_seconds` before, and are read under
+# their new names.
+RENAMED_METRICS = {'budget/total_seconds': 'time/total_wall_seconds',
+                   'budget/teacher_seconds': 'time/teacher_wall_seconds',
+                   'budget/encoder_seconds': 'time/encoder_wall_seconds'}
+
+
 def read_metrics(workdir: str) -> list[dict]:
   """All records of `workdir/metrics.jsonl` (empty list if none), with the
-  non-finite values written as strings turned back into floats."""
+  non-finite values written as strings turned back into floats and the
+  metrics of `RENAMED_METRICS` under their new names."""
   path = os.path.join(workdir, METRICS_FILE)
   if not os.path.exists(path):
     return []
   with open(path) as f:
-    return [{k: _lenient(v) for k, v in json.loads(line).items()}
+    return [{RENAMED_METRICS.get(k, k): _lenient(v)
+             for k, v in json.loads(line).items()}
             for line in f if line.strip()]
 
 

@@ -372,7 +372,7 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
     if record:
       wall = time.perf_counter() - wall0
       record.update({'time/wall_seconds': wall,
-                     'budget/total_seconds':
+                     'time/total_wall_seconds':
                          wall + prerequisites_lib.seconds_paid(extra_costs),
                      **extra_costs})
       writer.write(step, record)
@@ -423,7 +423,7 @@ def _summary(workdir, step, start, record, extra_costs, num_compiles):
                if 'config/changed' not in r]
     record = records[-1] if records else {}
   final = {'step': step, **record}
-  final['budget/wall_seconds'] = read_budget(workdir)['wall_seconds']
+  final['time/wall_seconds'] = read_budget(workdir)['wall_seconds']
   final.update(extra_costs)
   final['num_compiles'] = num_compiles
   return final
