@@ -94,3 +94,34 @@ def x64():
   """Runs a test with float64 enabled (identity checks to round-off)."""
   with jax.enable_x64(True):
     yield
+
+
+@pytest.fixture(scope='session')
+def digits_classifier(tmp_path_factory):
+  """The evaluation classifier of every `configs/digits.py:runlocal` run,
+  trained once per test session and shared by the xdist workers (the first
+  to take the lock trains it, the others wait and read it). It depends on
+  the data, their split and evaluation sets and the `classifier` section
+  only (`methods.classifier.run_config`), so a test that passes it as
+  `eval.classifier` scores with exactly the network its run would train."""
+  import fcntl
+
+  from drift_jax import methods
+  from drift_jax.config import config_lib
+  from drift_jax.data import datasets
+  from drift_jax.train import prerequisites
+  from drift_jax.train import runner
+
+  base = tmp_path_factory.getbasetemp()
+  # Under xdist each worker's basetemp is a folder of the session's.
+  shared = base.parent if os.environ.get('PYTEST_XDIST_WORKER') else base
+  directory = shared / 'shared_digits_classifier'
+  with open(shared / 'shared_digits_classifier.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    student = methods.finalize(config_lib.load_config_file(
+        'configs/digits.py:runlocal'))
+    request = prerequisites.eval_classifier(student,
+                                            datasets.for_run(student))
+    # Trains it, or finds it finished and returns at once.
+    runner.train_and_evaluate(request.run_config, str(directory))
+  return str(directory)

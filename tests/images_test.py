@@ -14,6 +14,7 @@ from drift_jax import fields
 from drift_jax import methods
 from drift_jax.config import config_lib
 from drift_jax.data import datasets as data_lib
+from drift_jax.encoders import classifier
 from drift_jax.fields import features
 from drift_jax.methods import drifting
 from drift_jax.parallel import sharding as parallel
@@ -33,24 +34,34 @@ def _last(workdir):
   return reporting.read_metrics(workdir)[-1]
 
 
-def test_pixel_drifting_logs_classifier_metrics(tmp_path):
-  summary = runner.train_and_evaluate(_digits(), str(tmp_path))
+def test_pixel_drifting_logs_classifier_metrics(tmp_path, digits_classifier):
+  c = _digits()
+  summary = runner.train_and_evaluate(c, str(tmp_path))
   for key in ('eval/feature_fd', 'eval/feature_fd_floor', 'eval/precision',
               'eval/recall', 'eval/classifier_held_out_accuracy'):
     assert np.isfinite(summary[key]), key
   assert 'eval/class_accuracy' not in summary  # unconditional
   assert json.loads((tmp_path / 'classifier' / 'config.json').read_text())[
       'method'] == 'classifier'  # a run of the classifier method
+  # The session's shared classifier (tests/conftest.py) is this network.
+  dataset = data_lib.for_run(methods.finalize(c))
+  own, shared = (classifier.load(d, dataset)
+                 for d in (str(tmp_path / 'classifier'), digits_classifier))
+  for a, b in zip(jax.tree.leaves(own.params), jax.tree.leaves(shared.params),
+                  strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   assert not os.path.exists(tmp_path / 'encoder')
 
 
-def test_feature_space_conditional_run_is_device_count_invariant(tmp_path):
+def test_feature_space_conditional_run_is_device_count_invariant(
+    tmp_path, digits_classifier):
   """Feature-space drifting with CFG: the encoder is trained once into
   workdir/encoder (its cost charged), never saved with the generator, and
   the global-scope step gives the same losses on 1 and 8 devices."""
   got = []
   for n in (1, 8):
     c = _digits(',features,conditional', steps=3, eval_every=3)
+    c.eval.classifier = digits_classifier  # trained once per session
     # Fewer feature sets and one temperature: the same code paths, a
     # quarter of the compile time.
     c.features.patch_sizes = ()
@@ -72,9 +83,13 @@ def test_feature_space_conditional_run_is_device_count_invariant(tmp_path):
       'gen'}
 
 
-def test_conditional_dmd_trains_a_conditional_teacher(tmp_path):
-  summary = runner.train_and_evaluate(_digits(',method=dmd,conditional'),
-                                      str(tmp_path))
+def test_conditional_dmd_trains_a_conditional_teacher(tmp_path,
+                                                       digits_classifier):
+  c = _digits(',method=dmd,conditional')
+  # The student and its teacher score with the session's classifier.
+  c.eval.classifier = digits_classifier
+  summary = runner.train_and_evaluate(c, str(tmp_path))
+  assert not (tmp_path / 'classifier').exists()
   assert summary['budget/teacher_steps'] == 6
   assert np.isfinite(summary['eval/class_accuracy'])
   with open(tmp_path / 'teacher' / 'config.json') as f:
