@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import pytest
 
 from drift_jax import fields
+from drift_jax.config import config_lib
 from drift_jax.theory import scores
 
 X = jnp.zeros((8, 2)) + jnp.arange(8.0)[:, None]
@@ -30,7 +31,8 @@ POS = jnp.ones((6, 2))
     (dict(neg_weights=-jnp.ones(8)), '`neg_weights` must be finite'),
     (dict(affinity_floor=1.5), '`affinity_floor` must be in'),
     (dict(affinity_floor=1e-6, normalization='nw'), '`affinity_floor` only'),
-    (dict(block_size=0), '`block_size` must be'),
+    # 0, like None, is auto (the config's empty value).
+    (dict(block_size=-1), '`block_size` must be'),
 ])
 def test_drifting_field_bad_arguments(kwargs, match):
   args = dict(x=X, pos=POS, neg=X)
@@ -76,3 +78,14 @@ def test_nan_under_jit_propagates_to_the_output():
   pos = POS.at[0, 0].set(jnp.nan)
   v = jax.jit(lambda a, b: fields.drifting_field(a, b, a))(X, pos)
   assert bool(jnp.any(jnp.isnan(v)))
+
+
+def test_a_config_file_loads_from_outside_the_checkout(tmp_path,
+                                                       monkeypatch):
+  """'configs/x.py' is found from the checkout root when the working
+  directory is elsewhere (notebooks run from notebooks/)."""
+  monkeypatch.chdir(tmp_path)
+  c = config_lib.load_config_file('configs/toy2d.py:runlocal')
+  assert c.data.name == 'checkerboard'
+  with pytest.raises(FileNotFoundError, match='configs/nope.py'):
+    config_lib.load_config_file('configs/nope.py')

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import pathlib
 
 import ml_collections
 
@@ -74,7 +75,8 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
   --config flag of experiments/main.py would load it. A relative path is
   tried from the working directory, then from the checkout root."""
   path, _, arg = spec.partition(':')
-  in_checkout = os.path.join(os.path.dirname(os.path.dirname(__file__)), path)
+  checkout = pathlib.Path(__file__).resolve().parents[2]  # drift_jax/config/
+  in_checkout = os.path.join(checkout, path)
   if not os.path.isfile(path) and os.path.isfile(in_checkout):
     path = in_checkout  # 'configs/x.py' from outside the checkout root
   if not os.path.isfile(path):
