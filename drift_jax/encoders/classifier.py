@@ -109,9 +109,14 @@ def _load_run(directory, run, dataset) -> Classifier:
   if len(image_shape) != 3 or dataset.num_classes < 2:
     raise ValueError(f'A classifier needs labelled images; data '
                      f'{dataset.name!r} has none.')
+  budget = workdir_lib.read_budget(directory)
+  if budget['steps'] < run.train.steps:
+    raise ValueError(f'Classifier {directory!r} is unfinished (step '
+                     f'{budget["steps"]} of {run.train.steps}); rerun the '
+                     'student to finish it, or name a finished one.')
+  spec = method.make_spec(run.classifier, image_shape, dataset.num_classes)
   abstract = checkpoint.abstract_like(
-      method.abstract_state(run.classifier, image_shape,
-                            dataset.num_classes),
+      method.abstract_state(spec),
       jax.sharding.SingleDeviceSharding(jax.devices()[0]))
   try:
     _, state = checkpoint.restore_from(
@@ -120,11 +125,6 @@ def _load_run(directory, run, dataset) -> Classifier:
     raise ValueError(f'Classifier {directory!r} does not match data '
                      f'{dataset.name!r} ({image_shape}, '
                      f'{dataset.num_classes} classes): {e}') from e
-  budget = workdir_lib.read_budget(directory)
-  if budget['steps'] < run.train.steps:
-    raise ValueError(f'Classifier {directory!r} is unfinished (step '
-                     f'{budget["steps"]} of {run.train.steps}); rerun the '
-                     'student to finish it, or name a finished one.')
   records = [r for r in reporting.read_metrics(directory)
              if method.ACCURACY in r]
   meta = dict(image_shape=[int(v) for v in state['image_shape']],
@@ -136,9 +136,7 @@ def _load_run(directory, run, dataset) -> Classifier:
               held_out_accuracy=(records[-1][method.ACCURACY] if records
                                  else float('nan')),
               seconds=float(budget['wall_seconds']))
-  graphdef = method.make_spec(run.classifier, image_shape,
-                              dataset.num_classes).graphdef
-  return Classifier(graphdef, state['params'], meta)
+  return Classifier(spec.graphdef, state['params'], meta)
 
 
 def _load_legacy(directory: str) -> Classifier:

@@ -169,9 +169,8 @@ def init(spec: ClassifierSpec, key):
           'image_shape': jnp.asarray(spec.image_shape, jnp.int32)}
 
 
-def abstract_state(classifier_config, image_shape, num_classes):
+def abstract_state(spec: ClassifierSpec):
   """The shapes of a classifier run's state, for restoring one."""
-  spec = make_spec(classifier_config, image_shape, num_classes)
   return jax.eval_shape(lambda: init(spec, None))
 
 
