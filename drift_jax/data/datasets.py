@@ -223,12 +223,51 @@ def _file_dataset(data_config, *, eval_key, eval_size, seed, split):
 def _image_dataset(data_config, *, eval_key, eval_size, seed, split):
   """Images as flat vectors in [-1, 1] (`image_data.load`)."""
   del eval_key
-  images, labels = image_data.load(data_config.name, data_config.path,
+  name = data_config.name
+  images, labels = image_data.load(name, data_config.path,
                                    data_config.image_size)
   flat = images.reshape(len(images), -1)
-  return _finite_dataset(data_config.name, flat, data_config, eval_size,
+  if image_data.has_test_split(name):
+    test, test_labels = image_data.load(name, data_config.path,
+                                        data_config.image_size, 'test')
+    return _official_split_dataset(
+        name, flat, labels, test.reshape(len(test), -1), test_labels,
+        data_config, eval_size, seed, split,
+        image_shape=tuple(images.shape[1:]))
+  return _finite_dataset(name, flat, data_config, eval_size,
                          seed, split, labels=labels,
                          image_shape=tuple(images.shape[1:]))
+
+
+def _official_split_dataset(name, train_points, train_labels, test_points,
+                            test_labels, data_config, eval_size, seed, split,
+                            *, image_shape):
+  """A dataset with its own test split: the held-out set is `eval_size`
+  test rows (a seeded choice), the validation set (`eval.split=
+  'validation'`) the first `data.validation_fraction` of the training rows
+  after a seeded permutation, and the run trains on the rest. Both choices
+  come from the evaluation seed, so every run of a task sees the same
+  sets."""
+  fraction = data_config.get('validation_fraction', 0.0)
+  rng = np.random.default_rng(seed)
+  order = rng.permutation(len(train_points))
+  num_val = int(round(fraction * len(order))) if fraction > 0 else 0
+  val_idx, train_idx = order[:num_val], order[num_val:]
+  if split == 'validation':
+    if num_val < 2:
+      raise ValueError("`eval.split='validation'` needs "
+                       '`data.validation_fraction` > 0 (training rows no '
+                       'run trains on).')
+    held_out, held_labels = train_points[val_idx], train_labels[val_idx]
+  else:
+    test_idx = rng.permutation(len(test_points))
+    held_out, held_labels = test_points[test_idx], test_labels[test_idx]
+  size = min(eval_size, len(held_out))
+  train = train_points[train_idx]
+  return Dataset(name=name, dim=train.shape[1], held_out=held_out[:size],
+                 floor_reference=train[:size], train=train,
+                 labels=train_labels[train_idx],
+                 held_out_labels=held_labels[:size], image_shape=image_shape)
 
 
 class Source(NamedTuple):

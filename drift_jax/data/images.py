@@ -1,5 +1,7 @@
-"""Image datasets: scikit-learn's digits (shipped, the default) and loaders
-for MNIST, CIFAR-10, a folder of PNGs and an `.npz`, from local paths.
+"""Image datasets: scikit-learn's digits (shipped, the default),
+Fashion-MNIST (Debian's `dataset-fashion-mnist` package, installed offline)
+and loaders for MNIST, CIFAR-10, a folder of PNGs and an `.npz`, from local
+paths.
 
 Every loader returns `(images, labels)`: images float32 [N, H, W, C] scaled
 to [-1, 1], labels int32 [N] (-1 where the source has none). Nothing is
@@ -9,6 +11,7 @@ loader expects.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import pickle
@@ -60,12 +63,21 @@ def _read_idx(path):
   int32 sizes, then uint8 data."""
   opener = gzip.open if path.endswith('.gz') else open
   with opener(path, 'rb') as f:
-    zero, dtype, ndim = struct.unpack('>HBB', f.read(4))
+    header = f.read(4)
+    if len(header) < 4:
+      raise ValueError(f'{path!r} is not an IDX file: {len(header)} bytes.')
+    zero, dtype, ndim = struct.unpack('>HBB', header)
     if zero != 0 or dtype != 0x08:
       raise ValueError(f'{path!r} is not an unsigned-byte IDX file (magic '
                        f'{zero:#06x} {dtype:#04x}).')
-    shape = struct.unpack(f'>{ndim}I', f.read(4 * ndim))
-    data = np.frombuffer(f.read(), np.uint8)
+    sizes = f.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
+      raise ValueError(f'{path!r} is truncated inside its header.')
+    shape = struct.unpack(f'>{ndim}I', sizes)
+    try:
+      data = np.frombuffer(f.read(), np.uint8)
+    except EOFError as e:  # a gzip stream cut short
+      raise ValueError(f'{path!r} is truncated: {e}.') from None
   if data.size != int(np.prod(shape)):
     raise ValueError(f'{path!r}: header says {shape}, found {data.size} '
                      'values.')
@@ -92,6 +104,69 @@ def load_mnist(path: str, split: str = 'train'):
     raise ValueError(f'MNIST files in {path!r} disagree: images '
                      f'{images.shape}, labels {labels.shape}.')
   return _scale(images, 255.0)[..., None], labels.astype(np.int32)
+
+
+# Where Debian's `dataset-fashion-mnist` package puts the four IDX files
+# (`dpkg -L dataset-fashion-mnist`), and the variable that overrides it.
+FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
+FASHION_MNIST_ENV = 'DRIFT_JAX_FASHION_MNIST'
+FASHION_MNIST_INSTALL = 'apt-get install -y dataset-fashion-mnist'
+FASHION_MNIST_SIZES = (28, 32)  # native, or zero-padded (the DiT's 2x2 grid)
+
+
+def fashion_mnist_dir(path: str = '') -> str:
+  """The folder of the Fashion-MNIST IDX files: `path` (`data.path`) when
+  given, else `$DRIFT_JAX_FASHION_MNIST`, else the Debian package's."""
+  folder = path or os.environ.get(FASHION_MNIST_ENV) or FASHION_MNIST_DIR
+  if not os.path.isdir(folder):
+    raise FileNotFoundError(
+        f'Fashion-MNIST not found at {folder!r}: install Debian\'s package '
+        f'(`{FASHION_MNIST_INSTALL}`), or point `data.path` or '
+        f'${FASHION_MNIST_ENV} at a folder holding its four IDX files.')
+  return folder
+
+
+def pad_images(images: np.ndarray, size: int) -> np.ndarray:
+  """Images [N, H, W, C] in [-1, 1] zero-padded (to -1, the background)
+  equally on each side to `size` x `size`."""
+  top = (size - images.shape[1]) // 2
+  left = (size - images.shape[2]) // 2
+  if top < 0 or left < 0:
+    raise ValueError(f'Cannot pad images of {images.shape[1:3]} to {size}.')
+  return np.pad(images, ((0, 0), (top, size - images.shape[1] - top),
+                         (left, size - images.shape[2] - left), (0, 0)),
+                constant_values=-1.0)
+
+
+def load_fashion_mnist(path: str = '', split: str = 'train',
+                       size: int = 28):
+  """Fashion-MNIST (Xiao et al. 2017): 60,000 training / 10,000 test
+  28x28 greyscale images of 10 balanced classes, as [N, size, size, 1] in
+  [-1, 1] and labels [N].
+
+  Args:
+    path: a folder holding the IDX files; '' finds them (`fashion_mnist_dir`).
+    split: 'train' or 'test' (the official split; the test set is what a
+      run's held-out set is drawn from).
+    size: 28 (native) or 32 (padded with background).
+  """
+  if size not in FASHION_MNIST_SIZES:
+    raise ValueError(f'`data.image_size` must be one of {FASHION_MNIST_SIZES}'
+                     f' for fashion_mnist (28 native, 32 padded), got {size}.')
+  return _fashion_mnist_cached(os.path.abspath(fashion_mnist_dir(path)),
+                               split, size)
+
+
+@functools.lru_cache(maxsize=4)
+def _fashion_mnist_cached(folder, split, size):
+  # A run builds its dataset more than once (the harness, the runner, a
+  # prerequisite); decoding 70,000 images each time would dominate a smoke
+  # run. The arrays are read-only so no caller can edit the cache.
+  images, labels = load_mnist(folder, split)
+  images = images if size == 28 else pad_images(images, size)
+  images.flags.writeable = False
+  labels.flags.writeable = False
+  return images, labels
 
 
 def load_cifar10(path: str, split: str = 'train'):
@@ -168,16 +243,24 @@ def load_npz(path: str, images_key: str = 'images',
 
 
 class ImageSource(NamedTuple):
-  """An image data source: `load(path, size) -> (images, labels)`, and
-  whether it reads a local `data.path` (else it ships with a package)."""
+  """An image data source: `load(path, size) -> (images, labels)`, whether
+  it reads a local `data.path` (else it ships with a package), and for a
+  dataset with an official test split `load_test` (the held-out set is then
+  drawn from it and the training images are all the run trains on; without
+  one the images are split at `data.held_out_fraction`)."""
   load: Callable[[str, int], tuple]
   needs_path: bool = True
+  load_test: Callable[[str, int], tuple] | None = None
 
 
 # One line per source (`data.name`).
 SOURCES: dict[str, ImageSource] = {
     'digits': ImageSource(lambda path, size: load_digits(size),
                           needs_path=False),
+    'fashion_mnist': ImageSource(
+        lambda path, size: load_fashion_mnist(path, 'train', size),
+        needs_path=False,
+        load_test=lambda path, size: load_fashion_mnist(path, 'test', size)),
     'mnist': ImageSource(lambda path, size: load_mnist(path)),
     'cifar10': ImageSource(lambda path, size: load_cifar10(path)),
     'png_folder': ImageSource(lambda path, size: load_png_folder(path)),
@@ -191,10 +274,21 @@ def needs_path(name: str) -> bool:
   return name in SOURCES and SOURCES[name].needs_path
 
 
-def load(name: str, path: str = '', size: int = 8):
-  """The images of the source `name` (one of `SOURCES`)."""
+def load(name: str, path: str = '', size: int = 8, split: str = 'train'):
+  """The images of the source `name` (one of `SOURCES`); `split='test'`
+  for one with an official test split."""
   if name not in SOURCES:
     raise ValueError(f'Unknown image dataset {name!r}; known: {FORMATS}.')
-  if SOURCES[name].needs_path and not path:
+  source = SOURCES[name]
+  if source.needs_path and not path:
     raise ValueError(f'Image dataset {name!r} needs a local `path`.')
-  return SOURCES[name].load(path, size)
+  if split == 'test':
+    if source.load_test is None:
+      raise ValueError(f'Image dataset {name!r} has no official test split.')
+    return source.load_test(path, size)
+  return source.load(path, size)
+
+
+def has_test_split(name: str) -> bool:
+  """Whether the image source `name` has an official test split."""
+  return name in SOURCES and SOURCES[name].load_test is not None

@@ -1,8 +1,8 @@
 """Flax NNX networks: generators and denoisers, one registry line each.
 
-'mlp' networks work on any [N, D] data; 'conv' (generator) and 'unet'
-(denoiser) need images (`image_shape`) and take class labels when
-`num_classes` > 0 (class-conditional runs).
+'mlp' networks work on any [N, D] data; 'conv' (generator), 'unet'
+(denoiser) and 'dit' (both) need images (`image_shape`) and take class
+labels when `num_classes` > 0 (class-conditional runs).
 
 One calling convention for all of them: a generator is
 `gen(z, labels=None, alpha=None)` and a denoiser `den(x, sigma,
@@ -20,6 +20,7 @@ from __future__ import annotations
 from flax import nnx
 
 from drift_jax.models import conv
+from drift_jax.models import dit
 from drift_jax.models import mlp
 from drift_jax.models.conv import ConvGenerator
 from drift_jax.models.conv import UNetDenoiser
@@ -33,10 +34,12 @@ from drift_jax.theory import validation
 GENERATORS: dict[str, Network] = {
     'mlp': mlp.GENERATOR,
     'conv': conv.GENERATOR,
+    'dit': dit.GENERATOR,
 }
 DENOISERS: dict[str, Network] = {
     'mlp': mlp.DENOISER,
     'unet': conv.DENOISER,
+    'dit': dit.DENOISER,
 }
 # Keys of a role's section that every network of the role reads.
 ROLES = {'generator': (GENERATORS, dict(name='mlp', noise_dim=32)),
