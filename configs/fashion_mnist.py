@@ -4,7 +4,7 @@ a trained encoder's features, with a conv or DiT generator, the diffusion
 teacher and DMD, class-conditional or not.
 
 python -m experiments.main --config configs/fashion_mnist.py --workdir runs/fmnist_pixel
-python -m experiments.main --config configs/fashion_mnist.py:encoder=classifier --workdir runs/fmnist_feat
+python -m experiments.main --config configs/fashion_mnist.py:encoder=mae --workdir runs/fmnist_mae
 python -m experiments.main --config configs/fashion_mnist.py:conditional,generator=dit --workdir runs/fmnist_dit_cfg
 python -m experiments.main --config configs/fashion_mnist.py:method=diffusion --workdir runs/fmnist_teacher
 python -m experiments.main --config configs/fashion_mnist.py:method=dmd,denoiser=dit --workdir runs/fmnist_dmd
@@ -12,8 +12,10 @@ python -m experiments.main --config configs/fashion_mnist.py:method=dmd,denoiser
 Arguments (after the colon, comma separated):
   method: drifting | diffusion | dmd (DMD: a teacher trained first into
     workdir/teacher, then the generator).
-  encoder: raw (drifting on pixels) | classifier (drifting in the features
-    of a conv classifier trained first into workdir/encoder).
+  encoder: raw (drifting on pixels) | mae (drifting in the multi-scale
+    features of a masked-autoencoder ResNet trained first into
+    workdir/encoder, `methods/mae.py`) | classifier (the same with a conv
+    classifier as the encoder).
   generator: conv | dit (the DiT generator, `model.generator.dit_size`).
   denoiser: unet | dit (the diffusion teacher's and DMD's networks).
   conditional: class-conditional (drifting: CFG with alpha ~ U[1, 2],
@@ -35,7 +37,7 @@ from drift_jax.models import dit
 
 GENERATORS = ('conv', 'dit')
 DENOISERS = ('unet', 'dit')
-ENCODERS = ('raw', 'classifier')
+ENCODERS = ('raw', 'classifier', 'mae')
 
 
 def get_config(arg=None):
@@ -69,8 +71,8 @@ def get_config(arg=None):
   c.dmd.update(teacher='train', teacher_steps=3000)
   c.defaults_by_method.dmd = {'train': {'steps': 1000}}
   c.eval.num_samples = 1000
-  if a.encoder == 'classifier':
-    c.features.encoder = 'train'
+  if a.encoder != 'raw':
+    c.features.update(encoder='train', encoder_kind=a.encoder)
   c.conditional.enabled = a.conditional
   if a.runlocal:
     methods.runlocal(c)

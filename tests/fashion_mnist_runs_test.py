@@ -38,9 +38,11 @@ def eval_classifier(tmp_path_factory):
 @pytest.mark.parametrize('arg, conditional', [
     ('generator=dit,conditional', True),
     ('encoder=classifier', False),
+    ('encoder=mae', False),
     ('method=dmd,denoiser=dit', False),
     ('method=diffusion', False),
-], ids=['drifting-dit-cfg', 'drifting-features', 'dmd-dit', 'diffusion'])
+], ids=['drifting-dit-cfg', 'drifting-classifier', 'drifting-mae', 'dmd-dit',
+        'diffusion'])
 def test_each_variant_trains_and_scores(tmp_path, eval_classifier, arg,
                                         conditional):
   c = _config(arg)

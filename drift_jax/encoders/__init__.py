@@ -19,9 +19,11 @@ from __future__ import annotations
 import types
 
 from drift_jax.encoders import classifier
+from drift_jax.encoders import mae
 
 ENCODERS: dict[str, types.ModuleType] = {
     'classifier': classifier,
+    'mae': mae,
 }
 
 

@@ -26,6 +26,7 @@ from drift_jax.methods import common
 from drift_jax.methods import diffusion
 from drift_jax.methods import dmd
 from drift_jax.methods import drifting
+from drift_jax.methods import mae
 from drift_jax.methods.common import Method
 
 METHODS: dict[str, types.ModuleType] = {
@@ -33,6 +34,7 @@ METHODS: dict[str, types.ModuleType] = {
     'diffusion': diffusion,
     'dmd': dmd,
     'classifier': classifier,
+    'mae': mae,
 }
 
 

@@ -81,38 +81,11 @@ def prerequisites(config) -> dict:
 
 
 def run_config(config, seed: int, schema) -> ml_collections.ConfigDict:
-  """The classifier run a student of `config` trains first, with `seed`.
-
-  Built from the defaults (`schema`, `methods.base_config()`), not from a
-  copy of the student's config, so that it depends only on what the
-  classifier depends on: the data, its split and evaluation sets, the seed
-  of the split and the `classifier` section. A resumed student whose own
-  sections changed therefore reuses its finished classifiers.
-  """
-  c = ml_collections.ConfigDict(schema.to_dict())
-  c.method = NAME
-  c.seed = config.seed
-  c.data = config.data.to_dict()
-  for key in ('num_samples', 'seed', 'split'):
-    if key in config.eval:
-      c.eval[key] = config.eval[key]
-  c.eval.update(classifier='none', plot=False)
-  c.classifier = config.classifier.to_dict()
-  c.classifier.seed = seed
-  steps = config.classifier.steps
-  c.train.update(
-      steps=steps, batch_size=config.classifier.batch_size,
-      gen_batch_size=config.classifier.batch_size, steps_per_call=1,
-      ema_decay=0.0, eval_every=steps, progress=False, keep_checkpoints=1,
-      log_every=min(config.train.log_every, steps),
-      checkpoint_every=min(config.train.checkpoint_every, steps),
-      divergence_factor=config.train.divergence_factor)
-  # One device, as classifiers were always trained: the step is not split
-  # over devices (it draws its own minibatch), so more would add nothing,
-  # and XLA rounds the same step replicated on 8 devices differently. A
-  # multi-process run must use every device (`parallel.make_mesh`).
-  c.mesh.num_devices = 1 if jax.process_count() == 1 else -1
-  return c
+  """The classifier run a student of `config` trains first, with `seed`
+  (`common.pretraining_run_config`: it depends on the data and the
+  `classifier` section only)."""
+  return common.pretraining_run_config(config, NAME, 'classifier', seed,
+                                       schema)
 
 
 @dataclasses.dataclass(frozen=True)

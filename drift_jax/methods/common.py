@@ -156,6 +156,44 @@ def validate_shared(config) -> None:
   models.check_generator_config(config.model.generator)
 
 
+def pretraining_run_config(config, method_name: str, section: str,
+                           seed: int, schema) -> ml_collections.ConfigDict:
+  """The run of a network a student of `config` trains first (a feature
+  encoder, an evaluation network): method `method_name` with its section
+  `section` of `config` (its `steps`, `batch_size`, and `seed` set here).
+
+  Built from the defaults (`schema`, `methods.base_config()`), not from a
+  copy of the student's config, so that it depends only on what the
+  network depends on: the data, its split and evaluation sets, the seed of
+  the split and its own section. A resumed student whose own sections
+  changed therefore reuses its finished networks.
+  """
+  c = ml_collections.ConfigDict(schema.to_dict())
+  c.method = method_name
+  c.seed = config.seed
+  c.data = config.data.to_dict()
+  for key in ('num_samples', 'seed', 'split'):
+    if key in config.eval:
+      c.eval[key] = config.eval[key]
+  c.eval.update(classifier='none', plot=False)
+  c[section] = config[section].to_dict()
+  c[section].seed = seed
+  steps = config[section].steps
+  c.train.update(
+      steps=steps, batch_size=config[section].batch_size,
+      gen_batch_size=config[section].batch_size, steps_per_call=1,
+      ema_decay=0.0, eval_every=steps, progress=False, keep_checkpoints=1,
+      log_every=min(config.train.log_every, steps),
+      checkpoint_every=min(config.train.checkpoint_every, steps),
+      divergence_factor=config.train.divergence_factor)
+  # One device, as classifiers were always trained: the step is not split
+  # over devices (it draws its own minibatch), so more would add nothing,
+  # and XLA rounds the same step replicated on 8 devices differently. A
+  # multi-process run must use every device (`parallel.make_mesh`).
+  c.mesh.num_devices = 1 if jax.process_count() == 1 else -1
+  return c
+
+
 def check_no_feature_space(config, method_name: str) -> None:
   """Feature-space losses are drifting's; other methods refuse them."""
   if config.features.encoder != 'none':
