@@ -6,6 +6,7 @@ teacher and DMD, class-conditional or not.
 python -m experiments.main --config configs/fashion_mnist.py --workdir runs/fmnist_pixel
 python -m experiments.main --config configs/fashion_mnist.py:encoder=mae --workdir runs/fmnist_mae
 python -m experiments.main --config configs/fashion_mnist.py:conditional,generator=dit --workdir runs/fmnist_dit_cfg
+python -m experiments.main --config configs/fashion_mnist.py:encoder=teacher --workdir runs/fmnist_teacher_feat
 python -m experiments.main --config configs/fashion_mnist.py:method=diffusion --workdir runs/fmnist_teacher
 python -m experiments.main --config configs/fashion_mnist.py:method=dmd,denoiser=dit --workdir runs/fmnist_dmd
 
@@ -15,7 +16,9 @@ Arguments (after the colon, comma separated):
   encoder: raw (drifting on pixels) | mae (drifting in the multi-scale
     features of a masked-autoencoder ResNet trained first into
     workdir/encoder, `methods/mae.py`) | classifier (the same with a conv
-    classifier as the encoder).
+    classifier as the encoder) | teacher (teacher-feature drifting: the
+    hidden states of the diffusion teacher DMD would train, `denoiser`,
+    trained first into workdir/encoder).
   generator: conv | dit (the DiT generator, `model.generator.dit_size`).
   denoiser: unet | dit (the diffusion teacher's and DMD's networks).
   conditional: class-conditional (drifting: CFG with alpha ~ U[1, 2],
@@ -37,7 +40,7 @@ from drift_jax.models import dit
 
 GENERATORS = ('conv', 'dit')
 DENOISERS = ('unet', 'dit')
-ENCODERS = ('raw', 'classifier', 'mae')
+ENCODERS = ('raw', 'classifier', 'mae', 'teacher')
 
 
 def get_config(arg=None):

@@ -2,7 +2,10 @@
 the runner and scores in the evaluation classifier's features."""
 
 import os
+import pathlib
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -10,6 +13,9 @@ from drift_jax import methods
 from drift_jax.config import config_lib
 from drift_jax.data import datasets
 from drift_jax.data import images as image_data
+from drift_jax.encoders import teacher as teacher_features
+from drift_jax.methods.context import RunContext
+from drift_jax.parallel import sharding as parallel
 from drift_jax.train import prerequisites
 from drift_jax.train import runner
 
@@ -41,7 +47,8 @@ def eval_classifier(tmp_path_factory):
     ('encoder=mae', False),
     ('method=dmd,denoiser=dit', False),
     ('method=diffusion', False),
-], ids=['drifting-dit-cfg', 'drifting-classifier', 'drifting-mae', 'dmd-dit',
+], ids=['drifting-dit-cfg', 'drifting-classifier', 'drifting-mae',
+        'dmd-dit',
         'diffusion'])
 def test_each_variant_trains_and_scores(tmp_path, eval_classifier, arg,
                                         conditional):
@@ -55,3 +62,45 @@ def test_each_variant_trains_and_scores(tmp_path, eval_classifier, arg,
   assert summary['eval/feature_fd'] > summary['eval/feature_fd_floor']
   assert ('eval/class_accuracy' in summary) == conditional
   assert summary['step'] == c.train.steps
+
+
+def _tree_files(folder):
+  return {p: open(p, 'rb').read() for p in sorted(
+      str(f) for f in pathlib.Path(folder).rglob('*') if f.is_file())}
+
+
+def test_teacher_features_train_the_generator_and_leave_the_teacher(
+    tmp_path):
+  """Teacher-feature drifting (no raw set, so only the teacher's hidden
+  states carry the loss): one step moves the generator, the teacher's
+  parameters are constants of the step, and a student run leaves the
+  teacher's files as they were."""
+  c = methods.finalize(_config('encoder=teacher,denoiser=dit'))
+  c.features.raw = False
+  c.eval.classifier = 'none'
+  teacher_dir = str(tmp_path / 'teacher')
+  runner.train_and_evaluate(teacher_features.run_config(c, 0, None),
+                            teacher_dir)
+  before = _tree_files(teacher_dir)
+  c.features.encoder = teacher_dir
+  dataset = datasets.for_run(c)
+  frozen = teacher_features.load(teacher_dir, dataset)
+  ctx = RunContext(dim=dataset.dim, mesh=parallel.make_mesh(1),
+                   image_shape=dataset.image_shape,
+                   prerequisites={'encoder': frozen})
+  method = methods.get('drifting').make(c, ctx)
+  state = method.init(jax.random.key(0))
+  batch = jnp.asarray(dataset.train[:c.train.batch_size])
+  new, metrics = jax.jit(method.train_step)(state, method.constants, batch,
+                                            jax.random.key(1))
+  assert set(new) == {'gen'}  # the teacher is not part of the state
+  moved = [float(jnp.abs(a - b).max()) for a, b in zip(
+      jax.tree.leaves(state['gen']['params']),
+      jax.tree.leaves(new['gen']['params']), strict=True)]
+  assert max(moved) > 0 and np.isfinite(float(metrics['train/loss']))
+  # The step's constants are the loaded teacher, bit for bit.
+  for a, b in zip(jax.tree.leaves(method.constants['encoder']),
+                  jax.tree.leaves(frozen.params), strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  runner.train_and_evaluate(c, str(tmp_path / 'student'))
+  assert _tree_files(teacher_dir) == before

@@ -20,10 +20,12 @@ import types
 
 from drift_jax.encoders import classifier
 from drift_jax.encoders import mae
+from drift_jax.encoders import teacher
 
 ENCODERS: dict[str, types.ModuleType] = {
     'classifier': classifier,
     'mae': mae,
+    'teacher': teacher,
 }
 
 

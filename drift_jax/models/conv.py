@@ -147,7 +147,9 @@ class UNetDenoiser(edm.EDMPreconditioned):
                                          channels, strict=True)][::-1])
     self.out = nnx.Conv(channels[0], c, (3, 3), rngs=rngs)
 
-  def net(self, x_img, c_noise, labels):
+  def net(self, x_img, c_noise, labels, states=None):
+    """F on images; appends each block's output to `states` when given."""
+    keep = states.append if states is not None else lambda h: None
     cond = self.cond(c_noise, labels)
     h = self.stem(x_img)
     skips = []
@@ -156,12 +158,22 @@ class UNetDenoiser(edm.EDMPreconditioned):
         h = nnx.avg_pool(h, (2, 2), strides=(2, 2))
       h = block(h, cond)
       skips.append(h)
+      keep(h)
     h = self.middle(h, cond)
+    keep(h)
     for i, block in enumerate(self.ups):
       if i:
         h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
       h = block(jnp.concatenate([h, skips[-1 - i]], axis=-1), cond)
+      keep(h)
     return self.out(h)
+
+  def backbone_states(self, x_in, c_noise, labels):
+    """Every block's output (down, middle, up), fine-coarse-fine."""
+    states = []
+    n = x_in.shape[0]
+    self.net(x_in.reshape((n,) + self.image_shape), c_noise, labels, states)
+    return states
 
   def check_input(self, x):
     if x.ndim != 2 or x.shape[1] != math.prod(self.image_shape):

@@ -268,18 +268,23 @@ class DiTTrunk(nnx.Module):
     x = tokens.reshape(n, gh, gw, p, p, -1).transpose(0, 1, 3, 2, 4, 5)
     return x.reshape(n, gh * p, gw * p, -1)
 
-  def __call__(self, images, cond):
+  def __call__(self, images, cond, states=None):
+    """F(images) [N, H, W, C]; with a list `states`, appends the patch
+    tokens after every second block (and the last) as [N, H/p, W/p, D]."""
     x = self.patch_embed(self.patchify(images)) + self.pos_embed[...]
     if self.context is not None:
       ctx = self.context(cond)[:, None] + self.context_table[...]
       x = jnp.concatenate([ctx.astype(x.dtype), x], axis=1)
     if self.dtype is not None:
       x = x.astype(self.dtype)
-    for block in self.blocks:
+    for i, block in enumerate(self.blocks):
       if self.remat:  # recompute the block's activations in the backward
         x = nnx.remat(lambda b, x, c: b(x, c))(block, x, cond)
       else:
         x = block(x, cond)
+      if states is not None and (i % 2 == 1 or i == len(self.blocks) - 1):
+        tokens = x[:, self.context_tokens:].astype(jnp.float32)
+        states.append(tokens.reshape(x.shape[0], *self.grid, -1))
     out = self.final(x[:, self.context_tokens:], cond)
     return self.unpatchify(out.astype(jnp.float32))
 
@@ -390,13 +395,23 @@ class DiTDenoiser(edm.EDMPreconditioned):
 
   def backbone(self, x_in, c_noise, labels):
     n = x_in.shape[0]
+    f = self.trunk(x_in.reshape((n,) + self.image_shape),
+                   self._cond(c_noise, labels, n))
+    return f.reshape(n, -1)
+
+  def _cond(self, c_noise, labels, n):
     if labels is not None and not self.num_classes:
       raise ValueError('This DiT denoiser is unconditional (num_classes=0) '
                        'but got labels.')
-    cond = (self.classes(_labels_or_null(labels, n, self.num_classes))
+    return (self.classes(_labels_or_null(labels, n, self.num_classes))
             + self.sigma_embed(c_noise))
-    f = self.trunk(x_in.reshape((n,) + self.image_shape), cond)
-    return f.reshape(n, -1)
+
+  def backbone_states(self, x_in, c_noise, labels):
+    """The token grids after every second block (and the last)."""
+    n, states = x_in.shape[0], []
+    self.trunk(x_in.reshape((n,) + self.image_shape),
+               self._cond(c_noise, labels, n), states)
+    return states
 
 
 def size_of(name: str) -> DiTSize:

@@ -34,5 +34,20 @@ class EDMPreconditioned(nnx.Module):
     f = self.backbone(c_in[:, None] * x, c_noise, labels)
     return c_skip[:, None] * x + c_out[:, None] * f
 
+  def hidden_states(self, x, sigma, labels=None):
+    """The backbone's hidden feature maps [[N, H_i, W_i, C_i], ...] at
+    noise level sigma, on the preconditioned input c_in(sigma) x (what
+    teacher-feature drifting reads; `backbone_states`)."""
+    self.check_input(x)
+    sigma = validation.per_sample_sigma(sigma, x.shape[0], x.dtype)
+    _, _, c_in, c_noise = noise_lib.edm_preconditioning(sigma,
+                                                        self.sigma_data)
+    return self.backbone_states(c_in[:, None] * x, c_noise, labels)
+
+  def backbone_states(self, x_in, c_noise, labels):
+    raise ValueError(f'{type(self).__name__} exposes no hidden feature maps '
+                     '(teacher-feature drifting needs an image denoiser: '
+                     "model.denoiser.name='unet' or 'dit').")
+
   def check_input(self, x):
     """Raises ValueError for inputs the backbone cannot take."""

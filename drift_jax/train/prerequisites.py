@@ -23,20 +23,13 @@ from collections.abc import Callable
 from typing import Any
 from typing import NamedTuple
 
-import jax
-import ml_collections
-
 from drift_jax import encoders
 from drift_jax import methods
 from drift_jax.encoders import classifier as classifier_lib
+from drift_jax.encoders.teacher import load_teacher
 from drift_jax.methods import classifier as classifier_method
-from drift_jax.methods import common
-from drift_jax.methods import diffusion
 from drift_jax.methods.context import Prerequisite
-from drift_jax.methods.context import RunContext
 from drift_jax.methods.context import Teacher
-from drift_jax.parallel import sharding as parallel
-from drift_jax.train import checkpoint
 from drift_jax.train import workdir as workdir_lib
 
 
@@ -230,37 +223,3 @@ def cost(resolved) -> tuple[int, float]:
     return (int(resolved.meta.get('steps', 0)),
             float(resolved.meta.get('seconds', 0.0)))
   return 0, 0.0
-
-
-def load_teacher(teacher_dir: str, *, dim: int, image_shape=None,
-                 num_classes: int = 0) -> Teacher:
-  """Loads a finished `diffusion` run's (EMA) denoiser from its workdir.
-
-  Raises:
-    FileNotFoundError / ValueError naming the path for anything that is not
-    a diffusion workdir of data dimension `dim`.
-  """
-  tconfig = ml_collections.ConfigDict(workdir_lib.read_config(teacher_dir))
-  if tconfig.method != diffusion.NAME:
-    raise ValueError(f'Teacher {teacher_dir!r} is a {tconfig.method!r} run; '
-                     f'a teacher must be a `method={diffusion.NAME}` run.')
-  mesh = parallel.make_mesh(1)
-  ctx = RunContext(dim=dim, mesh=mesh, image_shape=image_shape,
-                   num_classes=num_classes)
-  method = diffusion.make(tconfig, ctx)
-  abstract = checkpoint.abstract_like(
-      jax.eval_shape(method.init, jax.random.key(0)),
-      parallel.replicated(mesh))
-  try:
-    _, state = checkpoint.restore_from(
-        os.path.join(teacher_dir, workdir_lib.CHECKPOINT_DIR), abstract)
-  except ValueError as e:  # structure mismatch: another data dimension
-    raise ValueError(f'Teacher {teacher_dir!r} does not match data of '
-                     f'dimension {dim}: {e}') from e
-  net = diffusion.make_denoiser_net(tconfig, dim, image_shape=image_shape,
-                                    num_classes=num_classes)
-  budget = workdir_lib.read_budget(teacher_dir)
-  return Teacher(denoise=net.apply,
-                 params=common.eval_params(state['denoiser']),
-                 steps=int(budget['steps']),
-                 seconds=float(budget['wall_seconds']))
