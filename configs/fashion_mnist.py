@@ -74,6 +74,9 @@ def get_config(arg=None):
   c.dmd.update(teacher='train', teacher_steps=3000)
   c.defaults_by_method.dmd = {'train': {'steps': 1000}}
   c.eval.num_samples = 1000
+  # KID (with its standard error) and per-class FD beside the feature FD,
+  # all in the evaluation classifier's features (evaluators/kid.py).
+  c.eval.evaluators = ('distances', 'classifier_features', 'kid')
   if a.encoder != 'raw':
     c.features.update(encoder='train', encoder_kind=a.encoder)
   c.conditional.enabled = a.conditional

@@ -56,11 +56,13 @@ def test_each_variant_trains_and_scores(tmp_path, eval_classifier, arg,
   c.eval.classifier = eval_classifier
   summary = runner.train_and_evaluate(c, str(tmp_path))
   for key in ('eval/feature_fd', 'eval/feature_fd_floor', 'eval/precision',
-              'eval/recall', 'eval/energy_distance'):
+              'eval/recall', 'eval/energy_distance', 'eval/kid',
+              'eval/kid_se', 'eval/kid_floor'):
     assert np.isfinite(summary[key]), key
   # The data row's floor is far below an untrained-ish generator's FD.
   assert summary['eval/feature_fd'] > summary['eval/feature_fd_floor']
   assert ('eval/class_accuracy' in summary) == conditional
+  assert ('eval/class_fd_mean' in summary) == conditional
   assert summary['step'] == c.train.steps
 
 
