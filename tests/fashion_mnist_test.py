@@ -151,3 +151,20 @@ def test_padded_dataset_is_32_by_32(tmp_path):
   ds = data_lib.make_dataset(_data_config(folder, image_size=32),
                              eval_size=8, seed=0)
   assert ds.image_shape == (32, 32, 1) and ds.dim == 1024
+
+
+def test_grids_have_gaps_and_one_row_per_class():
+  from drift_jax.train import reporting
+  images = np.arange(6, dtype=np.float32)[:, None, None, None] * np.ones(
+      (6, 3, 2, 1), np.float32) / 10
+  grid = reporting.tile_images(images, 2, 3, gap=1, background=1.0)
+  assert grid.shape == (2 * 3 + 1, 3 * 2 + 2, 1)
+  assert np.all(grid[3] == 1.0) and np.all(grid[:, 2] == 1.0)  # the gaps
+  # Row 1, column 1 holds image 4.
+  np.testing.assert_array_equal(grid[4:, 3:5, 0], images[4, ..., 0])
+  # Class-major samples, 4 per class: each row holds one class.
+  samples = np.repeat(np.arange(3), 4)[:, None].astype(np.float32)
+  rows = reporting.class_rows(samples, 3, cols=2)
+  np.testing.assert_array_equal(rows[:, 0], [0, 0, 1, 1, 2, 2])
+  with pytest.raises(ValueError, match='do not fit'):
+    reporting.tile_images(images, 1, 3)

@@ -144,27 +144,60 @@ def evenly_spaced(samples, count: int) -> np.ndarray:
   return np.asarray(samples)[picks]
 
 
+def tile_images(images, rows: int, cols: int, gap: int = 1,
+                background: float = 1.0) -> np.ndarray:
+  """Images [N, H, W, C] (N <= rows cols, row-major) in [0, 1] as one
+  [rows (H + gap) - gap, cols (W + gap) - gap, C] picture, `gap` pixels of
+  `background` between tiles (empty cells are background too)."""
+  images = np.asarray(images)
+  n, h, w, c = images.shape
+  if n > rows * cols:
+    raise ValueError(f'{n} images do not fit a {rows} x {cols} grid.')
+  out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, c),
+                background, images.dtype)
+  for i in range(n):
+    r, col = divmod(i, cols)
+    out[r * (h + gap):r * (h + gap) + h,
+        col * (w + gap):col * (w + gap) + w] = images[i]
+  return out
+
+
+def class_rows(samples, num_classes: int, cols: int) -> np.ndarray:
+  """The first `cols` samples of each class of class-major samples
+  (`data.class_major_labels`), row after row: one row per class."""
+  samples = np.asarray(samples)
+  per_class = len(samples) // num_classes
+  take = min(cols, per_class)
+  return np.concatenate([samples[c * per_class:c * per_class + take]
+                         for c in range(num_classes)])
+
+
 def plot_image_grid(path: str, samples, image_shape, title: str,
-                    rows: int = 8, cols: int = 8) -> None:
-  """rows x cols flat samples as images (values in [-1, 1]), evenly spaced
-  through `samples` (`evenly_spaced`)."""
+                    rows: int = 8, cols: int = 8,
+                    num_classes: int = 0) -> None:
+  """Flat samples (values in [-1, 1]) as a grid of images with a gap
+  between tiles: one row per class for class-conditional samples
+  (`class_rows`), else rows x cols evenly spaced through `samples`."""
   if not is_writer():
     return
   plt = pyplot()
   h, w, c = image_shape
-  count = min(rows * cols, len(samples))
-  images = np.clip((evenly_spaced(samples, count) + 1) / 2, 0, 1)
-  images = images.reshape(count, h, w, c)
-  fig, axes = plt.subplots(rows, cols, figsize=(cols, rows + 0.4),
-                           squeeze=False)
-  for i, ax in enumerate(axes.flat):
-    ax.axis('off')
-    if i < count:
-      ax.imshow(images[i, ..., 0] if c == 1 else images[i], cmap='gray',
-                vmin=0, vmax=1)
+  if num_classes:
+    cols = min(cols, len(samples) // num_classes)
+    rows, picked = num_classes, class_rows(samples, num_classes, cols)
+  else:
+    picked = evenly_spaced(samples, min(rows * cols, len(samples)))
+  images = np.clip((picked + 1) / 2, 0, 1).reshape(-1, h, w, c)
+  grid = tile_images(images, rows, cols, gap=max(1, h // 14))
+  fig, ax = plt.subplots(figsize=(cols * 0.6 + 0.4, rows * 0.6 + 0.6))
+  ax.axis('off')
+  ax.imshow(grid[..., 0] if c == 1 else grid, cmap='gray', vmin=0, vmax=1,
+            interpolation='nearest')
+  if num_classes:
+    ax.set_title('one row per class (0 at the top)', fontsize=7)
   fig.suptitle(title, fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=80)
+  fig.savefig(path, dpi=100)
   plt.close(fig)
 
 

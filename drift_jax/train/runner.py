@@ -457,7 +457,10 @@ def _plot_samples(config, workdir, samples, dataset, step, eval_metrics):
   title = (f'{config.method} on {dataset.name}, step {step}: energy '
            f'distance {ratio:.2f}x floor')
   if dataset.image_shape is not None:
-    reporting.plot_image_grid(path, samples, dataset.image_shape, title)
+    conditional = config.conditional.enabled and dataset.num_classes > 1
+    reporting.plot_image_grid(
+        path, samples, dataset.image_shape, title,
+        num_classes=dataset.num_classes if conditional else 0)
   else:
     reporting.plot_samples(path, samples, dataset.held_out, title)
   if reporting.is_writer():
