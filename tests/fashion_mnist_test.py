@@ -168,3 +168,17 @@ def test_grids_have_gaps_and_one_row_per_class():
   np.testing.assert_array_equal(rows[:, 0], [0, 0, 1, 1, 2, 2])
   with pytest.raises(ValueError, match='do not fit'):
     reporting.tile_images(images, 1, 3)
+
+
+def test_the_encoder_and_the_evaluation_network_must_differ(tmp_path):
+  from drift_jax import methods
+  from drift_jax.config import config_lib
+  c = config_lib.load_config_file('configs/fashion_mnist.py:encoder=mae')
+  shared = tmp_path / 'net'
+  shared.mkdir()
+  c.features.encoder = str(shared)
+  c.eval.classifier = str(tmp_path / '.' / 'net')  # the same folder
+  with pytest.raises(ValueError, match='must not be scored in the network'):
+    methods.validate(c, 1)
+  c.eval.classifier = 'train'
+  methods.validate(c, 1)

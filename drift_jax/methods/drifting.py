@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,7 @@ from drift_jax.methods.context import Prerequisite
 from drift_jax.methods.context import RunContext
 from drift_jax.parallel import sharding as parallel
 from drift_jax.theory import losses
+from drift_jax.train import workdir as workdir_lib
 
 NAME = 'drifting'
 NEGATIVES_SCOPES = ('global', 'local')
@@ -114,11 +116,24 @@ def validate(config) -> None:
     config_lib.check_prerequisite('features.encoder', encoder,
                                   extra=('none',))
     encoders.get(config.features.encoder_kind)
+    _check_not_the_evaluation_network(encoder, config.eval.classifier)
   if ((encoder != 'none' or config.conditional.enabled)
       and config.drifting.negatives_scope != 'global'):
     raise ValueError("Feature-space and class-conditional drifting need "
                      "`drifting.negatives_scope='global'`.")
   _validate_schedule(config.drifting)
+
+
+def _check_not_the_evaluation_network(encoder: str, classifier: str):
+  """A run never evaluates in a network it trains in: the feature encoder
+  and the evaluation classifier must be different runs."""
+  if (encoder != workdir_lib.TRAIN_HERE and classifier not in
+      (workdir_lib.TRAIN_HERE, 'none', '') and os.path.realpath(encoder)
+      == os.path.realpath(classifier)):
+    raise ValueError(f'`features.encoder` and `eval.classifier` both name '
+                     f'{encoder!r}: a run must not be scored in the network '
+                     'it trains in (train the evaluation classifier '
+                     "separately, eval.classifier='train').")
 
 
 def _validate_schedule(d) -> None:
