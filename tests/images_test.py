@@ -140,7 +140,7 @@ def test_raw_feature_set_reproduces_the_pixel_field():
      'labelled image data'),
     ({'features.encoder': 'train', 'method': 'dmd'}, 'drifting'),
     ({'features.encoder': '/no/such/dir'}, 'features.encoder'),
-    ({'features.encoder': 'train', 'features.encoder_kind': 'mae'},
+    ({'features.encoder': 'train', 'features.encoder_kind': 'inception'},
      'features.encoder_kind'),
     ({'eval.classifier': '/no/such/dir'}, 'eval.classifier'),
     ({'conditional.alpha_min': 0.5}, 'alpha_min'),

@@ -46,17 +46,19 @@ def test_the_loss_covers_only_the_masked_patches():
 
 
 def test_the_network_sees_only_the_visible_pixels():
-  spec = mae_method.make_spec(_section(), SHAPE, 10)
+  spec = mae_method.make_spec(_section(width=4, blocks=(1, 1)), SHAPE, 10)
   params = mae_method.init(spec, None)['params']
   images = jax.random.normal(jax.random.key(0), (3, 784))
   mask = mae.patch_mask(jax.random.key(1), 3, SHAPE, 2, 0.5)
-  model = nnx.merge(spec.graphdef, params)
+  reconstruct = jax.jit(
+      lambda p, x: nnx.merge(spec.graphdef, p).reconstruct(x))
   # Editing masked pixels changes the target, never the input.
   edited = images + mask * 3.0
-  np.testing.assert_array_equal(model.reconstruct(images * (1 - mask)),
-                                model.reconstruct(edited * (1 - mask)))
-  base, _ = mae_method.loss_terms(spec, params, images, mask)
-  moved, _ = mae_method.loss_terms(spec, params, edited, mask)
+  np.testing.assert_array_equal(reconstruct(params, images * (1 - mask)),
+                                reconstruct(params, edited * (1 - mask)))
+  loss = jax.jit(functools.partial(mae_method.loss_terms, spec))
+  base, _ = loss(params, images, mask)
+  moved, _ = loss(params, edited, mask)
   assert float(moved) != float(base)
 
 
@@ -74,9 +76,9 @@ def _section(**overrides):
 def test_feature_maps_are_every_second_block_and_each_stage(blocks, shapes):
   model = mae.MAEResNet(SHAPE, width=4, blocks=blocks, rngs=nnx.Rngs(0))
   x = jax.random.normal(jax.random.key(0), (2, 784))
-  maps = model.feature_maps(x)
+  maps = nnx.jit(lambda m, x: m.feature_maps(x))(model, x)
   assert [m.shape[1:] for m in maps] == shapes
-  assert model.reconstruct(x).shape == (2, 784)
+  assert nnx.jit(lambda m, x: m.reconstruct(x))(model, x).shape == (2, 784)
   # Every map gives the multi-scale sets, each [L, N, F].
   sets = features.feature_sets(maps, raw=x)
   assert sets['map0/loc'].shape == (784, 2, 4)
