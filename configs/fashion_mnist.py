@@ -78,7 +78,10 @@ def get_config(arg=None):
   # all in the evaluation classifier's features (evaluators/kid.py).
   c.eval.evaluators = ('distances', 'classifier_features', 'kid')
   if a.encoder != 'raw':
-    c.features.update(encoder='train', encoder_kind=a.encoder)
+    # A 28x28 map has 784 locations, each a field over the batch: 49 at a
+    # time keeps a step in a few GB (all at once took > 23 GB at batch 200).
+    c.features.update(encoder='train', encoder_kind=a.encoder,
+                      location_chunk=49)
   c.conditional.enabled = a.conditional
   if a.runlocal:
     methods.runlocal(c)

@@ -123,3 +123,29 @@ def test_self_mask_leaves_extra_negatives_in(normalization):
     neg = jnp.concatenate([jnp.delete(x, i, axis=0), extra])
     want = fields.drifting_field(x[i:i + 1], pos, neg, mask_self=False, **kw)
     np.testing.assert_allclose(got[i], want[0], rtol=1e-5, atol=1e-6)
+
+
+def test_location_chunks_compute_the_same_field():
+  """`location_chunk` bounds memory by mapping k locations at a time; the
+  field is the same (float32 summation order aside)."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from drift_jax.fields import features as feats
+
+  def field(x, pos, neg, neg_weights):
+    w = 1.0 if neg_weights is None else neg_weights[:, None]
+    return pos.mean(0) - (w * neg).sum(0) / jnp.sum(w * jnp.ones_like(neg),
+                                                   axis=0) + 0 * x
+  key = jax.random.key(0)
+  x = jax.random.normal(key, (7, 6, 3))
+  pos = jax.random.normal(jax.random.fold_in(key, 1), (7, 6, 3))
+  unc = jax.random.normal(jax.random.fold_in(key, 2), (7, 4, 3))
+  for kwargs in ({}, dict(uncond=unc, alpha=jnp.array([1.5, 2.0]))):
+    whole = feats.grouped_field(field, x, pos, num_classes=2, **kwargs)
+    for chunk in (1, 3, 7):
+      np.testing.assert_allclose(
+          feats.grouped_field(field, x, pos, num_classes=2,
+                              location_chunk=chunk, **kwargs),
+          whole, rtol=1e-6, atol=1e-6)

@@ -85,7 +85,7 @@ def cfg_weight(alpha, num_generated: int, num_uncond: int):
 
 
 def grouped_field(field, x, pos, *, num_classes: int = 1, uncond=None,
-                  alpha=None):
+                  alpha=None, location_chunk: int = 0):
   """The drifting field per location and per class.
 
   Args:
@@ -98,6 +98,9 @@ def grouped_field(field, x, pos, *, num_classes: int = 1, uncond=None,
     num_classes: number of class groups (1: unconditional).
     uncond: optional [L, U, F] unconditional real features (extra negatives).
     alpha: [num_classes] guidance scales (needed with `uncond`).
+    location_chunk: 0 computes every location's field at once (vmap);
+      k > 0 computes k locations at a time (`lax.map`), so that memory
+      grows with k instead of L (a 28x28 map has L = 784).
 
   Returns:
     V [L, G, F].
@@ -110,7 +113,10 @@ def grouped_field(field, x, pos, *, num_classes: int = 1, uncond=None,
   if uncond is None:
     def one(xc, pc):
       return field(xc, pc, xc, None)
-    v = jax.vmap(jax.vmap(one))(x_c, p_c)
+    if location_chunk:
+      v = _chunked(jax.vmap(one), location_chunk, x_c, p_c)
+    else:
+      v = jax.vmap(jax.vmap(one))(x_c, p_c)
   else:
     num_uncond = uncond.shape[1]
     w = cfg_weight(lax.stop_gradient(alpha), n, num_uncond)  # [C]
@@ -121,5 +127,14 @@ def grouped_field(field, x, pos, *, num_classes: int = 1, uncond=None,
                                  jnp.full((num_uncond,), wc, xc.dtype)])
       return field(xc, pc, neg, weights)
     per_class = jax.vmap(one, in_axes=(0, 0, None, 0))
-    v = jax.vmap(per_class, in_axes=(0, 0, 0, None))(x_c, p_c, uncond, w)
+    if location_chunk:
+      v = _chunked(lambda xl, pl, ul: per_class(xl, pl, ul, w),
+                   location_chunk, x_c, p_c, uncond)
+    else:
+      v = jax.vmap(per_class, in_axes=(0, 0, 0, None))(x_c, p_c, uncond, w)
   return v.reshape(num_loc, g, f)
+
+
+def _chunked(fn, chunk, *xs):
+  """fn mapped over the leading axis of xs, `chunk` rows at a time."""
+  return lax.map(lambda args: fn(*args), xs, batch_size=chunk)

@@ -67,8 +67,10 @@ CONFIG = {
     # The frozen feature encoder of feature-space drifting: 'none' (raw
     # samples), 'train' (trained into workdir/encoder) or its directory;
     # encoder_kind: a key of `drift_jax.encoders.ENCODERS`.
+    # location_chunk: 0, every location's field at once; k > 0, k at a
+    # time (memory ~ k instead of a map's H W locations).
     'features': dict(encoder='none', encoder_kind='classifier', raw=True,
-                     patch_sizes=(2, 4)),
+                     patch_sizes=(2, 4), location_chunk=0),
 }
 # Keys that moved here from the `field` section: a config.json written
 # before is compared under the new names when a run resumes.
@@ -117,6 +119,9 @@ def validate(config) -> None:
                                   extra=('none',))
     encoders.get(config.features.encoder_kind)
     _check_not_the_evaluation_network(encoder, config.eval.classifier)
+  if config.features.get('location_chunk', 0) < 0:
+    raise ValueError('`features.location_chunk` must be >= 0, got '
+                     f'{config.features.location_chunk}.')
   if ((encoder != 'none' or config.conditional.enabled)
       and config.drifting.negatives_scope != 'global'):
     raise ValueError("Feature-space and class-conditional drifting need "
@@ -243,6 +248,7 @@ class DriftingSpec:
   alpha_range: tuple[float, float]
   eval_alpha: float
   schedule: Callable | None = None  # step -> [K] temperature scales
+  location_chunk: int = 0  # features.location_chunk
 
 
 def make(config, ctx: RunContext) -> common.Method:
@@ -268,7 +274,8 @@ def make(config, ctx: RunContext) -> common.Method:
       grouped=ctx.num_classes > 0 or encoder is not None,
       alpha_range=(cond.alpha_min, cond.alpha_max),
       eval_alpha=cond.eval_alpha,
-      schedule=temperature_schedule(config))
+      schedule=temperature_schedule(config),
+      location_chunk=int(config.features.get('location_chunk', 0)))
   constants = {'encoder': encoder.params} if encoder is not None else ()
   return common.Method(functools.partial(init, spec),
                        functools.partial(train_step, spec),
@@ -299,7 +306,8 @@ def grouped_loss(spec: DriftingSpec, x, data, data_labels, constants, alpha,
                           temperature_scale=temperature_scale),
         fx[name], fp[name],
         num_classes=max(spec.num_classes, 1),
-        uncond=fp[name] if spec.num_classes else None, alpha=alpha)
+        uncond=fp[name] if spec.num_classes else None, alpha=alpha,
+        location_chunk=spec.location_chunk)
     # One loss per feature vector, summed (Deng Eq. 14): L locations.
     total = total + fx[name].shape[0] * losses.drift_loss(fx[name], v)
     sq_sum, count = sq_sum + jnp.sum(v**2), count + v.shape[0] * v.shape[1]
