@@ -26,8 +26,8 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
+from drift_jax.encoders import pretrained
 from drift_jax.methods import classifier as method
-from drift_jax.train import checkpoint
 from drift_jax.train import reporting
 from drift_jax.train import workdir as workdir_lib
 
@@ -109,22 +109,10 @@ def _load_run(directory, run, dataset) -> Classifier:
   if len(image_shape) != 3 or dataset.num_classes < 2:
     raise ValueError(f'A classifier needs labelled images; data '
                      f'{dataset.name!r} has none.')
-  budget = workdir_lib.read_budget(directory)
-  if budget['steps'] < run.train.steps:
-    raise ValueError(f'Classifier {directory!r} is unfinished (step '
-                     f'{budget["steps"]} of {run.train.steps}); rerun the '
-                     'student to finish it, or name a finished one.')
   spec = method.make_spec(run.classifier, image_shape, dataset.num_classes)
-  abstract = checkpoint.abstract_like(
-      method.abstract_state(spec),
-      jax.sharding.SingleDeviceSharding(jax.devices()[0]))
-  try:
-    _, state = checkpoint.restore_from(
-        os.path.join(directory, workdir_lib.CHECKPOINT_DIR), abstract)
-  except ValueError as e:  # another number of channels or classes
-    raise ValueError(f'Classifier {directory!r} does not match data '
-                     f'{dataset.name!r} ({image_shape}, '
-                     f'{dataset.num_classes} classes): {e}') from e
+  state, budget = pretrained.restore_finished(
+      directory, run, 'Classifier', method.abstract_state(spec),
+      dataset.name, f'{image_shape}, {dataset.num_classes} classes')
   records = [r for r in reporting.read_metrics(directory)
              if method.ACCURACY in r]
   meta = dict(image_shape=[int(v) for v in state['image_shape']],

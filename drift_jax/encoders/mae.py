@@ -8,16 +8,14 @@ sets of drifting (Deng et al. 2026 App. A.5); the decoder is not used.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from typing import NamedTuple
 
-import jax
 import ml_collections
 from flax import nnx
 
+from drift_jax.encoders import pretrained
 from drift_jax.methods import mae as method
-from drift_jax.train import checkpoint
 from drift_jax.train import reporting
 from drift_jax.train import workdir as workdir_lib
 
@@ -62,21 +60,10 @@ def load(directory: str, dataset) -> FrozenMAE:
   if len(image_shape) != 3:
     raise ValueError(f'An MAE encoder needs images; data {dataset.name!r} '
                      'has none.')
-  budget = workdir_lib.read_budget(directory)
-  if budget['steps'] < run.train.steps:
-    raise ValueError(f'MAE {directory!r} is unfinished (step '
-                     f'{budget["steps"]} of {run.train.steps}); rerun the '
-                     'student to finish it, or name a finished one.')
   spec = method.make_spec(run.mae, image_shape, dataset.num_classes)
-  abstract = checkpoint.abstract_like(
-      method.abstract_state(spec),
-      jax.sharding.SingleDeviceSharding(jax.devices()[0]))
-  try:
-    _, state = checkpoint.restore_from(
-        os.path.join(directory, workdir_lib.CHECKPOINT_DIR), abstract)
-  except ValueError as e:
-    raise ValueError(f'MAE {directory!r} does not match data '
-                     f'{dataset.name!r} ({image_shape}): {e}') from e
+  state, budget = pretrained.restore_finished(
+      directory, run, 'MAE', method.abstract_state(spec), dataset.name,
+      str(image_shape))
   stored = tuple(int(v) for v in state['image_shape'])
   if stored != image_shape:
     raise ValueError(f'MAE {directory!r} is for images {stored}, but data '

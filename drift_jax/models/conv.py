@@ -120,7 +120,7 @@ class ConvGenerator(nnx.Module):
     return jax.random.normal(key, (n, self.noise_dim))
 
 
-class UNetDenoiser(edm.EDMPreconditioned):
+class UNetDenoiser(edm.ImageDenoiser):
   """EDM-preconditioned D(x, sigma) = c_skip x + c_out F(c_in x, c_noise)
   (Karras et al. 2022, Table 1) with a small U-Net F: `channels` from fine
   to coarse, one conditioned block per level down and up, 2x2 average
@@ -174,11 +174,6 @@ class UNetDenoiser(edm.EDMPreconditioned):
     n = x_in.shape[0]
     self.net(x_in.reshape((n,) + self.image_shape), c_noise, labels, states)
     return states
-
-  def check_input(self, x):
-    if x.ndim != 2 or x.shape[1] != math.prod(self.image_shape):
-      raise ValueError(f'`x` must be flat [N, {math.prod(self.image_shape)}]'
-                       f' for images {self.image_shape}, got {x.shape}.')
 
   def backbone(self, x_in, c_noise, labels):
     n = x_in.shape[0]

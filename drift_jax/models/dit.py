@@ -373,7 +373,7 @@ class DiTGenerator(nnx.Module):
     return jax.random.normal(key, (n, self.noise_dim))
 
 
-class DiTDenoiser(edm.EDMPreconditioned):
+class DiTDenoiser(edm.ImageDenoiser):
   """EDM-preconditioned D(x, sigma, labels) with a DiT trunk F conditioned
   on class embedding + MLP(sinusoidal(c_noise))."""
 
@@ -387,11 +387,6 @@ class DiTDenoiser(edm.EDMPreconditioned):
     self.num_classes = num_classes
     self.classes = _class_embedding(num_classes, size.hidden, rngs)
     self.sigma_embed = _ScalarEmbedding(size.hidden, rngs)
-
-  def check_input(self, x):
-    if x.ndim != 2 or x.shape[1] != math.prod(self.image_shape):
-      raise ValueError(f'`x` must be flat [N, {math.prod(self.image_shape)}]'
-                       f' for images {self.image_shape}, got {x.shape}.')
 
   def backbone(self, x_in, c_noise, labels):
     n = x_in.shape[0]

@@ -10,6 +10,8 @@ wrapping module keeps the parameter paths, and with them old checkpoints.)
 
 from __future__ import annotations
 
+import math
+
 from flax import nnx
 
 from drift_jax.theory import noise as noise_lib
@@ -51,3 +53,13 @@ class EDMPreconditioned(nnx.Module):
 
   def check_input(self, x):
     """Raises ValueError for inputs the backbone cannot take."""
+
+
+class ImageDenoiser(EDMPreconditioned):
+  """An EDM denoiser of flat images [N, H W C] (`self.image_shape`)."""
+
+  def check_input(self, x):
+    size = math.prod(self.image_shape)
+    if x.ndim != 2 or x.shape[1] != size:
+      raise ValueError(f'`x` must be flat [N, {size}] for images '
+                       f'{self.image_shape}, got {x.shape}.')
