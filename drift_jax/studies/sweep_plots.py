@@ -44,11 +44,11 @@ def plot_samples(rows, workdir):
     samples = np.load(os.path.join(r['run_dir'], runner.SAMPLES_FILE))
     dataset = _dataset(r['run_dir'])
     if dataset.image_shape is not None:  # a 4 x 4 tile of sample images
-      h, w, c = dataset.image_shape
-      tile = reporting.evenly_spaced(samples, 16).reshape(
-          4, 4, h, w, c).transpose(0, 2, 1, 3, 4)
-      ax.imshow(np.clip((tile.reshape(4 * h, 4 * w, c) + 1) / 2, 0, 1)
-                .squeeze(), cmap='gray', vmin=0, vmax=1)
+      images = reporting.evenly_spaced(samples, 16).reshape(
+          (16,) + tuple(dataset.image_shape))
+      tile = reporting.tile_images(np.clip((images + 1) / 2, 0, 1), 4, 4,
+                                   gap=0)
+      ax.imshow(tile.squeeze(), cmap='gray', vmin=0, vmax=1)
     else:
       data = dataset.held_out
       ax.scatter(data[:, 0], data[:, 1], s=0.5, alpha=0.3, c='tab:blue')
