@@ -110,19 +110,14 @@ def load(directory: str, dataset) -> FrozenTeacher:
   if dataset.image_shape is None:
     raise ValueError("features.encoder_kind='teacher' needs image data; "
                      f'data {dataset.name!r} has none.')
-  net, params, budget = _restore(directory, dim=dataset.dim,
-                                 image_shape=dataset.image_shape,
-                                 num_classes=_num_classes(directory))
+  # A conditional teacher was trained on these data's classes.
+  conditional = workdir_lib.read_config(directory).get(
+      'conditional', {}).get('enabled', False)
+  net, params, budget = _restore(
+      directory, dim=dataset.dim, image_shape=dataset.image_shape,
+      num_classes=dataset.num_classes if conditional else 0)
   return FrozenTeacher(net.graphdef, params,
                        dict(steps=int(budget['steps']),
                             seconds=float(budget['wall_seconds']),
                             sigma=FEATURE_SIGMA))
 
-
-def _num_classes(directory):
-  """The class count a teacher was trained with (0: unconditional)."""
-  run = workdir_lib.read_config(directory)
-  if not run.get('conditional', {}).get('enabled', False):
-    return 0
-  from drift_jax.data import datasets
-  return datasets.for_run(ml_collections.ConfigDict(run)).num_classes
