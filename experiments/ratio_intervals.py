@@ -17,9 +17,9 @@ from absl import app
 from absl import flags
 
 from drift_jax import evaluators
+from drift_jax import stats
 from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
-from drift_jax.theory import stats
 from experiments import cli
 
 FLAGS = flags.FLAGS

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from drift_jax import methods
+from drift_jax import stats
 from drift_jax.data import datasets as data_lib
 from drift_jax.studies import budget as budget_lib
 from drift_jax.studies import harness
 from drift_jax.studies import leaderboard
 from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
-from drift_jax.theory import stats
+from drift_jax.studies import verdicts
 from drift_jax.train import runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -161,9 +162,9 @@ def test_diverging_method_is_reported_failed(finished):
                 if line.startswith('| diverging')]
   assert failed_row and 'failed (2)' in failed_row[0]
   assert '2/2' in failed_row[0]
-  summary = leaderboard.summary_rows(suite, table)[0]
+  summary = verdicts.summary_rows(suite, table)[0]
   assert summary['best'] != 'diverging'
-  assert 'diverging' in summary['beats']  # failures lose the paired test
+  assert 'diverging' in summary['worse']  # a failed seed loses the test
 
 
 def test_leaderboard_intervals_are_the_t_intervals(finished):

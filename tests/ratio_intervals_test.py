@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from drift_jax.theory import stats
+from drift_jax import stats
 from experiments import ratio_intervals
 
 METRIC = 'eval/energy_distance_ratio'

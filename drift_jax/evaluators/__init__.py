@@ -41,7 +41,8 @@ def metrics() -> dict[str, Metric]:
   for m in list(out.values()):
     if m.floor:
       ratio = f'{m.key}_ratio'
-      out.setdefault(ratio, Metric(ratio, m.ratio_label, m.higher_is_better))
+      out.setdefault(ratio, Metric(ratio, m.ratio_label, m.higher_is_better,
+                                    positive=m.positive))
   return out
 
 
@@ -54,6 +55,12 @@ def label(key: str) -> str:
 def higher_is_better(key: str) -> bool:
   m = metrics().get(key)
   return bool(m is not None and m.higher_is_better)
+
+
+def positive(key: str) -> bool:
+  """Whether the metric is always > 0 (`Metric.positive`)."""
+  m = metrics().get(key)
+  return bool(m is not None and m.positive)
 
 
 def kept_metrics() -> tuple[str, ...]:
@@ -78,5 +85,5 @@ def with_ratios(values: dict) -> dict:
 
 
 __all__ = ['DEFAULT', 'EVALUATORS', 'Evaluator', 'Metric', 'higher_is_better',
-           'kept_metrics', 'label', 'metrics', 'tabled_metrics',
+           'kept_metrics', 'label', 'metrics', 'positive', 'tabled_metrics',
            'with_ratios']

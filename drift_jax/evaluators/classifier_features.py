@@ -18,10 +18,11 @@ def _make(dataset, config, *, classifier=None, num_classes=0):
 EVALUATOR = Evaluator(
     metrics=(
         Metric('eval/feature_fd', 'feature FD', floor='eval/feature_fd_floor',
-               ratio_label='feature FD / floor', kept=True, tabled=True),
+               ratio_label='feature FD / floor', kept=True, tabled=True,
+               positive=True),
         Metric('eval/feature_fd_floor', 'feature FD floor', kept=True,
                tabled=True),
-        Metric('eval/feature_fd_ratio', 'feature FD / floor'),
+        Metric('eval/feature_fd_ratio', 'feature FD / floor', positive=True),
         Metric('eval/precision', 'precision', higher_is_better=True,
                kept=True, tabled=True),
         Metric('eval/recall', 'recall', higher_is_better=True, kept=True,

@@ -79,8 +79,9 @@ EVALUATOR = Evaluator(
     metrics=(
         Metric('eval/energy_distance', 'energy distance',
                floor='eval/energy_distance_floor', ratio_label='ED / floor',
-               kept=True),
-        Metric('eval/energy_distance_ratio', 'ED / floor', tabled=True),
+               kept=True, positive=True),
+        Metric('eval/energy_distance_ratio', 'ED / floor', tabled=True,
+               positive=True),
         Metric('eval/energy_distance_floor', 'ED floor', kept=True),
         Metric('eval/mmd2', 'MMD² (unbiased)', floor='eval/mmd2_floor',
                ratio_label='MMD² / floor', kept=True, tabled=True),

@@ -19,6 +19,9 @@ class Metric(NamedTuple):
     ratio_label: the label of that ratio.
     kept: a study's result stores it (the small JSON files).
     tabled: a sweep's results.md has a column for it.
+    positive: it is always > 0 (a V-statistic, a Fréchet distance, a
+      ratio of such to a positive floor), so tables compare it on the log
+      scale (`stats.log_ratio_comparison`); a suite ranks only by these.
   """
   key: str
   label: str = ''
@@ -27,6 +30,7 @@ class Metric(NamedTuple):
   ratio_label: str = ''
   kept: bool = False
   tabled: bool = False
+  positive: bool = False
 
 
 class Evaluator(NamedTuple):

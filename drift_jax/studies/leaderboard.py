@@ -5,10 +5,12 @@ Per task: a table with one row per method (the point chosen on validation,
 steps, charged seconds with a teacher's, each metric's mean and 95 %
 t-interval over the final seeds, failures counted) under a data row (where
 a perfect sampler lands, scored the same way), a figure of quality against
-charged seconds (mean and interval band), and the tuning table. Then a
-summary: per task the best method on the headline metric and, by a paired
-t-test over the shared seeds (`stats.paired_comparison`), which methods it
-beats and which it is not separated from. Oracle-teacher rows are upper
+charged seconds (mean and interval band), and the tuning table. Then the
+headline and a summary generated from the stored verdicts
+(`studies/verdicts.py`; the README quotes the headline): per task the best
+method on the headline metric, which methods are worse and which are not
+shown to differ, with the ratio the data still allow and the one the
+design detects at 80 % power. Oracle-teacher rows are upper
 bounds (`upper_bound` in the suite) and multi-step rows references
 (`reference`): shown, never ranked.
 """
@@ -21,10 +23,11 @@ import os
 import numpy as np
 
 from drift_jax import evaluators
+from drift_jax import stats
 from drift_jax.studies import harness
 from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
-from drift_jax.theory import stats
+from drift_jax.studies import verdicts
 from drift_jax.train import reporting
 
 
@@ -43,72 +46,16 @@ def load(suite) -> dict:
   return out
 
 
-def values(results, metric) -> np.ndarray:
-  """The metric over runs; a failed run is NaN (counted, never dropped)."""
-  return np.array([r['final'].get(metric, math.nan)
-                   if r['status'] == 'ok' else math.nan for r in results],
-                  np.float64)
+values = verdicts.values
 
 
 def interval(results, metric) -> stats.Interval:
   return stats.mean_interval(values(results, metric))
 
 
-def summary_rows(suite, table) -> list[dict]:
-  """Per task: the best competing method on the headline metric, and the
-  paired verdict of every other finished method against it."""
-  rows = []
-  for task in suite['tasks']:
-    metric = task['metric']
-    lower = not evaluators.higher_is_better(metric)
-    finished = {m['name']: table[(task['name'], m['name'])]['final']
-                for m in suite['methods']
-                if (task['name'], m['name']) in table
-                and len(table[(task['name'], m['name'])]['final'])
-                == len(suite['final_seeds'])}
-    competitors = {n: r for n, r in finished.items()
-                   if not _not_competing(_method(suite, n))}
-    if not competitors:
-      continue
-    best = min(competitors,
-               key=lambda n: _rank(competitors[n], metric, lower))
-    beaten, tied = [], []
-    for name, results in competitors.items():
-      if name == best:
-        continue
-      verdict = stats.paired_comparison(
-          values(competitors[best], metric), values(results, metric),
-          lower_is_better=lower).verdict
-      (beaten if verdict == 'a better' else tied).append(name)
-    rows.append({'task': task['name'], 'metric': metric, 'best': best,
-                 'beats': beaten, 'not_separated': tied,
-                 'pending': [m['name'] for m in suite['methods']
-                             if suite_lib.applies(task, m)
-                             and m['name'] not in finished]})
-  return rows
-
-
-def _not_competing(method) -> bool:
-  """Oracle-teacher rows (an upper bound at no teacher cost) and
-  multi-step references are shown, never ranked among the one-step
-  generators."""
-  return bool(method.get('upper_bound') or method.get('reference'))
-
-
 def _suffix(method) -> str:
   return (' (upper bound)' if method.get('upper_bound') else
           ' (reference)' if method.get('reference') else '')
-
-
-def _rank(results, metric, lower):
-  """Fewest failures first, then the best mean."""
-  iv = interval(results, metric)
-  mean = iv.mean if iv.n else math.inf
-  return (iv.failed, mean if lower else -mean)
-
-
-def _method(suite, name):
-  return next(m for m in suite['methods'] if m['name'] == name)
 
 
 def _fmt_point(point: dict) -> str:
@@ -216,7 +163,7 @@ def plot_curves(suite, task, table, figures_rel):
     mean = np.array([iv.mean for iv in ivs])
     label = method.get('label', method['name']) + _suffix(method)
     line, = ax.plot(x, mean, marker='o', ms=3, label=label,
-                    ls='--' if _not_competing(method) else '-')
+                    ls='--' if verdicts.not_competing(method) else '-')
     ax.fill_between(x, [iv.low for iv in ivs], [iv.high for iv in ivs],
                     color=line.get_color(), alpha=0.15)
     drawn = True
@@ -266,7 +213,7 @@ def default_section(suite, table) -> list[str]:
   name = suite.get('default_method')
   if not name:
     return []
-  method = _method(suite, name)
+  method = verdicts.method_of(suite, name)
   scores = harness.cross_task_scores(suite, method)
   lines = [f'## One {name} config across the suite', '']
   if scores is None:
@@ -316,6 +263,42 @@ def _runs_wall_hours(table) -> float:
              for r in cell['tune'] + cell['final']) / 3600
 
 
+def summary_section(suite, table) -> list[str]:
+  """The generated headline (`verdicts.headline`, which the README quotes)
+  and the summary table (`verdicts.summary_rows`)."""
+  rows = verdicts.summary_rows(suite, table)
+  lines = []
+  headline_lines = verdicts.headline(suite, table)
+  if headline_lines:
+    lines += ['## Headline', '', *headline_lines, '']
+  test = rows[0]['test'] if rows else 'paired'
+  lines += ['## Summary', '',
+            'Among the one-step generators (oracle-teacher DMD, an upper '
+            'bound, and the multi-step diffusion reference are in the task '
+            'tables, not ranked); "so far" while methods are pending. The '
+            'best has the lowest geometric mean (fewest failures first). '
+            + verdicts.VERDICT_PROTOCOL.format(
+                test=verdicts.TEST_NAMES[test]) + ' Each row\'s claims are '
+            'one family for Holm\'s correction. A cell not shown to differ '
+            'gives the ratio to the best its 95 % interval still allows '
+            '(either way) and the ratio this design detects at 80 % power.',
+            '',
+            '| task | metric | best | worse than the best | not shown to '
+            'differ from the best: ≤ allowed ratio (detectable ratio) | '
+            'pending |',
+            '|---|---|---|---|---|---|']
+  for r in rows:
+    best = r['best'] + (' (so far)' if r['pending'] else '')
+    tied = ', '.join(f'{n} ≤ {c.allows:.3g}× ({c.detectable:.3g}×)'
+                     for n, c in r['not_shown'])
+    lines.append(f'| {r["task"]} | {evaluators.label(r["metric"])} '
+                 f'| {best} | {", ".join(r["worse"]) or "—"} | '
+                 f'{tied or "—"} | '
+                 f'{", ".join(r["pending"]) or "—"} |')
+  lines.append('')
+  return lines
+
+
 def write(suite) -> str:
   """Writes the leaderboard (and its figures) and returns its path."""
   table = load(suite)
@@ -347,21 +330,7 @@ def write(suite) -> str:
             f'evaluation) {_runs_wall_hours(table):.2f} h and calibration, '
             'classifier and data rows '
             f'{wall.get("seconds", 0) / 3600:.2f} h.', '']
-  rows = summary_rows(suite, table)
-  lines += ['## Summary', '',
-            'Among the one-step generators (oracle-teacher DMD, an upper '
-            'bound, and the multi-step diffusion reference are in the task '
-            'tables, not ranked); "so far" while methods are pending.', '',
-            '| task | metric | best | beats (paired t, 95 %) | '
-            'not separated from the best | pending |',
-            '|---|---|---|---|---|---|']
-  for r in rows:
-    best = r['best'] + (' (so far)' if r['pending'] else '')
-    lines.append(f'| {r["task"]} | {evaluators.label(r["metric"])} '
-                 f'| {best} | {", ".join(r["beats"]) or "—"} | '
-                 f'{", ".join(r["not_separated"]) or "—"} | '
-                 f'{", ".join(r["pending"]) or "—"} |')
-  lines.append('')
+  lines += summary_section(suite, table)
   for task in suite['tasks']:
     if any((task['name'], m['name']) in table for m in suite['methods']):
       lines += task_section(suite, task, table, figures_rel)

@@ -14,6 +14,7 @@ import importlib.util
 import itertools
 import os
 
+from drift_jax import evaluators
 from drift_jax import methods
 from drift_jax.config import config_lib
 
@@ -64,6 +65,13 @@ def check_suite(suite: dict) -> dict:
                      'the tuning seed (the chosen point is retrained with '
                      'new seeds).')
   for task in suite['tasks']:
+    if not evaluators.positive(task['metric']):
+      raise ValueError(
+          f'Task {task["name"]!r}: `metric` {task["metric"]!r} may be <= 0; '
+          'the leaderboard ranks on the log scale, so a task ranks by a '
+          'positive metric (evaluators.Metric.positive: '
+          f'{sorted(k for k in evaluators.metrics() if evaluators.positive(k))}'
+          ').')
     if not task['budget_seconds'] > 0:
       raise ValueError(f'Task {task["name"]!r}: `budget_seconds` must be '
                        f'> 0, got {task["budget_seconds"]}.')

@@ -1,0 +1,214 @@
+"""What a suite's stored results allow one to say, with its power: the
+leaderboard's summary rows and the README's headline, both generated from
+the stored final runs (`leaderboard.write` prints them).
+
+Every comparison is on the log of the task's (positive) headline metric,
+with the interval of the ratio (`stats.log_ratio_comparison`). One test
+serves a whole table, chosen by one rule (`stats.choose_test`). Holm's
+correction runs over the claims one sentence makes: a summary row ("the
+best is better than ..."), the headline (the default method against every
+ranked rival on every task), each reference's sentence. A claim not made
+gives the ratios the data still allow and the ratio the design detects at
+80 % power. Oracle-teacher rows (`upper_bound`) and multi-step references
+(`reference`) are never ranked among the one-step generators.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from drift_jax import evaluators
+from drift_jax import stats
+from drift_jax.studies import suite as suite_lib
+
+TEST_NAMES = {'paired': 'a paired t', 'welch': 'Welch\'s t'}
+VERDICT_PROTOCOL = (
+    'Comparisons are on the log of the metric, with the interval of the '
+    'ratio; the test is {test} for this table, chosen by one rule '
+    '(`stats.choose_test`: paired where pairing narrows the intervals, '
+    'i.e. the median over the table\'s comparisons of the paired '
+    'half-width over Welch\'s is below 1; Welch otherwise).')
+
+
+def values(results, metric) -> np.ndarray:
+  """The metric over runs; a failed run is NaN (counted, never dropped)."""
+  return np.array([r['final'].get(metric, math.nan)
+                   if r['status'] == 'ok' else math.nan for r in results],
+                  np.float64)
+
+
+def method_of(suite, name):
+  return next(m for m in suite['methods'] if m['name'] == name)
+
+
+def label_of(suite, name):
+  return method_of(suite, name).get('label', name)
+
+
+def not_competing(method) -> bool:
+  """Oracle-teacher rows (an upper bound at no teacher cost) and
+  multi-step references are shown, never ranked among the one-step
+  generators."""
+  return bool(method.get('upper_bound') or method.get('reference'))
+
+
+def finished(suite, task, table) -> dict:
+  """{method name: final results} of the methods with every test seed."""
+  return {m['name']: table[(task['name'], m['name'])]['final']
+          for m in suite['methods']
+          if (task['name'], m['name']) in table
+          and len(table[(task['name'], m['name'])]['final'])
+          == len(suite['final_seeds'])}
+
+
+def compare(test, a, b, metric) -> stats.RatioComparison:
+  """a against b on the log scale (`suite.check_suite` admits only
+  positive headline metrics)."""
+  return stats.log_ratio_comparison(
+      a, b, test=test, lower_is_better=not evaluators.higher_is_better(
+          metric))
+
+
+def table_test(pairs) -> str:
+  """`stats.choose_test` over one table's (a, b) comparisons."""
+  return stats.choose_test([(np.log(a), np.log(b)) for a, b in pairs])
+
+
+def rank(results, metric, lower):
+  """Fewest failures first, then the best geometric mean."""
+  v = values(results, metric)
+  finite = v[np.isfinite(v)]
+  failed = int(v.size - finite.size)
+  if not finite.size:
+    return (failed, math.inf)
+  centre = float(np.mean(np.log(finite)))
+  return (failed, centre if lower else -centre)
+
+
+def summary_rows(suite, table) -> list[dict]:
+  """Per task: the best competing method on the headline metric, the
+  ones worse than it and the ones not shown to differ (with their
+  comparisons), Holm over each row."""
+  cells = []
+  for task in suite['tasks']:
+    metric = task['metric']
+    lower = not evaluators.higher_is_better(metric)
+    done = finished(suite, task, table)
+    vals = {n: values(r, metric) for n, r in done.items()
+            if not not_competing(method_of(suite, n))}
+    if not vals:
+      continue
+    best = min(vals, key=lambda n: rank(done[n], metric, lower))
+    cells.append((task, best, [n for n in vals if n != best], vals, done))
+  test = table_test([(v[best], v[n]) for _, best, others, v, _ in cells
+                     for n in others])
+  rows = []
+  for task, best, others, vals, done in cells:
+    found = [compare(test, vals[n], vals[best], task['metric'])
+             for n in others]
+    said = stats.holm_verdicts(found)
+    rows.append({
+        'task': task['name'], 'metric': task['metric'], 'best': best,
+        'test': test,
+        'worse': [n for n, v in zip(others, said, strict=True)
+                  if v == stats.WORSE],
+        'not_shown': [(n, c) for n, c, v in zip(others, found, said,
+                                                 strict=True)
+                      if v != stats.WORSE],
+        'pending': [m['name'] for m in suite['methods']
+                    if suite_lib.applies(task, m) and m['name'] not in done]})
+  return rows
+
+
+def headline(suite, table) -> list[str]:
+  """The README's headline: the suite's `default_method` against every
+  other ranked one-step method on every task (one Holm family), then each
+  multi-step reference against it (one family each). Empty until every
+  task has the default method's test seeds."""
+  name = suite.get('default_method')
+  pairs = _default_pairs(suite, table, name) if name else None
+  if not pairs or not pairs[0]:
+    return []
+  rivals, references = pairs
+  test = table_test([(a, b) for *_, a, b in rivals + references])
+  compared = [(o, t, compare(test, a, b, t['metric']))
+              for o, t, a, b in rivals]
+  said = stats.holm_verdicts([c for *_, c in compared])
+  lines = _rival_sentences(suite, name, test, compared, said)
+  by_reference = {}
+  for other, task, a, b in references:
+    by_reference.setdefault(other, []).append(
+        (task['name'], compare(test, b, a, task['metric'])))
+  for other, rows in by_reference.items():
+    verdicts = stats.holm_verdicts([c for _, c in rows])
+    parts = [f'{v} on ' + ', '.join(
+        t for (t, _), w in zip(rows, verdicts, strict=True) if w == v)
+             for v in (stats.BETTER, stats.WORSE, stats.NOT_SHOWN)
+             if v in verdicts]
+    lines.append(f'The {label_of(suite, other)}, trained for the same time, '
+                 f'against {name} (Holm over its {len(rows)} tasks): '
+                 + '; '.join(parts) + '.')
+  return lines
+
+
+def _default_pairs(suite, table, name):
+  """([(rival, task, ours, theirs)], [the same for references]), or None
+  while a task lacks the default method's test seeds."""
+  rivals, references = [], []
+  for task in suite['tasks']:
+    if not suite_lib.applies(task, method_of(suite, name)):
+      continue
+    done = finished(suite, task, table)
+    if name not in done:
+      return None
+    ours = values(done[name], task['metric'])
+    for other, results in done.items():
+      method = method_of(suite, other)
+      if other == name or method.get('upper_bound'):
+        continue
+      (references if method.get('reference') else rivals).append(
+          (other, task, ours, values(results, task['metric'])))
+  return rivals, references
+
+
+def _rival_sentences(suite, name, test, compared, said) -> list[str]:
+  method = method_of(suite, name)
+  budgets = sorted({t['budget_seconds'] for t in suite['tasks']})
+  tasks = {t['name'] for _, t, _ in compared}
+
+  def grouped(verdict):
+    by_rival = {}
+    for (other, task, _), v in zip(compared, said, strict=True):
+      if v == verdict:
+        by_rival.setdefault(other, []).append(task['name'])
+    return '; '.join(f'{label_of(suite, o)} ({", ".join(ts)})'
+                     for o, ts in by_rival.items()) or 'none'
+
+  count = {v: said.count(v) for v in (stats.BETTER, stats.WORSE,
+                                      stats.NOT_SHOWN)}
+  lines = [
+      f'At equal compute ({" or ".join(f"{b:g}" for b in budgets)} s of the '
+      'calibration CPU per run, a DMD teacher\'s training paid from it), '
+      f'equal tuning ({suite["search_points"]} points per method, chosen on '
+      f'a validation set) and {len(suite["final_seeds"])} test seeds, '
+      f'{method.get("label", name)} against each other one-step generator '
+      f'on each of {len(tasks)} tasks ({len(compared)} comparisons, '
+      f'{TEST_NAMES[test]} on the log ratios, Holm-corrected over all '
+      f'{len(compared)}): better in {count[stats.BETTER]}, worse in '
+      f'{count[stats.WORSE]}, not shown to differ in '
+      f'{count[stats.NOT_SHOWN]}.',
+      f'Better than: {grouped(stats.BETTER)}.',
+      f'Worse than: {grouped(stats.WORSE)}.']
+  tied = [(o, t, c) for (o, t, c), v in zip(compared, said, strict=True)
+          if v == stats.NOT_SHOWN and math.isfinite(c.high)]
+  if tied:
+    other, task, worst = max(tied, key=lambda x: x[2].high)
+    lines.append(
+        f'Where not shown to differ, the data allow {name} to be up to '
+        f'{worst.high:.3g}× worse ({label_of(suite, other)}, '
+        f'{task["name"]}); the design detects ratios of '
+        f'{min(c.detectable for *_, c in tied):.3g}–'
+        f'{max(c.detectable for *_, c in tied):.3g}× at 80 % power.')
+  return lines
