@@ -106,6 +106,10 @@ def test_suites_declare_equal_search_spaces():
   bad['final_seeds'] = (0, 1, 2)
   with pytest.raises(ValueError, match='tuning seed'):
     suite_lib.check_suite(bad)
+  bad = copy.deepcopy(suite)
+  bad['tasks'][0]['metric'] = 'eval/mmd2'  # unbiased: may be negative
+  with pytest.raises(ValueError, match="'checkerboard'.*may be <= 0"):
+    suite_lib.check_suite(bad)
   for task in suite['tasks']:  # every cell makes a valid config
     for method in suite['methods']:
       if suite_lib.applies(task, method):
