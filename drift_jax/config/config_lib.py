@@ -160,9 +160,13 @@ def shared_config() -> ml_collections.ConfigDict:
   # draw's floor varies about five-fold between draws).
   # eval.evaluators: what samples are scored with (`drift_jax.evaluators`),
   # each where the data allow it, in this order.
+  # eval.sample_chunk: rows per solver call of a multi-step sampler (the
+  # diffusion reference's Heun), one chunk after the other; 0: all rows at
+  # once. Memory only: the same noise, the same samples.
   c.eval = dict(num_samples=5000, plot=True,
                 classifier=workdir_lib.TRAIN_HERE, seed=0, split='test',
-                floor_draws=10, evaluators=evaluators.DEFAULT)
+                floor_draws=10, evaluators=evaluators.DEFAULT,
+                sample_chunk=0)
   c.mesh = dict(num_devices=-1)
   c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()
   return c
@@ -347,6 +351,9 @@ def _validate_train(c, device_count):
     raise ValueError(f'`eval.num_samples` must be >= 2, got '
                      f'{c.eval.num_samples}.')
   check_choice('eval.split', c.eval.split, EVAL_SPLITS)
+  if not (isinstance(c.eval.sample_chunk, int) and c.eval.sample_chunk >= 0):
+    raise ValueError(f'`eval.sample_chunk` must be an int >= 0 (0: all '
+                     f'rows at once), got {c.eval.sample_chunk!r}.')
   if not (isinstance(c.eval.floor_draws, int) and c.eval.floor_draws >= 1):
     raise ValueError(f'`eval.floor_draws` must be an int >= 1, got '
                      f'{c.eval.floor_draws!r}.')

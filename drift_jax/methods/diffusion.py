@@ -125,6 +125,7 @@ class DiffusionSpec:
   dim: int
   num_classes: int
   unroll: bool
+  sample_chunk: int  # rows per Heun call; 0: all at once
 
 
 def make(config, ctx: RunContext) -> common.Method:
@@ -141,7 +142,8 @@ def make(config, ctx: RunContext) -> common.Method:
       sigma_data=cfg.sigma_data, ema_decay=config.train.ema_decay,
       sample_sigmas=sampling_sigmas(cfg), dim=ctx.dim,
       num_classes=ctx.num_classes,
-      unroll=common.loop_unroll(ctx.image_shape))
+      unroll=common.loop_unroll(ctx.image_shape),
+      sample_chunk=config.eval.sample_chunk)
   return common.Method(functools.partial(init, spec),
                        functools.partial(train_step, spec),
                        functools.partial(sample, spec))
@@ -182,6 +184,22 @@ def sample(spec: DiffusionSpec, state, constants, key, n):
   x_init = spec.sample_sigmas[0] * jax.random.normal(key, (n, spec.dim))
   labels = (data_lib.class_major_labels(n, spec.num_classes)
             if spec.num_classes else None)
-  return heun_sample(
-      lambda x, s: spec.den.apply(params, x, s, labels=labels), x_init,
-      spec.sample_sigmas, unroll=spec.unroll)
+  chunk = spec.sample_chunk or n
+  chunks = []
+  for start in range(0, n, chunk):
+    rows = slice(start, start + chunk)
+    x = x_init[rows]
+    if chunks:
+      # This chunk's solver starts once the last one's has finished, so
+      # XLA holds one chunk's unrolled solver at a time (the solver is
+      # row-wise: the noise and the samples are those of one call).
+      chunks[-1], x = lax.optimization_barrier((chunks[-1], x))
+    chunk_labels = labels[rows] if labels is not None else None
+    chunks.append(heun_sample(
+        functools.partial(_denoise, spec, params, chunk_labels), x,
+        spec.sample_sigmas, unroll=spec.unroll))
+  return chunks[0] if len(chunks) == 1 else jnp.concatenate(chunks)
+
+
+def _denoise(spec, params, labels, x, sigma):
+  return spec.den.apply(params, x, sigma, labels=labels)
