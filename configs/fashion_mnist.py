@@ -9,6 +9,7 @@ python -m experiments.main --config configs/fashion_mnist.py:conditional,generat
 python -m experiments.main --config configs/fashion_mnist.py:encoder=teacher --workdir runs/fmnist_teacher_feat
 python -m experiments.main --config configs/fashion_mnist.py:method=diffusion --workdir runs/fmnist_teacher
 python -m experiments.main --config configs/fashion_mnist.py:method=dmd,denoiser=dit --workdir runs/fmnist_dmd
+python -m experiments.main --config configs/fashion_mnist.py:method=dmd,generator=teacher --workdir runs/fmnist_dmd2
 
 Arguments (after the colon, comma separated):
   method: drifting | diffusion | dmd (DMD: a teacher trained first into
@@ -19,7 +20,9 @@ Arguments (after the colon, comma separated):
     classifier as the encoder) | teacher (teacher-feature drifting: the
     hidden states of the diffusion teacher DMD would train, `denoiser`,
     trained first into workdir/encoder).
-  generator: conv | dit (the DiT generator, `model.generator.dit_size`).
+  generator: conv | dit (the DiT generator, `model.generator.dit_size`) |
+    teacher (DMD only, as DMD2: the teacher's own network at sigma_max on
+    image-shaped noise, initialised from the teacher; `dmd.generator`).
   denoiser: unet | dit (the diffusion teacher's and DMD's networks).
   conditional: class-conditional (drifting: CFG with alpha ~ U[1, 2],
     evaluated at alpha = 1; diffusion and DMD: a conditional teacher and
@@ -38,7 +41,7 @@ from drift_jax.config import config_lib
 from drift_jax.methods import drifting
 from drift_jax.models import dit
 
-GENERATORS = ('conv', 'dit')
+GENERATORS = ('conv', 'dit', 'teacher')
 DENOISERS = ('unet', 'dit')
 ENCODERS = ('raw', 'classifier', 'mae', 'teacher')
 
@@ -48,6 +51,10 @@ def get_config(arg=None):
                            generator='conv', denoiser='unet',
                            conditional=False, size=28, runlocal=False)
   config_lib.check_choice('generator', a.generator, GENERATORS)
+  if a.generator == 'teacher' and a.method != 'dmd':
+    raise ValueError("Config argument generator='teacher' is DMD's (the "
+                     f"teacher's network as the generator); got "
+                     f'method={a.method!r}.')
   config_lib.check_choice('denoiser', a.denoiser, DENOISERS)
   config_lib.check_choice('encoder', a.encoder, ENCODERS)
   c = methods.base_config()
@@ -56,7 +63,8 @@ def get_config(arg=None):
                 validation_fraction=0.05)
   shape = (a.size, a.size, 1)
   gen = c.model.generator
-  gen.update(name=a.generator, channels=(128, 64, 32), dit_size='mini')
+  gen.update(name='conv' if a.generator == 'teacher' else a.generator,
+             channels=(128, 64, 32), dit_size='mini')
   c.model.denoiser.update(name=a.denoiser, channels=(32, 64, 128),
                           dit_size='mini')
   # Distances in 784 pixel (or feature) dimensions: the authors'
@@ -99,6 +107,9 @@ def get_config(arg=None):
   if a.generator == 'dit':
     # The DiT's noise is image-shaped plus its style codes (models/dit.py).
     gen.noise_dim = dit.generator_noise_dim(shape, gen)
+  elif a.generator == 'teacher':
+    c.dmd.generator = 'teacher'
+    gen.noise_dim = a.size * a.size  # the teacher denoises image noise
   else:
     gen.noise_dim = 64 if not a.runlocal else 16
   return c

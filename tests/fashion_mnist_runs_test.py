@@ -42,14 +42,16 @@ def eval_classifier(tmp_path_factory):
 
 
 # The variants this file's other test does not cover: the DiT generator
-# with classes and CFG, the MAE encoder, DMD with a DiT teacher (the
-# diffusion method trains it; teacher features train another, below). The
+# with classes and CFG, the MAE encoder, DMD whose U-Net teacher's own
+# network is the generator, as DMD2 (the diffusion method trains it; DMD
+# with a separate generator is the digits' and the toys'; a DiT teacher
+# trains for teacher features, below). The
 # classifier encoder's path is the digits' (tests/images_test.py).
 @pytest.mark.parametrize('arg, conditional', [
     ('generator=dit,conditional', True),
     ('encoder=mae', False),
-    ('method=dmd,denoiser=dit', False),
-], ids=['drifting-dit-cfg', 'drifting-mae', 'dmd-dit'])
+    ('method=dmd,generator=teacher', False),
+], ids=['drifting-dit-cfg', 'drifting-mae', 'dmd2-unet'])
 def test_each_variant_trains_and_scores(tmp_path, eval_classifier, arg,
                                         conditional):
   c = _config(arg)

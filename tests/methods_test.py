@@ -195,3 +195,41 @@ def test_chunked_heun_sampling_gives_the_same_samples():
       spec.den.apply(params, x, sigma, labels=jnp.zeros(4, jnp.int32))
       - spec.den.apply(params, x, sigma, labels=jnp.ones(4, jnp.int32))))
                ) > 1e-3
+
+
+def test_dmd2_generator_starts_as_the_teacher_at_sigma_max():
+  """`dmd.generator='teacher'`: G(z) = D_theta(sigma_max z, sigma_max) with
+  theta the teacher's weights at init; a step moves the generator and
+  leaves the teacher's constants alone."""
+  c = methods.base_config()
+  methods.runlocal(c)
+  c.update_from_flattened_dict({
+      'method': 'dmd', 'dmd.teacher': '/unused', 'dmd.generator': 'teacher',
+      'model.generator.noise_dim': 2, 'diffusion.sigma_max': 5.0})
+  mesh = parallel.make_mesh(1)
+  den = diffusion.make_denoiser_net(c, 2)
+  teacher_params = jax.tree.map(lambda p: p + 0.1,
+                                den.init(jax.random.key(7)))
+  teacher = dmd.Teacher(den.apply, teacher_params)
+  ctx = RunContext(dim=2, mesh=mesh, prerequisites={'teacher': teacher})
+  method = dmd.make(c, ctx)
+  state = method.init(jax.random.key(0))
+  z = jax.random.normal(jax.random.key(1), (8, 2))
+  np.testing.assert_array_equal(
+      method.sample.args[0].gen.apply(state['gen']['params'], z),
+      den.apply(teacher_params, 5.0 * z, jnp.full((8,), 5.0)))
+  batch = distributions.sample_checkerboard(jax.random.key(2), 64)
+  new, metrics = jax.jit(method.train_step)(state, method.constants, batch,
+                                            jax.random.key(3))
+  assert np.isfinite(float(metrics['train/loss']))
+  moved = max(float(jnp.abs(a - b).max()) for a, b in zip(
+      jax.tree.leaves(state['gen']['params']),
+      jax.tree.leaves(new['gen']['params']), strict=True))
+  assert moved > 0
+  for a, b in zip(jax.tree.leaves(method.constants['teacher']),
+                  jax.tree.leaves(teacher_params), strict=True):
+    np.testing.assert_array_equal(a, b)
+  # Noise of another shape than the data's is refused, naming the key.
+  c.model.generator.noise_dim = 4
+  with pytest.raises(ValueError, match='model.generator.noise_dim'):
+    dmd.make(c, ctx)

@@ -11,6 +11,12 @@ Per generator update:
    lambda_reg |G(z_reg) - y_reg|^2 on noise/teacher-ODE pairs (DMD Eq. 9,
    with L2 instead of LPIPS as DMD's own CIFAR ablation).
 
+The generator is `model.generator` (`dmd.generator='network'`), or, as in
+DMD2, the teacher's own network evaluated at sigma_max on noise of the
+data's shape, G(z) = D_theta(sigma_max z, sigma_max), with theta starting
+as the teacher's weights (`dmd.generator='teacher'`: a one-step
+denoising of pure noise, so it starts at the teacher's one-step guess).
+
 D_real is the teacher (`context.Teacher`, the prerequisite `dmd.teacher`):
 the exact mixture denoiser ('oracle'), or a trained `diffusion` network
 ('train' or a workdir), frozen and passed as a constant. D_fake starts as a
@@ -33,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from typing import Any
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -59,13 +66,14 @@ NAME = 'dmd'
 DENOISER_KINDS = ('network', 'kde')
 ORACLE = 'oracle'  # dmd.teacher: the exact mixture denoiser
 FAKE_INITS = ('teacher', 'scratch')
+GENERATORS = ('network', 'teacher')  # dmd.generator
 
 CONFIG = {
     # teacher_share: the teacher's share of a study's compute budget (the
     # harness splits a budget by it and writes `teacher_steps`); a single
     # run's teacher length is `teacher_steps` alone.
     'dmd': dict(teacher=ORACLE, teacher_steps=5000, teacher_share=0.5,
-                denoisers='network',
+                denoisers='network', generator='network',
                 fake_init='teacher', fake_steps_per_gen=5, fake_lr=0.0,
                 num_sigmas=1000, min_frac=0.02, max_frac=0.98, noised=True,
                 fixed_sigma=0.0, normalize=True, regression_weight=0.0,
@@ -82,6 +90,12 @@ def validate(config) -> None:
   common.check_no_feature_space(config, NAME)
   config_lib.check_choice('dmd.denoisers', d.denoisers, DENOISER_KINDS)
   config_lib.check_choice('dmd.fake_init', d.fake_init, FAKE_INITS)
+  config_lib.check_choice('dmd.generator', d.generator, GENERATORS)
+  if d.generator == 'teacher' and (d.denoisers != 'network'
+                                   or d.teacher == ORACLE):
+    raise ValueError("`dmd.generator='teacher'` needs a trained network "
+                     "teacher (dmd.denoisers='network', dmd.teacher='train' "
+                     'or a diffusion workdir) to start from.')
   mixtures = (data_lib.GMM_DATASET,) + tuple(distributions.TOY_MIXTURES)
   if d.denoisers == 'network':
     if d.teacher == ORACLE and config.data.name not in mixtures:
@@ -139,10 +153,11 @@ def prerequisites(config) -> dict[str, Prerequisite]:
 @dataclasses.dataclass(frozen=True)
 class DMDSpec:
   """Everything a DMD step needs, built once from config and context."""
-  gen: common.Network
+  gen: common.Network | TeacherGenerator
   fake: common.Network
   teacher: Teacher | None
   fake_from_teacher: bool
+  gen_from_teacher: bool
   tx_gen: Any
   tx_fake: Any
   grid: Any  # [num_sigmas] Karras levels
@@ -186,17 +201,23 @@ def make_spec(config, ctx: RunContext) -> DMDSpec:
   if teacher is None and not use_kde:
     raise ValueError("method='dmd' with dmd.denoisers='network' needs a "
                      'teacher (dmd.teacher).')
-  gen_config = common.frozen(config.model.generator)
-  gen = common.Network.create(lambda rngs: models.make_generator(
-      gen_config, ctx.dim, rngs, image_shape=ctx.image_shape,
-      num_classes=ctx.num_classes))
   fake = diffusion.make_denoiser_net(config, ctx.dim,
                                      image_shape=ctx.image_shape,
                                      num_classes=ctx.num_classes)
+  gen_from_teacher = cfg.generator == 'teacher'
+  if gen_from_teacher:
+    _check_teacher_generator(config, ctx.dim, teacher, fake)
+    gen = TeacherGenerator(fake, config.diffusion.sigma_max)
+  else:
+    gen_config = common.frozen(config.model.generator)
+    gen = common.Network.create(lambda rngs: models.make_generator(
+        gen_config, ctx.dim, rngs, image_shape=ctx.image_shape,
+        num_classes=ctx.num_classes))
   steps, gen_batch = config.train.steps, config.train.gen_batch_size
   return DMDSpec(
       gen=gen, fake=fake, teacher=teacher,
       fake_from_teacher=_fake_from_teacher(cfg, teacher, fake, use_kde),
+      gen_from_teacher=gen_from_teacher,
       tx_gen=common.make_optimizer(config.optim, total_steps=steps),
       tx_fake=common.make_optimizer(
           config.optim, cfg.fake_lr or None,
@@ -216,6 +237,40 @@ def make_spec(config, ctx: RunContext) -> DMDSpec:
       gen_labels=(data_lib.class_major_labels(gen_batch, ctx.num_classes)
                   if ctx.num_classes else None),
       unroll=common.loop_unroll(ctx.image_shape))
+
+
+class TeacherGenerator(NamedTuple):
+  """DMD2's one-step generator: the denoiser network `den` applied to
+  sigma_max z at sigma_max, G(z) = D_theta(sigma_max z, sigma_max) (the
+  EDM-preconditioned denoiser's x_0 estimate from pure noise). The same
+  `init` / `apply` as a `common.Network`; `alpha` (CFG) is accepted and
+  unused: DMD samples without guidance."""
+  den: common.Network
+  sigma_max: float
+
+  def init(self, key):
+    return self.den.init(key)
+
+  def apply(self, params, z, labels=None, alpha=None):
+    del alpha
+    sigma = jnp.full((z.shape[0],), self.sigma_max, z.dtype)
+    return self.den.apply(params, self.sigma_max * z, sigma, labels=labels)
+
+
+def _check_teacher_generator(config, dim, teacher, fake):
+  noise_dim = config.model.generator.noise_dim
+  if noise_dim != dim:
+    raise ValueError(
+        "`dmd.generator='teacher'` denoises noise of the data's shape: set "
+        f'model.generator.noise_dim to the data dimension {dim}, got '
+        f'{noise_dim}.')
+  abstract = jax.eval_shape(fake.init, jax.random.key(0))
+  if teacher.params is None or not _same_structure(teacher.params, abstract):
+    raise ValueError(
+        "`dmd.generator='teacher'`: the teacher's network differs from "
+        '`model.denoiser` (parameter structure or shapes), so the '
+        'generator cannot start as the teacher. Make model.denoiser match '
+        'the teacher run.')
 
 
 def _same_structure(a, b) -> bool:
@@ -245,7 +300,10 @@ def _fake_from_teacher(cfg, teacher, fake, use_kde) -> bool:
 
 
 def init(spec: DMDSpec, key):
-  state = {'gen': common.net_state(spec.gen.init(key), spec.tx_gen,
+  # DMD2: the generator starts as the teacher's network.
+  gen_params = (spec.teacher.params if spec.gen_from_teacher
+                else spec.gen.init(key))
+  state = {'gen': common.net_state(gen_params, spec.tx_gen,
                                    ema=spec.ema_decay > 0)}
   if not spec.use_kde:
     fake_params = spec.fake.init(jax.random.fold_in(key, 1))
