@@ -32,7 +32,9 @@ Arguments (after the colon, comma separated):
 
 The held-out set is drawn from the official 10,000-image test split; runs
 train on the 60,000 training images. Every run evaluates with a classifier
-trained into workdir/classifier (`eval.classifier='train'`).
+trained into workdir/classifier (`eval.classifier='train'`), of another
+architecture (three stages, `eval.classifier_channels`) than the classifier
+encoder (two) and another seed.
 """
 
 
@@ -93,6 +95,10 @@ def get_config(arg=None):
   # KID (with its standard error) and per-class FD beside the feature FD,
   # all in the evaluation classifier's features (evaluators/kid.py).
   c.eval.evaluators = ('distances', 'classifier_features', 'kid')
+  # The evaluation classifier has three stages, the classifier encoder
+  # (encoder=classifier) two: no method trains in the network, or the
+  # architecture, its samples are scored in.
+  c.eval.classifier_channels = (32, 64, 128)
   if a.encoder != 'raw':
     # A 28x28 map has 784 locations, each a field over the batch: 49 at a
     # time keeps a step in a few GB (all at once took > 23 GB at batch 200).
@@ -104,6 +110,7 @@ def get_config(arg=None):
     gen.update(channels=(16, 8), dit_size='tiny')
     c.model.denoiser.update(channels=(8, 16), dit_size='tiny')
     c.train.update(batch_size=40, gen_batch_size=40)
+    c.eval.classifier_channels = (8, 16, 32)
   if a.generator == 'dit':
     # The DiT's noise is image-shaped plus its style codes (models/dit.py).
     gen.noise_dim = dit.generator_noise_dim(shape, gen)

@@ -180,3 +180,25 @@ def test_image_metrics_floor_and_collapse(digits, trained):
   assert acc == pytest.approx(classifier.accuracy_of(
       net, digits.held_out[rows], digits.held_out_labels[rows]))
   assert acc > 0.5 and len(rows) == n
+
+
+def test_the_evaluation_classifier_can_have_its_own_architecture():
+  """`eval.classifier_channels`: the evaluation classifier's run gets its
+  own stages, the classifier encoder's keeps `classifier.channels`; left
+  empty, both share the stages (and differ by seed only)."""
+  student = config_lib.load_config_file('configs/digits.py:runlocal')
+  student.features.update(encoder='train', encoder_kind='classifier')
+  student = methods.finalize(student)
+  dataset = data_lib.for_run(student)
+  shared = prerequisites.eval_classifier(student, dataset).run_config
+  assert tuple(shared.classifier.channels) == tuple(
+      student.classifier.channels)
+  student.eval.classifier_channels = (8, 16, 16)
+  own = prerequisites.eval_classifier(student, dataset).run_config
+  encoder = prerequisites.with_run_config(
+      methods.get('drifting').prerequisites(student)['encoder'],
+      student).run_config
+  assert tuple(own.classifier.channels) == (8, 16, 16)
+  assert tuple(encoder.classifier.channels) == tuple(
+      student.classifier.channels) != (8, 16, 16)
+  assert own.classifier.seed != encoder.classifier.seed

@@ -163,10 +163,13 @@ def shared_config() -> ml_collections.ConfigDict:
   # eval.sample_chunk: rows per solver call of a multi-step sampler (the
   # diffusion reference's Heun), one chunk after the other; 0: all rows at
   # once. Memory only: the same noise, the same samples.
+  # eval.classifier_channels: the evaluation classifier's stages, when its
+  # architecture should differ from the classifier feature encoder's
+  # (`classifier.channels`); empty: the same stages, another seed.
   c.eval = dict(num_samples=5000, plot=True,
                 classifier=workdir_lib.TRAIN_HERE, seed=0, split='test',
                 floor_draws=10, evaluators=evaluators.DEFAULT,
-                sample_chunk=0)
+                sample_chunk=0, classifier_channels=())
   c.mesh = dict(num_devices=-1)
   c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()
   return c

@@ -84,9 +84,14 @@ def _encoder_run(config):
 
 
 def _classifier_run(config):
-  """The evaluation classifier's run."""
-  return classifier_lib.run_config(config, classifier_method.EVAL_SEED,
-                                   methods.base_config())
+  """The evaluation classifier's run: its own seed, and its own stages
+  where `eval.classifier_channels` gives them (an architecture no
+  classifier encoder of the run shares)."""
+  run = classifier_lib.run_config(config, classifier_method.EVAL_SEED,
+                                  methods.base_config())
+  if config.eval.get('classifier_channels'):
+    run.classifier.channels = tuple(config.eval.classifier_channels)
+  return run
 
 
 class Kind(NamedTuple):
