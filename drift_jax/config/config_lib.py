@@ -166,10 +166,13 @@ def shared_config() -> ml_collections.ConfigDict:
   # eval.classifier_channels: the evaluation classifier's stages, when its
   # architecture should differ from the classifier feature encoder's
   # (`classifier.channels`); empty: the same stages, another seed.
+  # eval.inception_weights: pytorch-fid's InceptionV3 weights (.pth or
+  # .npz) for the `inception` evaluator (Inception FID); never downloaded.
   c.eval = dict(num_samples=5000, plot=True,
                 classifier=workdir_lib.TRAIN_HERE, seed=0, split='test',
                 floor_draws=10, evaluators=evaluators.DEFAULT,
-                sample_chunk=0, classifier_channels=())
+                sample_chunk=0, classifier_channels=(),
+                inception_weights='')
   c.mesh = dict(num_devices=-1)
   c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()
   return c
@@ -354,6 +357,10 @@ def _validate_train(c, device_count):
     raise ValueError(f'`eval.num_samples` must be >= 2, got '
                      f'{c.eval.num_samples}.')
   check_choice('eval.split', c.eval.split, EVAL_SPLITS)
+  if 'inception' in c.eval.evaluators and not c.eval.inception_weights:
+    raise ValueError('`eval.evaluators` has inception but '
+                     '`eval.inception_weights` is empty: give the path of '
+                     'pytorch-fid\'s InceptionV3 weights (.pth or .npz).')
   if not (isinstance(c.eval.sample_chunk, int) and c.eval.sample_chunk >= 0):
     raise ValueError(f'`eval.sample_chunk` must be an int >= 0 (0: all '
                      f'rows at once), got {c.eval.sample_chunk!r}.')

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from drift_jax.evaluators import classifier_features
 from drift_jax.evaluators import distances
+from drift_jax.evaluators import inception
 from drift_jax.evaluators import kid
 from drift_jax.evaluators import mixture
 from drift_jax.evaluators.metric import Evaluator
@@ -26,6 +27,7 @@ EVALUATORS: dict[str, Evaluator] = {
     'mixture': mixture.EVALUATOR,
     'classifier_features': classifier_features.EVALUATOR,
     'kid': kid.EVALUATOR,
+    'inception': inception.EVALUATOR,
 }
 # The default `eval.evaluators`: the order of metrics.jsonl's keys.
 DEFAULT = ('distances', 'classifier_features', 'mixture')

@@ -38,9 +38,9 @@ class Evaluator(NamedTuple):
 
   Attributes:
     metrics: the metrics it logs.
-    needs: what it needs: 'mixture' (exact Gaussian-mixture data) or
-      'classifier' (the evaluation classifier of labelled images); it is
-      left out of a run whose data lack it.
+    needs: what it needs: 'mixture' (exact Gaussian-mixture data),
+      'classifier' (the evaluation classifier of labelled images) or
+      'images' (image data); it is left out of a run whose data lack it.
     make: (dataset, config, *, classifier, num_classes) -> a scorer with
       `floors` (a dict, computed once) and `__call__(samples) -> dict`.
   """

@@ -109,7 +109,8 @@ class Scorer:
 
   def __init__(self, dataset, config, classifier=None, num_classes=0):
     have = {'mixture': dataset.mixture is not None,
-            'classifier': classifier is not None}
+            'classifier': classifier is not None,
+            'images': dataset.image_shape is not None}
     self._scorers = []
     for name in config.eval.get('evaluators', evaluators.DEFAULT):
       entry = evaluators.EVALUATORS[name]
