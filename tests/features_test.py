@@ -149,3 +149,23 @@ def test_location_chunks_compute_the_same_field():
           feats.grouped_field(field, x, pos, num_classes=2,
                               location_chunk=chunk, **kwargs),
           whole, rtol=1e-6, atol=1e-6)
+
+
+def test_field_costs_are_per_key_and_grow_with_the_vectors():
+  """XLA's estimate of each key's field: every key is there, a key with
+  16 locations costs more than its 1-vector global mean, and the shares
+  sum to 1. A drifting field's cost is quadratic in the batch: doubling
+  G and B about quadruples it."""
+  spec = fields.FieldSpec(kernel='laplace', temperatures=(0.5,),
+                          normalization='bidirectional', mask_self=True)
+  field = lambda x, p, n, w: spec(x, p, n, neg_weights=w)
+  sets = features.feature_sets(_maps(8), raw=jnp.zeros((8, 5)))
+  costs = features.field_costs(field, sets, sets)
+  assert set(costs) == set(sets)
+  assert costs['map0/loc']['vectors'] == 16
+  assert costs['map0/loc']['gflops'] > 4 * costs['map0/global_mean']['gflops']
+  assert abs(sum(c['share'] for c in costs.values()) - 1) < 1e-9
+  big = features.feature_sets(_maps(16), raw=jnp.zeros((16, 5)))
+  ratio = (features.field_costs(field, big, big)['map0/loc']['gflops']
+           / costs['map0/loc']['gflops'])
+  assert 3 < ratio < 5, ratio

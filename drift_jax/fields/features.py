@@ -138,3 +138,39 @@ def grouped_field(field, x, pos, *, num_classes: int = 1, uncond=None,
 def _chunked(fn, chunk, *xs):
   """fn mapped over the leading axis of xs, `chunk` rows at a time."""
   return lax.map(lambda args: fn(*args), xs, batch_size=chunk)
+
+
+def field_costs(field, x_sets: dict, pos_sets: dict, *,
+                num_classes: int = 1) -> dict:
+  """What each feature key's field costs per step, from XLA's cost
+  analysis of the lowered (not compiled) `grouped_field` call.
+
+  Args:
+    field: as in `grouped_field`.
+    x_sets, pos_sets: {name: [L, G, F]} and {name: [L, B, F]} feature sets
+      (arrays or `jax.ShapeDtypeStruct`s: only shapes are used).
+    num_classes: class groups; conditional runs add the data as
+      unconditional negatives (one CFG scale per class), as the step does.
+
+  Returns:
+    {name: {'vectors': L, 'dim': F, 'gflops': the field's GFLOPs (every
+    location at once), 'share': its fraction of all keys' GFLOPs}}.
+  """
+  out = {}
+  for name, xs in x_sets.items():
+    ps = pos_sets[name]
+    alpha = jax.ShapeDtypeStruct((num_classes,), jnp.float32)
+
+    def one(x, pos, alpha):
+      return grouped_field(field, x, pos, num_classes=num_classes,
+                           uncond=pos if num_classes > 1 else None,
+                           alpha=alpha if num_classes > 1 else None)
+    cost = jax.jit(one).lower(
+        jax.ShapeDtypeStruct(xs.shape, xs.dtype),
+        jax.ShapeDtypeStruct(ps.shape, ps.dtype), alpha).cost_analysis()
+    out[name] = {'vectors': int(xs.shape[0]), 'dim': int(xs.shape[2]),
+                 'gflops': float(cost.get('flops', 0.0)) / 1e9}
+  total = sum(c['gflops'] for c in out.values()) or 1.0
+  for c in out.values():
+    c['share'] = c['gflops'] / total
+  return out

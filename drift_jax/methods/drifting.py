@@ -35,6 +35,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from absl import logging
 from jax import lax
 
 from drift_jax import encoders
@@ -277,9 +278,33 @@ def make(config, ctx: RunContext) -> common.Method:
       schedule=temperature_schedule(config),
       location_chunk=int(config.features.get('location_chunk', 0)))
   constants = {'encoder': encoder.params} if encoder is not None else ()
+  if encoder is not None:
+    log_feature_costs(spec, constants, ctx.dim, config.train.batch_size)
   return common.Method(functools.partial(init, spec),
                        functools.partial(train_step, spec),
                        functools.partial(sample, spec), constants)
+
+
+def feature_costs(spec: DriftingSpec, constants, dim: int,
+                  data_batch: int) -> dict:
+  """`features.field_costs` of this run's feature keys: per key its
+  vectors, their dimension and its field's GFLOPs per step."""
+  x = jax.ShapeDtypeStruct((spec.gen_batch, dim), jnp.float32)
+  pos = jax.ShapeDtypeStruct((data_batch, dim), jnp.float32)
+  return features.field_costs(
+      spec.group_field, jax.eval_shape(spec.embed, constants, x),
+      jax.eval_shape(spec.embed, constants, pos),
+      num_classes=max(spec.num_classes, 1))
+
+
+def log_feature_costs(spec, constants, dim, data_batch) -> None:
+  """Logs what each feature key's field costs (where the step's time
+  goes as keys are added; the encoder's own passes are shared)."""
+  costs = feature_costs(spec, constants, dim, data_batch)
+  logging.info('Drifting feature keys (vectors x dim: field GFLOPs per '
+               'step, share): %s', '; '.join(
+                   f'{k} {c["vectors"]}x{c["dim"]}: {c["gflops"]:.3g} '
+                   f'({c["share"]:.0%})' for k, c in costs.items()))
 
 
 def init(spec: DriftingSpec, key):
