@@ -117,6 +117,29 @@ def test_suites_declare_equal_search_spaces():
           suite_lib.point_config(task, method, point)
 
 
+@pytest.mark.parametrize('name', ['images', 'images_gpu'])
+def test_image_suites_validate_every_cell(name):
+  """The images suites (the GPU one too, on the CPU): every point of
+  every cell passes the start-up checks, which `--dry_run` runs; the
+  encoders are charged to drifting as the teacher is to DMD."""
+  suite = suite_lib.load_suite(os.path.join(ROOT, 'suites', f'{name}.py'))
+  for task, method in suite_lib.plan(suite):
+    suite_lib.check_cell(task, method, 8)
+  task = suite['tasks'][0]
+  for method in suite['methods']:
+    config = suite_lib.point_config(task, method,
+                                    suite_lib.search_points(method)[0])
+    charged = set(budget_lib.charged_prerequisites(config))
+    assert charged == ({'encoder'} if 'features.encoder' in method[
+        'overrides'] else {'teacher'} if method['name'] == 'dmd_trained'
+                       else set()), method['name']
+  bad = copy.deepcopy(suite['methods'][1])
+  bad['search'] = {'features.encoder_share': (0.5, 1.5)}
+  with pytest.raises(ValueError, match='drifting_mae point 1: '
+                     '`features.encoder_share`'):
+    suite_lib.check_cell(task, bad, 8)
+
+
 def test_tuning_scores_validation_and_final_runs_score_test(finished):
   suite, table = finished
   task = suite['tasks'][0]

@@ -4,6 +4,8 @@ Feature-space drifting (`features.encoder`: 'train' or the directory of a
 finished one) reads the feature maps of a frozen encoder of the kind
 `features.encoder_kind` names. An encoder module provides
   NAME, and SEED: the seed of the copy a run trains as its feature encoder;
+  LENGTH_KEY: the key of the student's config that sets that run's steps
+    (a study that charges the encoder to drifting's budget writes it);
   run_config(config, seed, schema) -> the run (of the method that trains
     it) a student of `config` trains first, from the defaults `schema`;
   needs_training(directory) (optional) -> False for a finished directory

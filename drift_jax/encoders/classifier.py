@@ -33,6 +33,7 @@ from drift_jax.train import workdir as workdir_lib
 
 NAME = 'classifier'
 SEED = method.ENCODER_SEED  # the feature encoder's copy
+LENGTH_KEY = 'classifier.steps'
 LEGACY_META_FILE = 'classifier.json'
 LEGACY_PARAMS_FILE = 'params.npz'
 

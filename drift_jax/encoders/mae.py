@@ -21,6 +21,7 @@ from drift_jax.train import workdir as workdir_lib
 
 NAME = 'mae'
 SEED = method.ENCODER_SEED
+LENGTH_KEY = 'mae.steps'
 
 
 def run_config(config, seed: int, schema):

@@ -42,6 +42,7 @@ from drift_jax.train import workdir as workdir_lib
 
 NAME = 'teacher'
 SEED = 0  # unused: the teacher run keeps the student's seed (as DMD's)
+LENGTH_KEY = 'dmd.teacher_steps'  # the teacher run's length (as DMD's)
 FEATURE_SIGMA = 0.5  # = diffusion.sigma_data's default
 
 

@@ -70,8 +70,12 @@ CONFIG = {
     # encoder_kind: a key of `drift_jax.encoders.ENCODERS`.
     # location_chunk: 0, every location's field at once; k > 0, k at a
     # time (memory ~ k instead of a map's H W locations).
+    # encoder_share: the encoder's share of a study's compute budget (the
+    # harness charges an encoder trained here to drifting's budget, as a
+    # teacher is charged to DMD's, and writes its length).
     'features': dict(encoder='none', encoder_kind='classifier', raw=True,
-                     patch_sizes=(2, 4), location_chunk=0),
+                     patch_sizes=(2, 4), location_chunk=0,
+                     encoder_share=0.5),
 }
 # Keys that moved here from the `field` section: a config.json written
 # before is compared under the new names when a run resumes.
@@ -120,6 +124,9 @@ def validate(config) -> None:
                                   extra=('none',))
     encoders.get(config.features.encoder_kind)
     _check_not_the_evaluation_network(encoder, config.eval.classifier)
+  if not 0 < config.features.get('encoder_share', 0.5) < 1:
+    raise ValueError('`features.encoder_share` must be in (0, 1), got '
+                     f'{config.features.encoder_share}.')
   if config.features.get('location_chunk', 0) < 0:
     raise ValueError('`features.location_chunk` must be >= 0, got '
                      f'{config.features.location_chunk}.')
@@ -179,7 +186,10 @@ def prerequisites(config) -> dict[str, Prerequisite]:
   """The feature encoder, when `features.encoder` names one."""
   if config.features.encoder == 'none':
     return {}
-  return {'encoder': Prerequisite('encoder', config.features.encoder)}
+  return {'encoder': Prerequisite(
+      'encoder', config.features.encoder,
+      length_key=encoders.get(config.features.encoder_kind).LENGTH_KEY,
+      share_key='features.encoder_share')}
 
 
 def make_field_fn(field_spec: fields.FieldSpec, mesh, scope='global'):

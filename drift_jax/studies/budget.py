@@ -26,6 +26,7 @@ from drift_jax import methods
 from drift_jax.config import config_lib
 from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
+from drift_jax.train import prerequisites
 from drift_jax.train import runner
 
 # Lengths the calibration trains prerequisites for: their quality costs
@@ -85,7 +86,8 @@ def charged_prerequisites(config) -> dict:
   """{name: context.Prerequisite} of the runs `config`'s method trains
   itself before its first step and a study pays from the run's budget:
   those it trains here and whose length and share keys it declares."""
-  requests = methods.get(config.method).prerequisites(config)
+  requests = {name: prerequisites.with_run_config(p, config) for name, p in
+              methods.get(config.method).prerequisites(config).items()}
   return {name: p for name, p in requests.items()
           if p.run_config is not None and p.length_key and p.share_key}
 

@@ -26,9 +26,12 @@ import math
 import os
 import time
 
+import jax
+
 from drift_jax.data import datasets as data_lib
 from drift_jax.studies import budget as budget_lib
 from drift_jax.studies import store
+from drift_jax.studies import suite as suite_lib
 from drift_jax.studies.budget import Budget
 from drift_jax.studies.suite import Run
 from drift_jax.studies.suite import applies
@@ -136,6 +139,8 @@ def run_cell(suite, task, method, *, dry_run=False, classifier_dir=None):
   final seeds. Returns the runs still to do (dry run) or done."""
   calibration = store.stored_calibrations(suite).get(
       f'{task["name"]}/{method["name"]}')
+  if dry_run:
+    suite_lib.check_cell(task, method, jax.device_count())
   if calibration is None and dry_run:
     return [f'{task["name"]}/{method["name"]}: calibrate, then '
             f'{len(search_points(method))} tuning and '

@@ -120,6 +120,18 @@ def point_config(task, method, point_overrides):
                        **method.get('overrides', {}), **point_overrides})
 
 
+def check_cell(task, method, device_count: int) -> None:
+  """Every search point of the cell makes a config that passes the
+  start-up checks (`methods.validate`), so a dry run catches a bad cell
+  before hours are spent: ValueError naming the cell and the point."""
+  for i, point in enumerate(search_points(method)):
+    try:
+      methods.validate(point_config(task, method, point), device_count)
+    except ValueError as e:
+      raise ValueError(f'{task["name"]}/{method["name"]} point {i}: '
+                       f'{e}') from e
+
+
 def results_dir(suite):
   return suite.get('results', os.path.join('results', suite['name']))
 
