@@ -276,3 +276,34 @@ def test_one_default_config_across_tasks(tmp_path):
   # Until every task is tuned there is no default.
   os.remove(suite_lib.Run(task_a, method, 'tune', 0, 0).result_path(suite))
   assert harness.cross_task_point(suite, method) is None
+
+
+def test_image_tasks_keep_a_sample_grid_per_method(tmp_path):
+  """An image task's run leaves its samples as a grid beside the results
+  (`execute` asks for it on the first final seed only), and the
+  leaderboard embeds it where it exists."""
+  suite = {'name': 'grids', 'final_seeds': (1, 2),
+           'results': str(tmp_path / 'results'),
+           'report': str(tmp_path / 'docs' / 'board.md'),
+           'methods': [{'name': 'drifting', 'label': 'drifting'}]}
+  task = {'name': 'digits', 'config': 'configs/digits.py:runlocal'}
+  method = suite['methods'][0]
+  config = suite_lib.config_with_overrides(task['config'], {})
+  dataset = data_lib.for_run(config)
+  workdir = tmp_path / 'run'
+  workdir.mkdir()
+  np.save(workdir / 'samples.npy', np.zeros((64, dataset.dim), np.float32))
+  second = suite_lib.Run(task, method, 'final', 0, 2)
+  harness.save_sample_grid(suite, second, config, str(workdir))
+  path = store.samples_path(suite, task, method)
+  assert os.path.isfile(path)
+  os.remove(path)
+  assert leaderboard.sample_grids(suite, task) == []
+  harness.save_sample_grid(suite, suite_lib.Run(task, method, 'final', 0, 1),
+                           config, str(workdir))
+  lines = leaderboard.sample_grids(suite, task)
+  assert lines[-1] == ('![digits: drifting at its chosen point, test seed '
+                       '1](../results/digits/samples/drifting.png)')
+  # The grid does not break reading the task's stored cells.
+  assert store.stored_cell(suite, task, method) == {
+      'tune': [], 'final': [], 'default': []}

@@ -27,6 +27,7 @@ import os
 import time
 
 import jax
+import numpy as np
 
 from drift_jax.data import datasets as data_lib
 from drift_jax.studies import budget as budget_lib
@@ -98,8 +99,31 @@ def execute(suite, run: Run, budget: Budget, classifier_dir=None) -> dict:
     error = f'{run.task["metric"]} is {value} at the end of the run'
   result['status'] = 'failed' if error else 'ok'
   result['error'] = error
+  if (error is None and run.phase == 'final'
+      and run.seed == suite['final_seeds'][0]):
+    save_sample_grid(suite, run, config, workdir)
   store.write_json(run.result_path(suite), result)
   return result
+
+
+def save_sample_grid(suite, run: Run, config, workdir) -> None:
+  """The sample grid of an image task's first final run, one row per
+  class when conditional, kept beside the results for the leaderboard
+  (`store.samples_path`); nothing for non-image data."""
+  samples_file = os.path.join(workdir, workdir_lib.SAMPLES_FILE)
+  if not os.path.isfile(samples_file):
+    return
+  dataset = data_lib.for_run(config)
+  if dataset.image_shape is None:
+    return
+  path = store.samples_path(suite, run.task, run.method)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  conditional = config.conditional.enabled and dataset.num_classes > 1
+  label = run.method.get('label', run.method['name'])
+  reporting.plot_image_grid(
+      path, np.load(samples_file), dataset.image_shape,
+      f'{label}, {run.task["name"]}, test seed {run.seed}',
+      num_classes=dataset.num_classes if conditional else 0)
 
 
 def curve(workdir, budget: Budget) -> list[dict]:

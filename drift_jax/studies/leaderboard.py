@@ -112,6 +112,7 @@ def task_section(suite, task, table, figures_rel) -> list[str]:
               ' against charged seconds; geometric mean over the test seeds '
               'with the 95 % t-band of the log values (grey: the data row)]'
               f'({figure})']
+  lines += sample_grids(suite, task)
   lines += ['', '<details><summary>Tuning (validation, seed '
             f'{suite.get("tuning_seed", 0)})</summary>', '',
             '| method | ' + ' | '.join(f'p{i}' for i in range(
@@ -131,6 +132,25 @@ def task_section(suite, task, table, figures_rel) -> list[str]:
     lines.append(f'| {method["name"]} | ' + ' | '.join(cells) + ' |')
   lines += ['', '</details>', '']
   return lines
+
+
+def sample_grids(suite, task) -> list[str]:
+  """An image task's sample grids, one per method at its chosen point
+  (its first test seed; `harness.save_sample_grid`), where stored."""
+  report_dir = os.path.dirname(report_path(suite)) or '.'
+  lines = []
+  for method in suite['methods']:
+    path = store.samples_path(suite, task, method)
+    if os.path.isfile(path):
+      label = method.get('label', method['name']) + _suffix(method)
+      lines.append(f'![{task["name"]}: {label} at its chosen point, test '
+                   f'seed {suite["final_seeds"][0]}]'
+                   f'({os.path.relpath(path, report_dir)})')
+  if not lines:
+    return []
+  return ['', f'Samples of each method at its chosen point (test seed '
+          f'{suite["final_seeds"][0]}; one row per class when '
+          'conditional):', '', *lines]
 
 
 def plot_curves(suite, task, table, figures_rel):

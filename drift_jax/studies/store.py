@@ -21,6 +21,7 @@ from drift_jax.train import workdir as workdir_lib
 
 CALIBRATION_FILE = 'calibration.json'
 DATA_ROW_FILE = 'data_row.json'
+SAMPLES_DIR = 'samples'  # a task's folder of sample grids (not a method)
 WALL_TIME_FILE = 'wall_time.json'
 
 
@@ -67,6 +68,13 @@ def stored_calibrations(suite) -> dict:
 def data_row_path(suite, task) -> str:
   return os.path.join(suite_lib.results_dir(suite), task['name'],
                       DATA_ROW_FILE)
+
+
+def samples_path(suite, task, method) -> str:
+  """The sample grid of a method's first final run on an image task
+  (beside the task's results, committed with them)."""
+  return os.path.join(suite_lib.results_dir(suite), task['name'],
+                      SAMPLES_DIR, f'{method["name"]}.png')
 
 
 def wall_time(suite) -> dict:
