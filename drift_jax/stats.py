@@ -244,29 +244,40 @@ def log_ratio_comparison(a, b, *, test: str = 'paired',
                          lower_is_better: bool = True,
                          alpha: float = 0.05,
                          power: float = 0.8) -> RatioComparison:
-  """a against b (a[i] and b[i] share seed i) on a positive metric, on the
-  log scale, at level `alpha` (interval confidence 1 - alpha).
+  """a against b on a positive metric, on the log scale, at level `alpha`
+  (interval confidence 1 - alpha). Paired: a[i] and b[i] share seed i.
+  Welch: a and b may have different numbers of seeds (a method with more
+  test seeds than its rival keeps them all).
 
   Failures decide first, as in `paired_comparison`: if only one method
   failed seeds the other finished, it is worse (p = 0: no test needed);
-  if both did, the finished pairs are compared.
+  if both did, the finished runs are compared. With unequal numbers of
+  seeds, "only one" means only one has any failure.
   """
   log_a, log_b = _positive_logs('a', a), _positive_logs('b', b)
-  if log_a.shape != log_b.shape:
+  _check_test(test)
+  ok_a, ok_b = np.isfinite(log_a), np.isfinite(log_b)
+  if log_a.shape == log_b.shape:
+    use_a = use_b = ok_a & ok_b
+    only_a_failed = int(np.sum(~ok_a & ok_b))
+    only_b_failed = int(np.sum(ok_a & ~ok_b))
+  elif test == 'welch':
+    use_a, use_b = ok_a, ok_b
+    only_a_failed = int(np.sum(~ok_a)) if ok_b.all() else 0
+    only_b_failed = int(np.sum(~ok_b)) if ok_a.all() else 0
+  else:
     raise ValueError(f'Paired values need equal shapes, got {log_a.shape} '
                      f'and {log_b.shape}.')
-  ok_a, ok_b = np.isfinite(log_a), np.isfinite(log_b)
-  both = ok_a & ok_b
-  only_a_failed = int(np.sum(~ok_a & ok_b))
-  only_b_failed = int(np.sum(ok_a & ~ok_b))
-  n = int(both.sum())
-  if n >= 2 and np.ptp(log_a[both] - log_b[both]) + np.ptp(
-      log_a[both]) + np.ptp(log_b[both]) > 0:
-    gap, (low, high), p, df, se = log_t_test(log_a[both], log_b[both], test,
-                                             1 - alpha)
+  fa, fb = log_a[use_a], log_b[use_b]
+  n = int(min(fa.size, fb.size))
+  spread = (np.ptp(fa) + np.ptp(fb) if n >= 2 else 0.0) + (
+      np.ptp(fa - fb) if n >= 2 and fa.size == fb.size else 0.0)
+  if n >= 2 and spread > 0:
+    gap, (low, high), p, df, se = log_t_test(fa, fb, test, 1 - alpha)
     detectable = math.exp(detectable_log_gap(se, df, alpha, power))
   else:
-    gap = float(np.mean(log_a[both] - log_b[both])) if n else math.nan
+    gap = (float(np.mean(fa) - np.mean(fb)) if fa.size and fb.size
+           else math.nan)
     low = high = p = detectable = math.nan
   decided = None
   if only_a_failed and not only_b_failed:

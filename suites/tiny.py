@@ -12,6 +12,9 @@ def get_suite():
       'search_points': 2,
       'final_seeds': (1, 2),
       'tuning_seed': 0,
+      # drifting and the better rival on validation get a third seed.
+      'finalists': {'seeds': (1, 2, 3), 'always': ('drifting',),
+                    'best_rivals': 1},
       'floor_draws': 3,
       'data_draws': 3,
       'evals_per_run': 2,

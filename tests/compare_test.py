@@ -146,7 +146,8 @@ def test_tuning_scores_validation_and_final_runs_score_test(finished):
   for method in suite['methods']:
     cell = table[(task['name'], method['name'])]
     assert [r['split'] for r in cell['tune']] == ['validation'] * 2
-    assert [r['seed'] for r in cell['final']] == list(suite['final_seeds'])
+    assert [r['seed'] for r in cell['final']] == list(
+        harness.due_seeds(suite, task, method))
     assert {r['split'] for r in cell['final']} == {'test'}
     assert {r['point'] for r in cell['final']} == {
         harness.choose(cell['tune'], task['metric'])}
@@ -167,6 +168,25 @@ def test_tuning_scores_validation_and_final_runs_score_test(finished):
             for m in ('drifting', 'dmd_trained')
             for r in table[(task['name'], m)]['final']}
   assert len(floors) == 1
+
+
+def test_finalists_get_their_seeds_fixed_in_advance(finished):
+  """tiny: drifting always, plus the one best rival on validation (DMD:
+  the diverging method's points failed) get seed 3; the rest keep 2."""
+  suite, table = finished
+  task = suite['tasks'][0]
+  assert harness.finalists(suite, task) == {'drifting', 'dmd_trained'}
+  seeds = {m: [r['seed'] for r in table[('ring', m)]['final']]
+           for m in ('drifting', 'dmd_trained', 'diverging')}
+  assert seeds == {'drifting': [1, 2, 3], 'dmd_trained': [1, 2, 3],
+                   'diverging': [1, 2]}
+  text = open(leaderboard.write(suite)).read()
+  assert '3 for the finalists (drifting, dmd_trained)' in text
+  assert 'Finalists: on each task, drifting and the 1 best' in text
+  bad = copy.deepcopy(suite)
+  bad['finalists']['seeds'] = (2, 3)
+  with pytest.raises(ValueError, match='every final seed'):
+    suite_lib.check_suite(bad)
 
 
 def test_trained_teacher_is_paid_from_the_budget(finished):

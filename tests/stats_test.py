@@ -170,3 +170,23 @@ def test_log_comparison_bad_arguments_name_themselves():
     stats.log_ratio_comparison([1.0, 2.0], [1.0, 2.0], test='wilcoxon')
   with pytest.raises(ValueError, match='equal shapes'):
     stats.log_ratio_comparison([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_welch_keeps_every_seed_of_the_method_with_more():
+  """Ten test seeds against three: Welch's t on all of them (scipy), and
+  a failure decides only when the other method has none."""
+  rng = np.random.default_rng(5)
+  a, b = np.exp(rng.normal(0.5, 0.3, 10)), np.exp(rng.normal(0.0, 0.3, 3))
+  got = stats.log_ratio_comparison(a, b, test='welch')
+  ref = scipy_stats.ttest_ind(np.log(a), np.log(b), equal_var=False)
+  assert abs(got.p_value - ref.pvalue) < 1e-10 and got.n == 3
+  failed = a.copy()
+  failed[7] = np.nan
+  assert stats.log_ratio_comparison(failed, b, test='welch').verdict == (
+      'worse')
+  both = b.copy()
+  both[0] = np.nan
+  lost = stats.log_ratio_comparison(failed, both, test='welch')
+  ref = scipy_stats.ttest_ind(np.log(np.delete(a, 7)), np.log(b[1:]),
+                              equal_var=False)
+  assert abs(lost.p_value - ref.pvalue) < 1e-10

@@ -113,6 +113,40 @@ def set_by_path(config: ml_collections.ConfigDict, key: str, value) -> None:
   node[leaf] = value
 
 
+def eval_section() -> dict:
+  """The shared `eval` section's defaults."""
+  # eval.classifier (image data): 'train' trains one into
+  # workdir/classifier, 'none' skips the classifier metrics, or the
+  # directory of one.
+  # eval.seed: the seed of the held-out and floor-reference sets (and of a
+  # finite dataset's train / held-out split); -1 follows `seed` (the
+  # protocol of before the leaderboard). Fixed (the default), every run of
+  # a task, whatever its seed or method, is scored on the same sets, so
+  # that differences between runs are not differences of sets, and a
+  # single run's number means what docs/leaderboard.md's numbers mean.
+  # eval.split: 'test' (the held-out set) or 'validation' (an independent
+  # draw of synthetic data, `data.validation_fraction` rows of finite data):
+  # hyperparameters are chosen on validation, never on test.
+  # eval.floor_draws: the floors average this many independent reference
+  # draws against the one held-out set (1: the single draw of before; one
+  # draw's floor varies about five-fold between draws).
+  # eval.evaluators: what samples are scored with (`drift_jax.evaluators`),
+  # each where the data allow it, in this order.
+  # eval.sample_chunk: rows per solver call of a multi-step sampler (the
+  # diffusion reference's Heun), one chunk after the other; 0: all rows at
+  # once. Memory only: the same noise, the same samples.
+  # eval.classifier_channels: the evaluation classifier's stages, when its
+  # architecture should differ from the classifier feature encoder's
+  # (`classifier.channels`); empty: the same stages, another seed.
+  # eval.inception_weights: pytorch-fid's InceptionV3 weights (.pth or
+  # .npz) for the `inception` evaluator (Inception FID); never downloaded.
+  return dict(num_samples=5000, plot=True,
+              classifier=workdir_lib.TRAIN_HERE, seed=0, split='test',
+              floor_draws=10, evaluators=evaluators.DEFAULT,
+              sample_chunk=0, classifier_channels=(),
+              inception_weights='')
+
+
 def shared_config() -> ml_collections.ConfigDict:
   """The sections every method shares, with the drifting toy recipe's
   values; the methods add their own (`compose`, `drift_jax.methods`)."""
@@ -143,36 +177,7 @@ def shared_config() -> ml_collections.ConfigDict:
                  eval_every=1000, checkpoint_every=1000, keep_checkpoints=3,
                  progress=True, divergence_factor=0.0,
                  allow_config_change=False)
-  # eval.classifier (image data): 'train' trains one into
-  # workdir/classifier, 'none' skips the classifier metrics, or the
-  # directory of one.
-  # eval.seed: the seed of the held-out and floor-reference sets (and of a
-  # finite dataset's train / held-out split); -1 follows `seed` (the
-  # protocol of before the leaderboard). Fixed (the default), every run of
-  # a task, whatever its seed or method, is scored on the same sets, so
-  # that differences between runs are not differences of sets, and a
-  # single run's number means what docs/leaderboard.md's numbers mean.
-  # eval.split: 'test' (the held-out set) or 'validation' (an independent
-  # draw of synthetic data, `data.validation_fraction` rows of finite data):
-  # hyperparameters are chosen on validation, never on test.
-  # eval.floor_draws: the floors average this many independent reference
-  # draws against the one held-out set (1: the single draw of before; one
-  # draw's floor varies about five-fold between draws).
-  # eval.evaluators: what samples are scored with (`drift_jax.evaluators`),
-  # each where the data allow it, in this order.
-  # eval.sample_chunk: rows per solver call of a multi-step sampler (the
-  # diffusion reference's Heun), one chunk after the other; 0: all rows at
-  # once. Memory only: the same noise, the same samples.
-  # eval.classifier_channels: the evaluation classifier's stages, when its
-  # architecture should differ from the classifier feature encoder's
-  # (`classifier.channels`); empty: the same stages, another seed.
-  # eval.inception_weights: pytorch-fid's InceptionV3 weights (.pth or
-  # .npz) for the `inception` evaluator (Inception FID); never downloaded.
-  c.eval = dict(num_samples=5000, plot=True,
-                classifier=workdir_lib.TRAIN_HERE, seed=0, split='test',
-                floor_draws=10, evaluators=evaluators.DEFAULT,
-                sample_chunk=0, classifier_channels=(),
-                inception_weights='')
+  c.eval = eval_section()
   c.mesh = dict(num_devices=-1)
   c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()
   return c

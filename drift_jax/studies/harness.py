@@ -29,6 +29,7 @@ import time
 import jax
 import numpy as np
 
+from drift_jax import evaluators
 from drift_jax.data import datasets as data_lib
 from drift_jax.studies import budget as budget_lib
 from drift_jax.studies import store
@@ -187,6 +188,68 @@ def run_cell(suite, task, method, *, dry_run=False, classifier_dir=None):
   return todo
 
 
+def finalists(suite, task) -> set | None:
+  """The methods of `task` that get the suite's `finalists['seeds']`
+  (fixed in advance: no optional stopping): the `always` ones, and the
+  `best_rivals` best other one-step methods by their chosen point's
+  validation metric. None until every method of the task is tuned; an
+  empty set when the suite has no finalists."""
+  spec = suite.get('finalists')
+  if not spec:
+    return set()
+  metric, chosen = task['metric'], {}
+  for method in suite['methods']:
+    if not applies(task, method):
+      continue
+    tuned = store.stored_cell(suite, task, method)['tune']
+    if len(tuned) < len(search_points(method)):
+      return None
+    best = tuned[choose(tuned, metric)]
+    value = best['final'].get(metric, math.nan)
+    chosen[method['name']] = (value if best['status'] == 'ok'
+                              and math.isfinite(value) else math.inf)
+  always = {n for n in spec.get('always', ()) if n in chosen}
+  sign = -1 if evaluators.higher_is_better(metric) else 1
+  rivals = sorted((n for n, m in ((m['name'], m) for m in suite['methods'])
+                   if n in chosen and n not in always
+                   and not (m.get('upper_bound') or m.get('reference'))),
+                  key=lambda n: sign * chosen[n])
+  return always | set(rivals[:spec.get('best_rivals', 0)])
+
+
+def due_seeds(suite, task, method) -> tuple:
+  """The test seeds a method's chosen point is trained with on `task`:
+  the finalists' seeds for a finalist, `final_seeds` otherwise."""
+  names = finalists(suite, task)
+  if names and method['name'] in names:
+    return tuple(suite['finalists']['seeds'])
+  return tuple(suite['final_seeds'])
+
+
+def run_finalists(suite, task, *, dry_run=False, classifier_dir=None):
+  """The finalists' test seeds beyond `final_seeds`, once every method
+  of the task is tuned (their first seeds are the usual final runs)."""
+  names = finalists(suite, task)
+  if names is None:
+    return ([f'{task["name"]}: finalists\' extra seeds (after tuning)']
+            if suite.get('finalists') else [])
+  todo = []
+  calibrations = store.stored_calibrations(suite)
+  for method in suite['methods']:
+    if method['name'] not in names:
+      continue
+    chosen = choose(store.stored_cell(suite, task, method)['tune'],
+                    task['metric'])
+    for seed in due_seeds(suite, task, method):
+      if seed in suite['final_seeds']:
+        continue
+      _result_or_run(suite, Run(task, method, 'final', chosen, seed),
+                     calibrations[f'{task["name"]}/{method["name"]}'],
+                     search_points(method)[chosen], dry_run, classifier_dir,
+                     todo)
+  return todo
+
+
 def _result_or_run(suite, run, calibration, point, dry_run, classifier_dir,
                    todo):
   stored = store.read_json(run.result_path(suite))
@@ -326,6 +389,8 @@ def run_suite(suite, *, dry_run=False, only_tasks=None, only_methods=None):
     for t, method in plan(suite, [task['name']], only_methods):
       todo += run_cell(suite, t, method, dry_run=dry_run,
                        classifier_dir=classifier_dir)
+    todo += run_finalists(suite, task, dry_run=dry_run,
+                          classifier_dir=classifier_dir)
   if not only_methods or suite.get('default_method') in only_methods:
     todo += run_defaults(suite, dry_run=dry_run, only_tasks=only_tasks)
   return todo

@@ -78,8 +78,8 @@ def task_section(suite, task, table, figures_rel) -> list[str]:
            f'Budget {task["budget_seconds"]} s per run (a teacher '
            f'included); chosen on validation by '
            f'{evaluators.label(task["metric"])}; '
-           f'{len(suite["final_seeds"])} test seeds per method; mean '
-           '[95 % interval].', '']
+           f'{_seed_counts(suite, task, table)}; mean [95 % interval].',
+           '']
   header = ['method', 'chosen point', 'steps', 'charged s',
             *[evaluators.label(m) for m in metrics], 'failed']
   lines += ['| ' + ' | '.join(header) + ' |',
@@ -113,6 +113,24 @@ def task_section(suite, task, table, figures_rel) -> list[str]:
               'with the 95 % t-band of the log values (grey: the data row)]'
               f'({figure})']
   lines += sample_grids(suite, task)
+  lines += tuning_table(suite, task, table)
+  return lines
+
+
+def _seed_counts(suite, task, table) -> str:
+  """'3 test seeds per method', or with finalists which have more."""
+  text = f'{len(suite["final_seeds"])} test seeds per method'
+  names = harness.finalists(suite, task) if suite.get('finalists') else None
+  if names:
+    ordered = [m['name'] for m in suite['methods'] if m['name'] in names]
+    text += (f', {len(suite["finalists"]["seeds"])} for the finalists ('
+             f'{", ".join(ordered)})')
+  return text
+
+
+def tuning_table(suite, task, table) -> list[str]:
+  """The validation score of every search point, the chosen one bold."""
+  lines = []
   lines += ['', '<details><summary>Tuning (validation, seed '
             f'{suite.get("tuning_seed", 0)})</summary>', '',
             '| method | ' + ' | '.join(f'p{i}' for i in range(
@@ -130,8 +148,7 @@ def task_section(suite, task, table, figures_rel) -> list[str]:
       text += f' ({_fmt_point(r["overrides"])})'
       cells.append(f'**{text}**' if r['point'] == chosen else text)
     lines.append(f'| {method["name"]} | ' + ' | '.join(cells) + ' |')
-  lines += ['', '</details>', '']
-  return lines
+  return lines + ['', '</details>', '']
 
 
 def sample_grids(suite, task) -> list[str]:
@@ -283,11 +300,26 @@ def _runs_wall_hours(table) -> float:
              for r in cell['tune'] + cell['final']) / 3600
 
 
+def finalists_paragraph(suite) -> list[str]:
+  """The finalists' protocol in one paragraph ([] without finalists)."""
+  spec = suite.get('finalists')
+  if not spec:
+    return []
+  return [
+      f'Finalists: on each task, {", ".join(spec.get("always", ()))} and '
+      f'the {spec.get("best_rivals", 0)} best other one-step methods on '
+      f'validation are trained with {len(spec["seeds"])} test seeds '
+      f'({", ".join(map(str, spec["seeds"]))}), fixed before any was run '
+      'and never extended on seeing results; every other method keeps '
+      f'{len(suite["final_seeds"])}. Comparisons with unequal seeds use '
+      'every seed of each (Welch), or the common ones (paired).', '']
+
+
 def summary_section(suite, table) -> list[str]:
   """The generated headline (`verdicts.headline`, which the README quotes)
   and the summary table (`verdicts.summary_rows`)."""
   rows = verdicts.summary_rows(suite, table)
-  lines = []
+  lines = finalists_paragraph(suite)
   headline_lines = verdicts.headline(suite, table)
   if headline_lines:
     lines += ['## Headline', '', *headline_lines, '']

@@ -21,11 +21,32 @@ from drift_jax.config import config_lib
 SUITE_KEYS = {'name', 'tasks', 'methods', 'search_points', 'final_seeds',
               'tuning_seed', 'floor_draws', 'data_draws', 'evals_per_run',
               'calibration_seconds', 'results', 'workdir', 'report',
-              'figures', 'title', 'notes', 'default_method'}
+              'figures', 'title', 'notes', 'default_method', 'finalists'}
+# finalists: {'seeds': the finalists' test seeds (a superset of
+# final_seeds), 'always': method names, 'best_rivals': how many of the
+# other one-step methods, best on validation, join them}.
+FINALIST_KEYS = {'seeds', 'always', 'best_rivals'}
 TASK_KEYS = {'name', 'config', 'overrides', 'budget_seconds', 'eval_seed',
              'metric', 'metrics', 'needs'}
 METHOD_KEYS = {'name', 'overrides', 'search', 'needs', 'label',
                'upper_bound', 'reference'}
+
+
+def _check_finalists(suite) -> None:
+  spec = suite.get('finalists')
+  if not spec:
+    return
+  _check_keys('finalists', spec, FINALIST_KEYS, required=('seeds',))
+  seeds = tuple(spec['seeds'])
+  if not set(suite['final_seeds']) <= set(seeds) or suite.get(
+      'tuning_seed', 0) in seeds:
+    raise ValueError('`finalists.seeds` must contain every final seed and '
+                     f'not the tuning seed, got {seeds}.')
+  names = {m['name'] for m in suite['methods']}
+  unknown = set(spec.get('always', ())) - names
+  if unknown:
+    raise ValueError(f'`finalists.always` names unknown methods '
+                     f'{sorted(unknown)}; the suite has {sorted(names)}.')
 
 
 def load_suite(path: str) -> dict:
@@ -64,6 +85,7 @@ def check_suite(suite: dict) -> dict:
     raise ValueError('`final_seeds` must be non-empty and must not contain '
                      'the tuning seed (the chosen point is retrained with '
                      'new seeds).')
+  _check_finalists(suite)
   for task in suite['tasks']:
     if not evaluators.positive(task['metric']):
       raise ValueError(

@@ -21,6 +21,7 @@ import numpy as np
 
 from drift_jax import evaluators
 from drift_jax import stats
+from drift_jax.studies import harness
 from drift_jax.studies import suite as suite_lib
 
 TEST_NAMES = {'paired': 'a paired t', 'welch': 'Welch\'s t'}
@@ -55,25 +56,46 @@ def not_competing(method) -> bool:
 
 
 def finished(suite, task, table) -> dict:
-  """{method name: final results} of the methods with every test seed."""
-  return {m['name']: table[(task['name'], m['name'])]['final']
-          for m in suite['methods']
-          if (task['name'], m['name']) in table
-          and len(table[(task['name'], m['name'])]['final'])
-          == len(suite['final_seeds'])}
+  """{method name: final results} of the methods with every test seed
+  they are due (`harness.due_seeds`: the finalists have more)."""
+  out = {}
+  for m in suite['methods']:
+    final = table.get((task['name'], m['name']), {}).get('final', [])
+    if final and len(final) == len(harness.due_seeds(suite, task, m)):
+      out[m['name']] = final
+  return out
 
 
-def compare(test, a, b, metric) -> stats.RatioComparison:
+def common_seeds(a_results, b_results, metric):
+  """The metric of both over the seeds both have, in seed order."""
+  seeds = sorted({r['seed'] for r in a_results}
+                 & {r['seed'] for r in b_results})
+  pick = lambda rs: values(sorted((r for r in rs if r['seed'] in seeds),
+                                  key=lambda r: r['seed']), metric)
+  return pick(a_results), pick(b_results)
+
+
+def compare(test, a_results, b_results, metric) -> stats.RatioComparison:
   """a against b on the log scale (`suite.check_suite` admits only
-  positive headline metrics)."""
+  positive headline metrics): paired over their common seeds, Welch over
+  all of each one's seeds."""
+  if test == 'paired':
+    a, b = common_seeds(a_results, b_results, metric)
+  else:
+    a, b = values(a_results, metric), values(b_results, metric)
   return stats.log_ratio_comparison(
       a, b, test=test, lower_is_better=not evaluators.higher_is_better(
           metric))
 
 
-def table_test(pairs) -> str:
-  """`stats.choose_test` over one table's (a, b) comparisons."""
-  return stats.choose_test([(np.log(a), np.log(b)) for a, b in pairs])
+def table_test(pairs, metric_of) -> str:
+  """`stats.choose_test` over one table's comparisons: (a results, b
+  results, task) triples, paired on their common seeds."""
+  logs = []
+  for a, b, task in pairs:
+    va, vb = common_seeds(a, b, metric_of(task))
+    logs.append((np.log(va), np.log(vb)))
+  return stats.choose_test(logs)
 
 
 def rank(results, metric, lower):
@@ -96,14 +118,14 @@ def summary_rows(suite, table) -> list[dict]:
     metric = task['metric']
     lower = not evaluators.higher_is_better(metric)
     done = finished(suite, task, table)
-    vals = {n: values(r, metric) for n, r in done.items()
+    vals = {n: r for n, r in done.items()
             if not not_competing(method_of(suite, n))}
     if not vals:
       continue
     best = min(vals, key=lambda n: rank(done[n], metric, lower))
     cells.append((task, best, [n for n in vals if n != best], vals, done))
-  test = table_test([(v[best], v[n]) for _, best, others, v, _ in cells
-                     for n in others])
+  test = table_test([(v[best], v[n], t) for t, best, others, v, _ in cells
+                     for n in others], lambda t: t['metric'])
   rows = []
   for task, best, others, vals, done in cells:
     found = [compare(test, vals[n], vals[best], task['metric'])
@@ -132,7 +154,8 @@ def headline(suite, table) -> list[str]:
   if not pairs or not pairs[0]:
     return []
   rivals, references = pairs
-  test = table_test([(a, b) for *_, a, b in rivals + references])
+  test = table_test([(a, b, t) for _, t, a, b in rivals + references],
+                    lambda t: t['metric'])
   compared = [(o, t, compare(test, a, b, t['metric']))
               for o, t, a, b in rivals]
   said = stats.holm_verdicts([c for *_, c in compared])
@@ -163,13 +186,12 @@ def _default_pairs(suite, table, name):
     done = finished(suite, task, table)
     if name not in done:
       return None
-    ours = values(done[name], task['metric'])
     for other, results in done.items():
       method = method_of(suite, other)
       if other == name or method.get('upper_bound'):
         continue
       (references if method.get('reference') else rivals).append(
-          (other, task, ours, values(results, task['metric'])))
+          (other, task, done[name], results))
   return rivals, references
 
 
