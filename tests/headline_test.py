@@ -4,6 +4,11 @@ stored verdicts (`verdicts.headline` over `results/core/`)."""
 import os
 import re
 
+import numpy as np
+
+from drift_jax import methods
+from drift_jax.config import config_lib
+from drift_jax.studies import budget as budget_lib
 from drift_jax.studies import leaderboard
 from drift_jax.studies import suite as suite_lib
 from drift_jax.studies import verdicts
@@ -38,3 +43,35 @@ def test_headline_reports_what_the_data_allow():
   assert 'Holm-corrected' in text and 'not beaten' not in text
   assert re.search(r'up to [\d.]+× worse', text)
   assert re.search(r'detects ratios of [\d.]+–[\d.]+× at 80 % power', text)
+
+
+def test_readme_main_job_is_the_leaderboards_checkerboard_run():
+  """README command 1 trains the leaderboard's drifting steps on the
+  checkerboard and scores on that task's evaluation sets, and the
+  interval the README quotes is the stored one."""
+  with open(os.path.join(ROOT, 'README.md')) as f:
+    readme = f.read()
+  command = next(line for line in readme.splitlines()
+                 if 'experiments.main' in line and 'pip install' in line)
+  steps = int(re.search(r'--config\.train\.steps=(\d+)', command).group(1))
+  seed = int(re.search(r'--config\.eval\.seed=(\d+)', command).group(1))
+  suite = suite_lib.load_suite(os.path.join(ROOT, 'suites', 'core.py'))
+  suite['results'] = os.path.join(ROOT, suite_lib.results_dir(suite))
+  table = leaderboard.load(suite)
+  task = next(t for t in suite['tasks'] if t['name'] == 'checkerboard')
+  assert 'dataset=checkerboard' in command and task['eval_seed'] == seed
+  final = table[('checkerboard', 'drifting')]['final']
+  assert {r['steps'] for r in final} == {steps}
+  # ... at the point the leaderboard chose, which is the config's default.
+  config = methods.finalize(config_lib.load_config_file(
+      'configs/toy2d.py:dataset=checkerboard'))
+  for key, value in final[0]['overrides'].items():
+    assert tuple(np.ravel(budget_lib.config_value(config, key))) == tuple(
+        np.ravel(value)), key
+  quoted = str(leaderboard.interval(final, task['metric']))
+  low_high = quoted.split(' ', 1)
+  assert f'**{low_high[0]}× {low_high[1]}**' in readme
+  draws = [{'status': 'ok', 'final': d}
+           for d in table[('checkerboard', None)]['draws']]
+  data = str(leaderboard.interval(draws, task['metric'])).split(' ', 1)
+  assert f'{data[0]}× {data[1]}' in readme
