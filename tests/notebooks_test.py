@@ -39,3 +39,20 @@ def test_notebooks_set_the_repository_address_in_one_place():
 
 def test_there_is_a_notebook():
   assert any(p.name.startswith('01_') for p in NOTEBOOKS)
+
+
+@pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_text_has_no_control_characters(path):
+  """A LaTeX escape written into a Python string without an r prefix
+  becomes a control character (\\tau a tab, \\bar a backspace) that a
+  renderer drops: none in any cell but newlines."""
+  for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+    bad = re.findall(r'[\x00-\x09\x0b-\x1f]', cell.source)
+    assert not bad, f'{path.name} cell {i}: {bad}'
+
+
+@pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.name)
+def test_smoke_mode_is_named_as_the_code_reads_it(path):
+  text = ''.join(c.source for c in nbformat.read(path, as_version=4).cells
+                 if c.cell_type == 'markdown')
+  assert not re.search(r'(?<!DRIFT_JAX_)SMOKE=', text), path.name
