@@ -32,6 +32,7 @@ import numpy as np
 from drift_jax import evaluators
 from drift_jax.data import datasets as data_lib
 from drift_jax.studies import budget as budget_lib
+from drift_jax.studies import edges
 from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
 from drift_jax.studies.budget import Budget
@@ -52,8 +53,7 @@ def run_config(suite, run: Run, budget: Budget, classifier_dir=None):
   """The config a run trains with: its length (and its prerequisites')
   from the budget, evaluated `evals_per_run` times on the fixed sets of
   its split."""
-  point = search_points(run.method)[run.point]
-  config = point_config(run.task, run.method, point)
+  config = point_config(run.task, run.method, run.overrides)
   k = config.train.steps_per_call
   every = max(k, budget.steps // suite.get('evals_per_run', 8) // k * k)
   config.seed = run.seed
@@ -75,7 +75,7 @@ def execute(suite, run: Run, budget: Budget, classifier_dir=None) -> dict:
   workdir = run.workdir(suite)
   result = {'task': run.task['name'], 'method': run.method['name'],
             'phase': run.phase, 'point': run.point, 'seed': run.seed,
-            'overrides': store.jsonable(search_points(run.method)[run.point]),
+            'overrides': store.jsonable(run.overrides),
             'split': config.eval.split, 'steps': budget.steps,
             'prerequisites': {
                 name: {'steps': p.steps,
@@ -171,21 +171,37 @@ def run_cell(suite, task, method, *, dry_run=False, classifier_dir=None):
             f'{len(search_points(method))} tuning and '
             f'{len(suite["final_seeds"])} final runs']
   calibration = calibration or budget_lib.calibrate(suite, task, method)
-  points = search_points(method)
-  todo = []
-  tuned = []
-  for i, point in enumerate(points):
-    run = Run(task, method, 'tune', i, suite.get('tuning_seed', 0))
-    tuned.append(_result_or_run(suite, run, calibration, point, dry_run,
-                                classifier_dir, todo))
-  if any(r is None for r in tuned):
-    return todo + [f'{task["name"]}/{method["name"]}/final (after tuning)']
-  chosen = choose(tuned, task['metric'])
+  todo, tuned = [], {}
+  while True:  # the declared points, then any edge extensions they call for
+    points = tuned_points(suite, task, method, list(tuned.values()))
+    missing = [i for i in range(len(points)) if i not in tuned]
+    if not missing:
+      break
+    for i in missing:
+      run = Run(task, method, 'tune', i, suite.get('tuning_seed', 0),
+                points[i])
+      result = _result_or_run(suite, run, calibration, points[i], dry_run,
+                              classifier_dir, todo)
+      if result is None:
+        return todo + [f'{task["name"]}/{method["name"]}/final (after '
+                       'tuning)']
+      tuned[i] = result
+  chosen = choose(list(tuned.values()), task['metric'])
   for seed in suite['final_seeds']:
-    run = Run(task, method, 'final', chosen, seed)
+    run = Run(task, method, 'final', chosen, seed, points[chosen])
     _result_or_run(suite, run, calibration, points[chosen], dry_run,
                    classifier_dir, todo)
   return todo
+
+
+def tuned_points(suite, task, method, tuned=None) -> list[dict]:
+  """The cell's search points (`edges.cell_points`: the declared ones,
+  then the edge extensions the tuning results call for), from `tuned` or
+  the stored tuning results."""
+  if tuned is None:
+    tuned = store.stored_cell(suite, task, method)['tune']
+  return edges.cell_points(suite, method, tuned,
+                           lambda rs: choose(rs, task['metric']))
 
 
 def finalists(suite, task) -> set | None:
@@ -202,7 +218,7 @@ def finalists(suite, task) -> set | None:
     if not applies(task, method):
       continue
     tuned = store.stored_cell(suite, task, method)['tune']
-    if len(tuned) < len(search_points(method)):
+    if len(tuned) < len(tuned_points(suite, task, method, tuned)):
       return None
     best = tuned[choose(tuned, metric)]
     value = best['final'].get(metric, math.nan)
@@ -238,15 +254,15 @@ def run_finalists(suite, task, *, dry_run=False, classifier_dir=None):
   for method in suite['methods']:
     if method['name'] not in names:
       continue
-    chosen = choose(store.stored_cell(suite, task, method)['tune'],
-                    task['metric'])
+    tuned = store.stored_cell(suite, task, method)['tune']
+    chosen = choose(tuned, task['metric'])
+    point = tuned_points(suite, task, method, tuned)[chosen]
     for seed in due_seeds(suite, task, method):
       if seed in suite['final_seeds']:
         continue
-      _result_or_run(suite, Run(task, method, 'final', chosen, seed),
+      _result_or_run(suite, Run(task, method, 'final', chosen, seed, point),
                      calibrations[f'{task["name"]}/{method["name"]}'],
-                     search_points(method)[chosen], dry_run, classifier_dir,
-                     todo)
+                     point, dry_run, classifier_dir, todo)
   return todo
 
 

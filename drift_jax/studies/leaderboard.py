@@ -24,6 +24,7 @@ import numpy as np
 
 from drift_jax import evaluators
 from drift_jax import stats
+from drift_jax.studies import edges
 from drift_jax.studies import harness
 from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
@@ -101,7 +102,7 @@ def task_section(suite, task, table, figures_rel) -> list[str]:
         for name, n in store.prerequisite_steps(first).items())
     name = method.get('label', method['name']) + _suffix(method)
     failed = sum(r['status'] != 'ok' for r in final)
-    cells = [name, _fmt_point(first['overrides']), steps,
+    cells = [name, _chosen_point(suite, task, method, first), steps,
              f"{first['charged_seconds']:.3g}",
              *[str(interval(final, m)) for m in metrics],
              f'{failed}/{len(final)}']
@@ -115,6 +116,22 @@ def task_section(suite, task, table, figures_rel) -> list[str]:
   lines += sample_grids(suite, task)
   lines += tuning_table(suite, task, table)
   return lines
+
+
+def _chosen_point(suite, task, method, first) -> str:
+  """The chosen point, marked where it sits at the edge of one of the
+  method's ordered axes (`edges.at_edge`: the grid may not bracket the
+  optimum)."""
+  text = _fmt_point(first['overrides'])
+  tuned = store.stored_cell(suite, task, method)['tune']
+  if not tuned:
+    return text
+  points = harness.tuned_points(suite, task, method, tuned)
+  if len(tuned) < len(points):
+    return text
+  axes = edges.at_edge(suite, method, points, first['point'])
+  return text + (f' (edge: {", ".join(a.split(".")[-1] for a in axes)})'
+                 if axes else '')
 
 
 def _seed_counts(suite, task, table) -> str:
@@ -301,11 +318,19 @@ def _runs_wall_hours(table) -> float:
 
 
 def finalists_paragraph(suite) -> list[str]:
-  """The finalists' protocol in one paragraph ([] without finalists)."""
+  """The finalists' and the grids' protocol, a paragraph each."""
+  limit = suite.get('extend_edges', 0)
+  lines = [
+      'A chosen point marked "(edge: axis)" sits at an end of that ordered '
+      'axis of its method\'s grid, which therefore does not bracket the '
+      'optimum there' + (
+          f'; an edge choice extends its axis by one point, up to {limit} '
+          'times per direction (`studies/edges.py`).' if limit else
+          ' (this suite does not extend its grids: `extend_edges`).'), '']
   spec = suite.get('finalists')
   if not spec:
-    return []
-  return [
+    return lines
+  return lines + [
       f'Finalists: on each task, {", ".join(spec.get("always", ()))} and '
       f'the {spec.get("best_rivals", 0)} best other one-step methods on '
       f'validation are trained with {len(spec["seeds"])} test seeds '

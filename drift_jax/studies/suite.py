@@ -21,7 +21,8 @@ from drift_jax.config import config_lib
 SUITE_KEYS = {'name', 'tasks', 'methods', 'search_points', 'final_seeds',
               'tuning_seed', 'floor_draws', 'data_draws', 'evals_per_run',
               'calibration_seconds', 'results', 'workdir', 'report',
-              'figures', 'title', 'notes', 'default_method', 'finalists'}
+              'figures', 'title', 'notes', 'default_method', 'finalists',
+              'extend_edges'}
 # finalists: {'seeds': the finalists' test seeds (a superset of
 # final_seeds), 'always': method names, 'best_rivals': how many of the
 # other one-step methods, best on validation, join them}.
@@ -176,8 +177,16 @@ class Run:
   task: dict
   method: dict
   phase: str  # 'tune', 'final' or 'default' (the cross-task config)
-  point: int  # index into search_points(method)
+  point: int  # index into the cell's points (`harness.tuned_points`)
   seed: int
+  point_overrides: dict | None = None  # those of the point; None: declared
+
+  @property
+  def overrides(self) -> dict:
+    """The point's overrides (a declared point's when not given)."""
+    if self.point_overrides is not None:
+      return self.point_overrides
+    return search_points(self.method)[self.point]
 
   @property
   def name(self):

@@ -1,0 +1,79 @@
+"""Grid extension at the edges (`studies.edges`): one rule for every
+method's ordered axes, replayed from the stored tuning results."""
+
+import copy
+import os
+
+import pytest
+
+from drift_jax.studies import edges
+from drift_jax.studies import harness
+from drift_jax.studies import store
+from drift_jax.studies import suite as suite_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+METHOD = {'name': 'm', 'search': {'optim.lr': (1e-3, 3e-3),
+                                  'flag': (True, False)}}
+
+
+def _results(points, scores):
+  return [{'point': i, 'overrides': p, 'status': 'ok', 'split': 'validation',
+           'final': {'eval/energy_distance_ratio': s}}
+          for i, (p, s) in enumerate(zip(points, scores, strict=True))]
+
+
+def _choose(results):
+  return harness.choose(results, 'eval/energy_distance_ratio')
+
+
+def test_only_numeric_axes_are_ordered_and_steps_follow_their_spacing():
+  assert edges.ordered_axes(METHOD) == {'optim.lr': [1e-3, 3e-3]}
+  assert edges.step_beyond([1e-3, 3e-3], 1) == pytest.approx(9e-3)
+  assert edges.step_beyond([1e-3, 3e-3], -1) == pytest.approx(1e-3 / 3)
+  assert edges.step_beyond([-1.2, -0.4], 1) == pytest.approx(0.4)
+  assert edges.ordered_axes({'name': 'x', 'search': [{'a': 1}]}) == {}
+
+
+def test_an_edge_choice_extends_its_axis_at_most_twice():
+  suite = {'extend_edges': 2}
+  points = edges.cell_points(suite, METHOD, [], _choose)
+  assert len(points) == 4  # nothing stored: the declared points
+  # The highest lr wins: one point past it, at the winner's flag.
+  tuned = _results(points, [5.0, 4.0, 3.0, 6.0])
+  points = edges.cell_points(suite, METHOD, tuned, _choose)
+  assert points[4] == {'optim.lr': pytest.approx(9e-3), 'flag': True}
+  # It wins again: one more, then the limit (2 per direction) stops it.
+  tuned = _results(points, [5.0, 4.0, 3.0, 6.0, 2.0])
+  points = edges.cell_points(suite, METHOD, tuned, _choose)
+  assert points[5]['optim.lr'] == pytest.approx(2.7e-2)
+  tuned = _results(points, [5.0, 4.0, 3.0, 6.0, 2.0, 1.0])
+  assert len(edges.cell_points(suite, METHOD, tuned, _choose)) == 6
+  assert edges.at_edge(suite, METHOD, points, 5) == ['optim.lr']
+  # An interior winner stops the extension and is not marked.
+  tuned = _results(points[:5], [5.0, 4.0, 3.0, 6.0, 9.0])
+  assert len(edges.cell_points(suite, METHOD, tuned, _choose)) == 5
+  assert edges.at_edge(suite, METHOD, points[:5], 2) == []
+  # Without `extend_edges`, the declared grid only.
+  assert len(edges.cell_points({}, METHOD, tuned, _choose)) == 4
+
+
+def test_the_harness_trains_the_extension_before_the_final_runs(tmp_path):
+  """With the declared points stored and the edge winning, the dry run's
+  next run is the extension, and no final run yet."""
+  suite = suite_lib.load_suite(os.path.join(ROOT, 'suites', 'tiny.py'))
+  suite = copy.deepcopy(suite)
+  suite.update(results=str(tmp_path / 'results'), extend_edges=1)
+  task, method = suite['tasks'][0], suite['methods'][0]
+  store.write_json(store.calibration_path(suite), {
+      'runs': {f'{task["name"]}/{method["name"]}': {
+          'seconds_per_step': 0.01}}})
+  points = suite_lib.search_points(method)
+  for result in _results(points, [5.0, 3.0]):
+    result.update(phase='tune', seed=0)
+    store.write_json(suite_lib.Run(task, method, 'tune', result['point'], 0)
+                     .result_path(suite), result)
+  todo = harness.run_cell(suite, task, method, dry_run=True)
+  assert todo[0].startswith('ring/drifting/tune_p2: ')
+  assert todo[-1] == 'ring/drifting/final (after tuning)'
+  assert harness.tuned_points(suite, task, method)[2] == {
+      'optim.lr': pytest.approx(9e-3)}
