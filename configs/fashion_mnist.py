@@ -102,8 +102,18 @@ def get_config(arg=None):
   if a.encoder != 'raw':
     # A 28x28 map has 784 locations, each a field over the batch: 49 at a
     # time keeps a step in a few GB (all at once took > 23 GB at batch 200).
+    # The MAE's 784- and 196-vector sets are 71 % of its 76 GFLOPs of
+    # fields per step (`features.field_costs`; 6.5 s a step on the 2-core
+    # CPU): sets of at most 64 vectors keep the 7x7 and 4x4 maps' locations,
+    # the coarser patch statistics, the global ones and the raw sample.
     c.features.update(encoder='train', encoder_kind=a.encoder,
-                      location_chunk=49)
+                      location_chunk=49, max_locations=64)
+    # The encoder trains first within the run's ~10 minutes; feature-space
+    # steps cost several pixel steps.
+    c.mae.steps = 600
+    c.train.update(steps=200, eval_every=100, checkpoint_every=100)
+    if a.encoder == 'teacher':
+      c.dmd.teacher_steps = 300
   c.conditional.enabled = a.conditional
   if a.runlocal:
     methods.runlocal(c)

@@ -169,3 +169,26 @@ def test_field_costs_are_per_key_and_grow_with_the_vectors():
   ratio = (features.field_costs(field, big, big)['map0/loc']['gflops']
            / costs['map0/loc']['gflops'])
   assert 3 < ratio < 5, ratio
+
+
+def test_max_locations_leaves_out_the_finest_sets():
+  """`features.max_locations`: sets with more vectors than it are left
+  out (the 4x4 map's 16 locations here), the rest are untouched."""
+  import types
+
+  import ml_collections
+
+  from drift_jax.methods import drifting
+
+  maps = _maps()
+  encoder = types.SimpleNamespace(feature_maps=lambda params, x: maps)
+  cfg = ml_collections.ConfigDict(dict(raw=True, patch_sizes=(2,),
+                                       max_locations=0))
+  every = drifting.make_embed(encoder, cfg)({'encoder': None},
+                                            jnp.zeros((6, 5)))
+  cfg.max_locations = 4
+  some = drifting.make_embed(encoder, cfg)({'encoder': None},
+                                           jnp.zeros((6, 5)))
+  assert 'map0/loc' in every and every['map0/loc'].shape[0] == 16
+  assert set(some) == {k for k, v in every.items() if v.shape[0] <= 4}
+  assert 'map1/loc' in some and 'raw' in some

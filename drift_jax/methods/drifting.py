@@ -70,12 +70,14 @@ CONFIG = {
     # encoder_kind: a key of `drift_jax.encoders.ENCODERS`.
     # location_chunk: 0, every location's field at once; k > 0, k at a
     # time (memory ~ k instead of a map's H W locations).
+    # max_locations: leave out feature sets with more vectors than this
+    # (the finest maps' per-location sets; 0 keeps every set).
     # encoder_share: the encoder's share of a study's compute budget (the
     # harness charges an encoder trained here to drifting's budget, as a
     # teacher is charged to DMD's, and writes its length).
     'features': dict(encoder='none', encoder_kind='classifier', raw=True,
                      patch_sizes=(2, 4), location_chunk=0,
-                     encoder_share=0.5),
+                     max_locations=0, encoder_share=0.5),
 }
 # Keys that moved here from the `field` section: a config.json written
 # before is compared under the new names when a run resumes.
@@ -127,6 +129,9 @@ def validate(config) -> None:
   if not 0 < config.features.get('encoder_share', 0.5) < 1:
     raise ValueError('`features.encoder_share` must be in (0, 1), got '
                      f'{config.features.encoder_share}.')
+  if config.features.get('max_locations', 0) < 0:
+    raise ValueError('`features.max_locations` must be >= 0 (0: every '
+                     f'set), got {config.features.max_locations}.')
   if config.features.get('location_chunk', 0) < 0:
     raise ValueError('`features.location_chunk` must be >= 0, got '
                      f'{config.features.location_chunk}.')
@@ -234,11 +239,15 @@ def make_embed(encoder, features_config):
   # Read the config now, not while tracing.
   with_raw, patch_sizes = bool(features_config.raw), tuple(
       features_config.patch_sizes)
+  most = int(features_config.get('max_locations', 0))
 
   def embed(constants, x):
     maps = encoder.feature_maps(constants['encoder'], x)
-    return features.feature_sets(maps, raw=x if with_raw else None,
+    sets = features.feature_sets(maps, raw=x if with_raw else None,
                                  patch_sizes=patch_sizes)
+    # A key's field costs ~ its locations (`features.field_costs`): the
+    # finest maps' per-location sets dominate a step and may be left out.
+    return {k: v for k, v in sets.items() if not most or v.shape[0] <= most}
   return embed
 
 
