@@ -77,3 +77,34 @@ def test_the_harness_trains_the_extension_before_the_final_runs(tmp_path):
   assert todo[-1] == 'ring/drifting/final (after tuning)'
   assert harness.tuned_points(suite, task, method)[2] == {
       'optim.lr': pytest.approx(9e-3)}
+
+
+def test_two_tuning_seeds_are_averaged_and_named_apart(tmp_path):
+  """`tuning_seeds`: a point's score is its mean over the seeds (a failed
+  seed sinks it), an extension waits for every seed of every point, and
+  the second seed's run has a name of its own."""
+  metric = 'eval/energy_distance_ratio'
+  results = [
+      {'point': 0, 'seed': 0, 'status': 'ok', 'split': 'validation',
+       'final': {metric: 1.0}},
+      {'point': 0, 'seed': 5, 'status': 'ok', 'split': 'validation',
+       'final': {metric: 9.0}},
+      {'point': 1, 'seed': 0, 'status': 'ok', 'split': 'validation',
+       'final': {metric: 4.0}},
+      {'point': 1, 'seed': 5, 'status': 'ok', 'split': 'validation',
+       'final': {metric: 4.5}}]
+  assert harness.point_scores(results, metric) == {0: 5.0, 1: 4.25}
+  assert harness.choose(results, metric) == 1
+  failed = copy.deepcopy(results)
+  failed[3]['status'] = 'failed'
+  assert harness.choose(failed, metric) == 0
+  suite = {'extend_edges': 1, 'tuning_seeds': (0, 5)}
+  method = {'name': 'm', 'search': {'optim.lr': (1e-3, 3e-3)}}
+  choose = lambda rs: harness.choose(rs, metric)
+  assert len(edges.cell_points(suite, method, results[:3], choose)) == 2
+  assert edges.cell_points(suite, method, results, choose)[2] == {
+      'optim.lr': pytest.approx(9e-3)}
+  task = {'name': 't'}
+  first = suite_lib.Run(task, method, 'tune', 1, 0)
+  second = suite_lib.Run(task, method, 'tune', 1, 5, first_tuning_seed=False)
+  assert (first.name, second.name) == ('tune_p1', 'tune_p1_seed5')

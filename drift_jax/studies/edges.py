@@ -69,9 +69,12 @@ def cell_points(suite, method, tuned: list[dict], choose) -> list[dict]:
   limit = suite.get('extend_edges', 0)
   if not limit:
     return points
-  by_point = {r['point']: r for r in tuned}
-  while all(i in by_point for i in range(len(points))):
-    chosen = choose([by_point[i] for i in range(len(points))])
+  per_point = len(suite_lib.tuning_seeds(suite))
+  counts = {}
+  for r in tuned:
+    counts[r['point']] = counts.get(r['point'], 0) + 1
+  while all(counts.get(i, 0) >= per_point for i in range(len(points))):
+    chosen = choose([r for r in tuned if r['point'] < len(points)])
     added = False
     for axis, _, value in _edge_moves(method, points, chosen, limit):
       point = {**points[chosen], axis: value}

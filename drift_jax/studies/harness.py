@@ -143,20 +143,29 @@ def curve(workdir, budget: Budget) -> list[dict]:
   return points
 
 
+def point_scores(results: list[dict], metric: str) -> dict[int, float]:
+  """{point: the mean validation `metric` over its tuning seeds}; inf
+  for a point with a failed or non-finite seed."""
+  by_point = {}
+  for r in results:
+    value = r['final'].get(metric, math.nan)
+    ok = r['status'] == 'ok' and math.isfinite(value)
+    by_point.setdefault(r['point'], []).append(value if ok else math.inf)
+  return {p: sum(v) / len(v) for p, v in by_point.items()}
+
+
 def choose(results: list[dict], metric: str) -> int:
-  """Index of the search point with the lowest validation `metric` (a
-  failed or non-finite point never wins; ties go to the first point)."""
+  """Index of the search point with the lowest validation `metric`, its
+  mean over the tuning seeds (a failed or non-finite point never wins;
+  ties go to the first point)."""
   if not results:
     raise ValueError('No tuning results to choose from.')
   for r in results:
     if r['split'] != 'validation':
       raise ValueError(f'Tuning result of point {r["point"]} was scored on '
                        f'{r["split"]!r}; points are chosen on validation.')
-  def score(r):
-    value = r['final'].get(metric, math.nan)
-    return value if r['status'] == 'ok' and math.isfinite(value) else math.inf
-  best = min(results, key=lambda r: (score(r), r['point']))
-  return best['point']
+  scores = point_scores(results, metric)
+  return min(scores, key=lambda p: (scores[p], p))
 
 
 def run_cell(suite, task, method, *, dry_run=False, classifier_dir=None):
@@ -171,21 +180,21 @@ def run_cell(suite, task, method, *, dry_run=False, classifier_dir=None):
             f'{len(search_points(method))} tuning and '
             f'{len(suite["final_seeds"])} final runs']
   calibration = calibration or budget_lib.calibrate(suite, task, method)
-  todo, tuned = [], {}
+  todo, tuned, seeds = [], {}, suite_lib.tuning_seeds(suite)
   while True:  # the declared points, then any edge extensions they call for
     points = tuned_points(suite, task, method, list(tuned.values()))
-    missing = [i for i in range(len(points)) if i not in tuned]
+    missing = [(i, s) for i in range(len(points)) for s in seeds
+               if (i, s) not in tuned]
     if not missing:
       break
-    for i in missing:
-      run = Run(task, method, 'tune', i, suite.get('tuning_seed', 0),
-                points[i])
+    for i, s in missing:
+      run = Run(task, method, 'tune', i, s, points[i], s == seeds[0])
       result = _result_or_run(suite, run, calibration, points[i], dry_run,
                               classifier_dir, todo)
       if result is None:
         return todo + [f'{task["name"]}/{method["name"]}/final (after '
                        'tuning)']
-      tuned[i] = result
+      tuned[(i, s)] = result
   chosen = choose(list(tuned.values()), task['metric'])
   for seed in suite['final_seeds']:
     run = Run(task, method, 'final', chosen, seed, points[chosen])
@@ -218,12 +227,11 @@ def finalists(suite, task) -> set | None:
     if not applies(task, method):
       continue
     tuned = store.stored_cell(suite, task, method)['tune']
-    if len(tuned) < len(tuned_points(suite, task, method, tuned)):
+    if len(tuned) < len(tuned_points(suite, task, method, tuned)) * len(
+        suite_lib.tuning_seeds(suite)):
       return None
-    best = tuned[choose(tuned, metric)]
-    value = best['final'].get(metric, math.nan)
-    chosen[method['name']] = (value if best['status'] == 'ok'
-                              and math.isfinite(value) else math.inf)
+    chosen[method['name']] = point_scores(tuned, metric)[
+        choose(tuned, metric)]
   always = {n for n in spec.get('always', ()) if n in chosen}
   sign = -1 if evaluators.higher_is_better(metric) else 1
   rivals = sorted((n for n, m in ((m['name'], m) for m in suite['methods'])
@@ -339,13 +347,13 @@ def cross_task_scores(suite, method) -> list[dict] | None:
   for task in suite['tasks']:
     if not applies(task, method):
       continue
-    tuned = store.stored_cell(suite, task, method)['tune']
-    if len(tuned) < len(points):
+    tuned = [r for r in store.stored_cell(suite, task, method)['tune']
+             if r['point'] < len(points)]  # the declared points only
+    if len(tuned) < len(points) * len(suite_lib.tuning_seeds(suite)):
       return None
-    for r in tuned:
-      value = r['final'].get(task['metric'], math.nan)
-      ok = r['status'] == 'ok' and math.isfinite(value) and value > 0
-      logs[r['point']].append(math.log(value) if ok else math.inf)
+    for point, value in point_scores(tuned, task['metric']).items():
+      ok = math.isfinite(value) and value > 0
+      logs[point].append(math.log(value) if ok else math.inf)
   return [{'point': i, 'overrides': points[i], 'tasks': len(v),
            'geomean': math.exp(sum(v) / len(v)) if v else math.nan}
           for i, v in enumerate(logs)]

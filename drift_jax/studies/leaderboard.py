@@ -147,25 +147,29 @@ def _seed_counts(suite, task, table) -> str:
 
 def tuning_table(suite, task, table) -> list[str]:
   """The validation score of every search point, the chosen one bold."""
-  lines = []
-  lines += ['', '<details><summary>Tuning (validation, seed '
-            f'{suite.get("tuning_seed", 0)})</summary>', '',
-            '| method | ' + ' | '.join(f'p{i}' for i in range(
-                suite['search_points'])) + ' |',
-            '|---|' + '---|' * suite['search_points']]
+  seeds = suite_lib.tuning_seeds(suite)
+  rows = []
   for method in suite['methods']:
     cell = table.get((task['name'], method['name']))
     if not cell or not cell['tune']:
       continue
     chosen = cell['final'][0]['point'] if cell['final'] else None
+    scores = harness.point_scores(cell['tune'], task['metric'])
+    overrides = {r['point']: r['overrides'] for r in cell['tune']}
     cells = []
-    for r in cell['tune']:
-      v = r['final'].get(task['metric'], math.nan)
-      text = (f'{v:.3g}' if r['status'] == 'ok' else 'failed')
-      text += f' ({_fmt_point(r["overrides"])})'
-      cells.append(f'**{text}**' if r['point'] == chosen else text)
-    lines.append(f'| {method["name"]} | ' + ' | '.join(cells) + ' |')
-  return lines + ['', '</details>', '']
+    for point in sorted(scores):
+      value = scores[point]
+      text = f'{value:.3g}' if math.isfinite(value) else 'failed'
+      text += f' ({_fmt_point(overrides[point])})'
+      cells.append(f'**{text}**' if point == chosen else text)
+    rows.append(f'| {method["name"]} | ' + ' | '.join(cells) + ' |')
+  width = max([suite['search_points']] + [r.count(' | ') for r in rows])
+  seed_text = (f'seed {seeds[0]}' if len(seeds) == 1 else
+               f'mean over seeds {", ".join(map(str, seeds))}')
+  return ['', f'<details><summary>Tuning (validation, {seed_text})'
+          '</summary>', '',
+          '| method | ' + ' | '.join(f'p{i}' for i in range(width)) + ' |',
+          '|---|' + '---|' * width, *rows, '', '</details>', '']
 
 
 def sample_grids(suite, task) -> list[str]:
@@ -390,7 +394,9 @@ def write(suite) -> str:
   lines += [suite.get('notes', '').strip(), ''] if suite.get('notes') else []
   machine = calibration.get('machine', {})
   lines += [f'Protocol: {suite["search_points"]} search points per method, '
-            f'each trained once (seed {suite.get("tuning_seed", 0)}) and '
+            f'each trained with seed'
+            f'{"s" if len(suite_lib.tuning_seeds(suite)) > 1 else ""} '
+            f'{", ".join(map(str, suite_lib.tuning_seeds(suite)))} and '
             'scored on a validation set; the best trained again with seeds '
             f'{", ".join(map(str, suite["final_seeds"]))} and scored on the '
             'test set. Every run of a task is scored against the same '

@@ -103,7 +103,7 @@ def stored_cell(suite, task, method) -> dict:
     for name in sorted(os.listdir(folder)):
       result = read_json(os.path.join(folder, name))
       cell[result['phase']].append(result)
-  cell['tune'].sort(key=lambda r: r['point'])
+  cell['tune'].sort(key=lambda r: (r['point'], r['seed']))
   for phase in ('final', 'default'):
     cell[phase].sort(key=lambda r: r['seed'])
   return cell

@@ -22,7 +22,7 @@ SUITE_KEYS = {'name', 'tasks', 'methods', 'search_points', 'final_seeds',
               'tuning_seed', 'floor_draws', 'data_draws', 'evals_per_run',
               'calibration_seconds', 'results', 'workdir', 'report',
               'figures', 'title', 'notes', 'default_method', 'finalists',
-              'extend_edges'}
+              'extend_edges', 'tuning_seeds'}
 # finalists: {'seeds': the finalists' test seeds (a superset of
 # final_seeds), 'always': method names, 'best_rivals': how many of the
 # other one-step methods, best on validation, join them}.
@@ -81,8 +81,8 @@ def check_suite(suite: dict) -> dict:
       raise ValueError(f'Method {method["name"]!r} declares {count} search '
                        f'points; every method must have search_points = {n} '
                        '(equal tuning effort).')
-  if len(suite['final_seeds']) < 1 or suite.get('tuning_seed', 0) in suite[
-      'final_seeds']:
+  if len(suite['final_seeds']) < 1 or set(tuning_seeds(suite)) & set(
+      suite['final_seeds']):
     raise ValueError('`final_seeds` must be non-empty and must not contain '
                      'the tuning seed (the chosen point is retrained with '
                      'new seeds).')
@@ -155,6 +155,13 @@ def check_cell(task, method, device_count: int) -> None:
                        f'{e}') from e
 
 
+def tuning_seeds(suite) -> tuple:
+  """The seeds every search point is trained with on validation
+  (`tuning_seeds`, or the one `tuning_seed`); a point's score is their
+  mean."""
+  return tuple(suite.get('tuning_seeds') or (suite.get('tuning_seed', 0),))
+
+
 def results_dir(suite):
   return suite.get('results', os.path.join('results', suite['name']))
 
@@ -180,6 +187,7 @@ class Run:
   point: int  # index into the cell's points (`harness.tuned_points`)
   seed: int
   point_overrides: dict | None = None  # those of the point; None: declared
+  first_tuning_seed: bool = True  # a tuning run's name has no seed then
 
   @property
   def overrides(self) -> dict:
@@ -190,8 +198,10 @@ class Run:
 
   @property
   def name(self):
-    return (f'tune_p{self.point}' if self.phase == 'tune'
-            else f'{self.phase}_seed{self.seed}')
+    if self.phase == 'tune':
+      return f'tune_p{self.point}' + (
+          '' if self.first_tuning_seed else f'_seed{self.seed}')
+    return f'{self.phase}_seed{self.seed}'
 
   def result_path(self, suite):
     return os.path.join(results_dir(suite), self.task['name'],
