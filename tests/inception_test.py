@@ -62,11 +62,14 @@ def test_features_have_their_shape_and_are_deterministic(scorer):
 
 
 def test_the_evaluator_scores_against_held_out_images(scorer):
+  """The held-out images against themselves score ~0 (float32 square
+  roots of rank-5 2048 x 2048 covariances leave about 2 % of the floor
+  here; 5 % allowed), far below the floor of other images against them."""
   scorer, images = scorer
-  assert np.isfinite(scorer.floors['eval/inception_fid_floor'])
-  noise = np.full((6, 28 * 28), 0.9, np.float32) + 0.01 * images[:6]
-  assert (scorer(images[:6])['eval/inception_fid']
-          < scorer(noise)['eval/inception_fid'])
+  floor = scorer.floors['eval/inception_fid_floor']
+  assert np.isfinite(floor) and floor > 0
+  self_fid = scorer(images[:6])['eval/inception_fid']
+  assert abs(self_fid) < 0.05 * floor
 
 
 def test_first_layer_is_pytorchs_conv_and_batchnorm(weights):
