@@ -1,5 +1,6 @@
 """drift_jax: drifting models and score-based distillation, side by side."""
 
+from drift_jax.checked import checked
 from drift_jax.fields import NORMALIZATIONS
 from drift_jax.fields import drifting_field
 from drift_jax.fields import mean_shift
@@ -18,7 +19,8 @@ from drift_jax.theory.scores import laplace_decomposition
 from drift_jax.theory.scores import score_difference
 
 __all__ = [
-    'GaussianMixture', 'KERNELS', 'NORMALIZATIONS', 'companion_score',
+    'GaussianMixture', 'KERNELS', 'NORMALIZATIONS', 'checked',
+    'companion_score',
     'denoiser_to_score', 'drifting_field', 'get_kernel', 'kde_denoiser',
     'kde_score', 'laplace_decomposition', 'load_point_cloud', 'mean_shift',
     'pairwise_distances', 'pairwise_sq_distances', 'score_difference',

@@ -31,6 +31,7 @@ from drift_jax.config import config_lib
 from drift_jax.data import datasets
 from drift_jax.train import prerequisites
 from drift_jax.train import runner
+from drift_jax.train import workdir as workdir_lib
 
 VARIANTS = {
     'drifting-raw': 'method=drifting',
@@ -119,9 +120,8 @@ def main(argv):
     os.makedirs(figures, exist_ok=True)
     shutil.copyfile(os.path.join(trained_dir, 'samples.png'),
                     os.path.join(figures, f'{name}.png'))
-    with open(_OUT.value + '.tmp', 'w') as f:
-      json.dump(results, f, indent=1, sort_keys=True)
-    os.replace(_OUT.value + '.tmp', _OUT.value)
+    workdir_lib.write_atomic(_OUT.value,
+                             json.dumps(results, indent=1, sort_keys=True))
     r = results[name]
     print(f'{name}: feature FD {r["one_step"]["eval/feature_fd"]:.3f} after '
           f'one step -> {r["trained"]["eval/feature_fd"]:.3f} after '

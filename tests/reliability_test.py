@@ -442,3 +442,52 @@ def test_keys_added_to_the_schema_since_are_not_changes():
   current['optim']['lr'] = 2e-3
   assert workdir_lib.config_changes(saved, current) == [
       'optim.lr: 0.001 -> 0.002']
+
+
+def test_an_unfinished_teacher_is_refused_by_name(tmp_path):
+  """A diffusion run stopped at step 3 of its 6 (its config.json says 6,
+  its budget 3: what a preempted teacher leaves) is refused as
+  `dmd.teacher=DIR` with one line naming both, unless the student says
+  `train.allow_unfinished`; the student's metrics record its steps."""
+  teacher = str(tmp_path / 'teacher')
+  runner.train_and_evaluate(tiny_config('diffusion', 'two_moons', steps=3),
+                            teacher)
+  path = os.path.join(teacher, workdir_lib.CONFIG_FILE)
+  with open(path) as f:
+    saved = json.load(f)
+  saved['train']['steps'] = 6
+  workdir_lib.write_json(path, saved)
+  student = tiny_config('dmd', 'two_moons', steps=2)
+  student.dmd.teacher = teacher
+  with pytest.raises(ValueError, match=r'is unfinished \(step 3 of its '
+                     r'train.steps=6\)'):
+    runner.train_and_evaluate(student, str(tmp_path / 'student'))
+  student.train.allow_unfinished = True
+  summary = runner.train_and_evaluate(student, str(tmp_path / 'student'))
+  assert summary['budget/teacher_steps'] == 3
+
+
+def test_a_failed_atomic_write_leaves_no_temporary_file(tmp_path,
+                                                       monkeypatch):
+  """A write that fails midway (here: the disk is full at fsync) raises
+  and removes its temporary file; the harness's reader skips temporary
+  files that a killed writer left."""
+  path = str(tmp_path / 'final_seed1.json')
+
+  def disk_full(fd):
+    raise OSError(28, 'No space left on device')
+
+  monkeypatch.setattr(os, 'fsync', disk_full)
+  with pytest.raises(OSError, match='No space left'):
+    workdir_lib.write_json(path, {'phase': 'final', 'seed': 1})
+  assert os.listdir(tmp_path) == []
+  monkeypatch.undo()
+  from drift_jax.studies import store
+  folder = tmp_path / 'results' / 'task' / 'method'
+  folder.mkdir(parents=True)
+  store.write_json(str(folder / 'final_seed1.json'),
+                   {'phase': 'final', 'seed': 1})
+  (folder / 'final_seed2.json.tmp.123').write_text('{"pha')  # killed
+  suite = {'results': str(tmp_path / 'results'), 'name': 'x'}
+  cell = store.stored_cell(suite, {'name': 'task'}, {'name': 'method'})
+  assert [r['seed'] for r in cell['final']] == [1]

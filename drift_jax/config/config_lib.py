@@ -172,11 +172,13 @@ def shared_config() -> ml_collections.ConfigDict:
   # of its running median (0: off; a non-finite loss always stops a run).
   # train.allow_config_change: resume a workdir whose config.json differs
   # in keys other than `workdir.FREE_ON_RESUME` (the old one is kept).
+  # train.allow_unfinished: load a teacher, encoder or classifier given by
+  # directory even when its run stopped before its own train.steps.
   c.train = dict(steps=2000, batch_size=2048, gen_batch_size=2048,
                  steps_per_call=1, ema_decay=0.0, log_every=100,
                  eval_every=1000, checkpoint_every=1000, keep_checkpoints=3,
                  progress=True, divergence_factor=0.0,
-                 allow_config_change=False)
+                 allow_config_change=False, allow_unfinished=False)
   c.eval = eval_section()
   c.mesh = dict(num_devices=-1)
   c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()

@@ -81,7 +81,8 @@ def is_legacy(directory: str) -> bool:
              for name in (LEGACY_META_FILE, LEGACY_PARAMS_FILE))
 
 
-def load(directory: str, dataset) -> Classifier:
+def load(directory: str, dataset, allow_unfinished: bool = False
+         ) -> Classifier:
   """The finished classifier in `directory` (a `classifier` run, or the
   retired params.npz format), checked against `dataset`.
 
@@ -101,11 +102,11 @@ def load(directory: str, dataset) -> Classifier:
   if run.method != method.NAME:
     raise ValueError(f'Classifier {directory!r} is a {run.method!r} run; '
                      f'a classifier must be a `method={method.NAME}` run.')
-  return check_matches(_load_run(directory, run, dataset), dataset,
-                       directory)
+  return check_matches(_load_run(directory, run, dataset, allow_unfinished),
+                       dataset, directory)
 
 
-def _load_run(directory, run, dataset) -> Classifier:
+def _load_run(directory, run, dataset, allow_unfinished) -> Classifier:
   image_shape = tuple(dataset.image_shape or ())
   if len(image_shape) != 3 or dataset.num_classes < 2:
     raise ValueError(f'A classifier needs labelled images; data '
@@ -113,7 +114,8 @@ def _load_run(directory, run, dataset) -> Classifier:
   spec = method.make_spec(run.classifier, image_shape, dataset.num_classes)
   state, budget = pretrained.restore_finished(
       directory, run, 'Classifier', method.abstract_state(spec),
-      dataset.name, f'{image_shape}, {dataset.num_classes} classes')
+      dataset.name, f'{image_shape}, {dataset.num_classes} classes',
+      allow_unfinished)
   records = [r for r in reporting.read_metrics(directory)
              if method.ACCURACY in r]
   meta = dict(image_shape=[int(v) for v in state['image_shape']],

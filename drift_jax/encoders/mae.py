@@ -45,7 +45,8 @@ class FrozenMAE(NamedTuple):
     return self.module(params).embedding(x)
 
 
-def load(directory: str, dataset) -> FrozenMAE:
+def load(directory: str, dataset, allow_unfinished: bool = False
+         ) -> FrozenMAE:
   """The finished `mae` run in `directory`, checked against `dataset`
   (FileNotFoundError / ValueError naming `directory`)."""
   try:
@@ -64,7 +65,7 @@ def load(directory: str, dataset) -> FrozenMAE:
   spec = method.make_spec(run.mae, image_shape, dataset.num_classes)
   state, budget = pretrained.restore_finished(
       directory, run, 'MAE', method.abstract_state(spec), dataset.name,
-      str(image_shape))
+      str(image_shape), allow_unfinished)
   stored = tuple(int(v) for v in state['image_shape'])
   if stored != image_shape:
     raise ValueError(f'MAE {directory!r} is for images {stored}, but data '

@@ -11,8 +11,24 @@ from drift_jax.train import checkpoint
 from drift_jax.train import workdir as workdir_lib
 
 
+def check_finished(directory: str, run, what: str,
+                   allow_unfinished: bool = False) -> dict:
+  """The budget of the run in `directory` (config `run`), refused with one
+  line naming its step and its config's length when it stopped short of
+  its `train.steps`, unless `allow_unfinished`."""
+  budget = workdir_lib.read_budget(directory)
+  if budget['steps'] < run.train.steps and not allow_unfinished:
+    raise ValueError(f'{what} {directory!r} is unfinished (step '
+                     f'{budget["steps"]} of its train.steps='
+                     f'{run.train.steps}); finish it (rerun its command), '
+                     'name a finished one, or set '
+                     'train.allow_unfinished=True to use it as it is.')
+  return budget
+
+
 def restore_finished(directory: str, run, what: str, abstract_state,
-                     data_name: str, shape_note: str):
+                     data_name: str, shape_note: str,
+                     allow_unfinished: bool = False):
   """(state, budget) of the finished run in `directory`.
 
   Args:
@@ -20,16 +36,13 @@ def restore_finished(directory: str, run, what: str, abstract_state,
     what: the network's name in messages ('Classifier', 'MAE').
     abstract_state: the shapes of its state (the method's `abstract_state`).
     data_name, shape_note: the data it is for, named in a mismatch.
+    allow_unfinished: accept a run that stopped before its train.steps.
 
   Raises:
     ValueError naming `directory` when the run is unfinished or its
     checkpoint does not match the data.
   """
-  budget = workdir_lib.read_budget(directory)
-  if budget['steps'] < run.train.steps:
-    raise ValueError(f'{what} {directory!r} is unfinished (step '
-                     f'{budget["steps"]} of {run.train.steps}); rerun the '
-                     'student to finish it, or name a finished one.')
+  budget = check_finished(directory, run, what, allow_unfinished)
   abstract = checkpoint.abstract_like(
       abstract_state, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
   try:

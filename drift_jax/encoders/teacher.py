@@ -31,6 +31,7 @@ import jax
 import ml_collections
 from flax import nnx
 
+from drift_jax.encoders import pretrained
 from drift_jax.methods import common
 from drift_jax.methods import diffusion
 from drift_jax.methods import dmd
@@ -55,11 +56,14 @@ def run_config(config, seed: int, schema):
   return c
 
 
-def _restore(teacher_dir: str, *, dim: int, image_shape, num_classes):
+def _restore(teacher_dir: str, *, dim: int, image_shape, num_classes,
+             allow_unfinished: bool = False):
   tconfig = ml_collections.ConfigDict(workdir_lib.read_config(teacher_dir))
   if tconfig.method != diffusion.NAME:
     raise ValueError(f'Teacher {teacher_dir!r} is a {tconfig.method!r} run; '
                      f'a teacher must be a `method={diffusion.NAME}` run.')
+  budget = pretrained.check_finished(teacher_dir, tconfig, 'Teacher',
+                                     allow_unfinished)
   mesh = parallel.make_mesh(1)
   ctx = RunContext(dim=dim, mesh=mesh, image_shape=image_shape,
                    num_classes=num_classes)
@@ -75,21 +79,23 @@ def _restore(teacher_dir: str, *, dim: int, image_shape, num_classes):
                      f'dimension {dim}: {e}') from e
   net = diffusion.make_denoiser_net(tconfig, dim, image_shape=image_shape,
                                     num_classes=num_classes)
-  return (net, common.eval_params(state['denoiser']),
-          workdir_lib.read_budget(teacher_dir))
+  return net, common.eval_params(state['denoiser']), budget
 
 
 def load_teacher(teacher_dir: str, *, dim: int, image_shape=None,
-                 num_classes: int = 0) -> Teacher:
+                 num_classes: int = 0,
+                 allow_unfinished: bool = False) -> Teacher:
   """Loads a finished `diffusion` run's (EMA) denoiser from its workdir.
 
   Raises:
     FileNotFoundError / ValueError naming the path for anything that is not
-    a diffusion workdir of data dimension `dim`.
+    a diffusion workdir of data dimension `dim`, or (unless
+    `allow_unfinished`) a run that stopped before its train.steps.
   """
   net, params, budget = _restore(teacher_dir, dim=dim,
                                  image_shape=image_shape,
-                                 num_classes=num_classes)
+                                 num_classes=num_classes,
+                                 allow_unfinished=allow_unfinished)
   return Teacher(denoise=net.apply, params=params,
                  steps=int(budget['steps']),
                  seconds=float(budget['wall_seconds']))
@@ -105,7 +111,8 @@ class FrozenTeacher(NamedTuple):
     return nnx.merge(self.graphdef, params).hidden_states(x, FEATURE_SIGMA)
 
 
-def load(directory: str, dataset) -> FrozenTeacher:
+def load(directory: str, dataset, allow_unfinished: bool = False
+         ) -> FrozenTeacher:
   """The finished diffusion run in `directory` as a feature encoder. Its
   features are unconditional (the null label of a conditional teacher)."""
   if dataset.image_shape is None:
@@ -116,7 +123,8 @@ def load(directory: str, dataset) -> FrozenTeacher:
       'conditional', {}).get('enabled', False)
   net, params, budget = _restore(
       directory, dim=dataset.dim, image_shape=dataset.image_shape,
-      num_classes=dataset.num_classes if conditional else 0)
+      num_classes=dataset.num_classes if conditional else 0,
+      allow_unfinished=allow_unfinished)
   return FrozenTeacher(net.graphdef, params,
                        dict(steps=int(budget['steps']),
                             seconds=float(budget['wall_seconds']),

@@ -23,10 +23,12 @@ from drift_jax.theory import validation
 MMD_BANDWIDTH_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0)
 
 
-def _check_pair(x, y):
-  validation.check_points('x', x)
-  validation.check_points('y', y)
-  validation.check_same_dim(('x', 'y'), (x, y))
+def _check_pair(x, y, names=('x', 'y'), max_abs=validation.MAX_ABS_VALUE):
+  """Two point sets of one dimension, as float arrays (`as_points`)."""
+  x = validation.as_points(names[0], x, max_abs=max_abs)
+  y = validation.as_points(names[1], y, max_abs=max_abs)
+  validation.check_same_dim(names, (x, y))
+  return x, y
 
 
 def energy_distance(x, y):
@@ -43,7 +45,7 @@ def energy_distance(x, y):
   Returns:
     Scalar energy distance.
   """
-  _check_pair(x, y)
+  x, y = _check_pair(x, y)
   return _energy_distance(x, y)
 
 
@@ -57,8 +59,7 @@ def _energy_distance(x, y):
 
 def median_distance(y, max_points: int = 1000):
   """Median pairwise distance of (the first `max_points` of) y."""
-  validation.check_points('y', y)
-  y = y[:max_points]
+  y = validation.as_points('y', y)[:max_points]
   d = kernels_lib.pairwise_distances(y, y)
   off_diagonal = d[~jnp.eye(y.shape[0], dtype=bool)]
   return jnp.median(off_diagonal)
@@ -79,16 +80,22 @@ def mmd2(x, y, bandwidths=None):
   Returns:
     Scalar MMD^2.
   """
-  _check_pair(x, y)
+  x, y = _check_pair(x, y)
   if x.shape[0] < 2 or y.shape[0] < 2:
     raise ValueError(f'`x` and `y` need at least 2 samples each, got '
                      f'{x.shape} and {y.shape}.')
   if bandwidths is None:
     h = float(median_distance(y))
     bandwidths = tuple(f * h for f in MMD_BANDWIDTH_FACTORS)
-  bandwidths = tuple(float(b) for b in bandwidths)
-  if not bandwidths or min(bandwidths) <= 0:
-    raise ValueError(f'`bandwidths` must be positive, got {bandwidths}.')
+  try:
+    bandwidths = tuple(float(b) for b in bandwidths)
+  except (TypeError, ValueError):
+    raise ValueError(f'`bandwidths` must be a tuple of floats, got '
+                     f'{bandwidths!r}.') from None
+  if not bandwidths:
+    raise ValueError('`bandwidths` must not be empty.')
+  for b in bandwidths:
+    validation.check_scale('bandwidths', b, bandwidths)
   return _mmd2(x, y, bandwidths)
 
 
@@ -141,10 +148,11 @@ def sliced_wasserstein2(x, y, key, num_projections: int = 256):
   Returns:
     Scalar SW2 (same units as x).
   """
-  _check_pair(x, y)
-  if num_projections < 1:
-    raise ValueError(f'`num_projections` must be >= 1, got '
-                     f'{num_projections}.')
+  x, y = _check_pair(x, y)
+  if (isinstance(num_projections, bool)
+      or not isinstance(num_projections, int) or num_projections < 1):
+    raise ValueError(f'`num_projections` must be a positive int, got '
+                     f'{num_projections!r}.')
   return _sliced_w2(x, y, key, num_projections)
 
 
@@ -169,7 +177,7 @@ def wasserstein2(x, y):
   Returns:
     Scalar W2.
   """
-  _check_pair(x, y)
+  x, y = _check_pair(x, y)
   if x.shape[0] != y.shape[0]:
     raise ValueError(f'`x` and `y` must have the same number of points for '
                      f'the exact W2 (an assignment), got {x.shape[0]} and '
@@ -245,7 +253,7 @@ def mixture_quality(samples, mixture, *, min_mass_fraction: float = 0.1):
     'mode_mass_error' (total variation between mode_mass and the weights),
     'log_likelihood' (mean log density of the samples under the mixture).
   """
-  validation.check_points('samples', samples)
+  samples = validation.as_points('samples', samples)
   if samples.shape[1] != mixture.dim:
     raise ValueError(f'`samples` have {samples.shape[1]} features, the '
                      f'mixture has dimension {mixture.dim}.')
@@ -287,8 +295,8 @@ def field_agreement(estimate, reference):
     points of the per-point cosine; points where either vector is zero count
     as 0).
   """
-  validation.check_points('estimate', estimate)
-  validation.check_points('reference', reference)
+  estimate = validation.as_points('estimate', estimate)
+  reference = validation.as_points('reference', reference)
   if jnp.shape(estimate) != jnp.shape(reference):
     raise ValueError(f'`estimate` and `reference` must have the same shape, '
                      f'got {jnp.shape(estimate)} and {jnp.shape(reference)}.')
@@ -337,9 +345,13 @@ def frechet_distance(features_a, features_b):
   Returns:
     Scalar distance (same units as squared features).
   """
-  _check_pair(features_a, features_b)
+  # Covariances are squares of the features and the cross term a product
+  # of three of them: features beyond 1e8 would overflow float32 there.
+  features_a, features_b = _check_pair(
+      features_a, features_b, ('features_a', 'features_b'), max_abs=1e8)
   if features_a.shape[0] < 2 or features_b.shape[0] < 2:
-    raise ValueError('Frechet distance needs at least 2 samples per set.')
+    raise ValueError('`features_a` and `features_b` need at least 2 samples '
+                     f'each, got {features_a.shape} and {features_b.shape}.')
   return _frechet(jnp.asarray(features_a), jnp.asarray(features_b))
 
 
@@ -368,7 +380,7 @@ def precision_recall(real, fake, k: int = 3):
   Returns:
     (precision, recall), floats in [0, 1].
   """
-  _check_pair(real, fake)
+  real, fake = _check_pair(real, fake, ('real', 'fake'))
   if not 1 <= k < min(real.shape[0], fake.shape[0]):
     raise ValueError(f'`k` must be in [1, min(N, M) - 1], got {k}.')
   p, r = _precision_recall(jnp.asarray(real), jnp.asarray(fake), k)

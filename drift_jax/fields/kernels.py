@@ -59,6 +59,8 @@ def pairwise_sq_distances(x, y, precision: str = 'highest'):
   Returns:
     [N, M] squared distances (>= 0).
   """
+  x, y = validation.as_points('x', x), validation.as_points('y', y)
+  validation.check_same_dim(('x', 'y'), (x, y))
   if x.shape[-1] <= DIRECT_MAX_DIM:
     return sum((x[:, None, d] - y[None, :, d])**2 for d in range(x.shape[-1]))
   center = jnp.mean(y, axis=0)
@@ -129,8 +131,8 @@ def get_kernel(kernel: str | RadialKernel) -> RadialKernel:
 
 def log_kernel_matrix(x, y, *, kernel='laplace', temperature=0.05):
   """log k(x_i, y_j) for all pairs, [N, M]."""
-  validation.check_points('x', x)
-  validation.check_points('y', y)
+  x, y = validation.as_points('x', x), validation.as_points('y', y)
   validation.check_same_dim(('x', 'y'), (x, y))
   (tau,) = validation.as_single_temperature(temperature)
+  validation.check_spread('temperature', tau, (x, y), get_kernel(kernel))
   return get_kernel(kernel)(pairwise_sq_distances(x, y), tau)

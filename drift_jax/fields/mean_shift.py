@@ -28,13 +28,15 @@ def mean_shift(x, y, *, kernel='laplace', temperature=0.05, weights=None,
   Returns:
     [N, D] sum_j w_j k(x, y_j) (y_j - x) / sum_j w_j k(x, y_j).
   """
-  validation.check_queries_and_samples(x, 'y', y, exclude_self)
+  x, y = validation.check_queries_and_samples(x, 'y', y, exclude_self)
   (tau,) = validation.as_single_temperature(temperature)
-  validation.check_weights('weights', weights, y.shape[0])
+  weights = validation.check_weights('weights', weights, y.shape[0])
   kern = kernels_lib.get_kernel(kernel)
+  validation.check_spread('temperature', tau, (x, y), kern)
   x, y = lax.stop_gradient(x), lax.stop_gradient(y)
   logk = _log_kernels(kernels_lib.pairwise_sq_distances(x, y), kern, (tau,),
                       1.0, jnp.arange(x.shape[0]), 0, exclude_self)[0]
   if weights is not None:
     logk = logk + jnp.log(weights)[None, :]
-  return kernels_lib.matmul(jax.nn.softmax(logk, axis=-1), y) - x
+  return validation.checked_output(
+      'mean_shift', kernels_lib.matmul(jax.nn.softmax(logk, axis=-1), y) - x)

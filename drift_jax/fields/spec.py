@@ -10,6 +10,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from drift_jax.fields import kernels as kernels_lib
@@ -147,27 +148,58 @@ class FieldSpec:
     function of r / tau, so tau s is evaluated as distances divided by s
     (`temperature_schedule`).
     """
+    x, pos, neg, pos_weights, neg_weights = checked_arrays(
+        x, pos, neg, pos_weights, neg_weights)
     resolved = resolve_for_call(self, x, pos, neg, pos_weights, neg_weights)
-    if temperature_scale is not None and jnp.shape(temperature_scale) != (
-        len(self.temperatures),):
-      raise ValueError(f'`temperature_scale` must have shape '
-                       f'({len(self.temperatures)},), one per temperature; '
-                       f'got {jnp.shape(temperature_scale)}.')
-    return _drifting_field(x, pos, neg, pos_weights, neg_weights,
-                           temperature_scale, resolved)
+    if temperature_scale is not None:
+      _check_temperature_scale(temperature_scale, self.temperatures)
+    if not self.normalize_distances:
+      validation.check_spread(
+          'temperature', min(self.temperatures) * (
+              1.0 if temperature_scale is None
+              or not validation.is_concrete(temperature_scale)
+              else float(np.min(np.asarray(temperature_scale)))),
+          (x, pos, neg), kernels_lib.get_kernel(self.kernel))
+    return validation.checked_output('drifting_field', _drifting_field(
+        x, pos, neg, pos_weights, neg_weights, temperature_scale, resolved))
+
+
+def checked_arrays(x, pos, neg, pos_weights=None, neg_weights=None):
+  """The field's arrays as float JAX arrays, each checked and named
+  (`validation.as_points`, `validation.check_weights`)."""
+  x, pos, neg = (validation.as_points(name, arr) for name, arr in
+                 (('x', x), ('pos', pos), ('neg', neg)))
+  validation.check_same_dim(('x', 'pos', 'neg'), (x, pos, neg))
+  return (x, pos, neg,
+          validation.check_weights('pos_weights', pos_weights, pos.shape[0]),
+          validation.check_weights('neg_weights', neg_weights, neg.shape[0]))
+
+
+def _check_temperature_scale(scale, temperatures):
+  """[K] factors, one per temperature; on concrete input, each scaled
+  temperature in the documented range of scales."""
+  if jnp.shape(scale) != (len(temperatures),):
+    raise ValueError(f'`temperature_scale` must have shape '
+                     f'({len(temperatures)},), one per temperature; '
+                     f'got {jnp.shape(scale)}.')
+  if validation.is_concrete(scale):
+    for t, s in zip(temperatures, np.asarray(scale, np.float64), strict=True):
+      validation.check_scale('temperature_scale', t * float(s),
+                             f'{float(s)!r} (temperature {t} x {float(s)})')
 
 
 def resolve_for_call(spec: FieldSpec, x, pos, neg, pos_weights=None,
             neg_weights=None) -> _Resolved:
-  """Checks the arrays against `spec` and resolves it for this call (the
-  kernel object, the number of positives, the block size, the backend)."""
+  """Checks the arrays' shapes against `spec` and resolves it for this
+  call (the kernel object, the number of positives, the block size, the
+  backend); `checked_arrays` checks their values (and the weights)."""
+  del pos_weights, neg_weights  # checked by `checked_arrays`
   for name, arr in (('x', x), ('pos', pos), ('neg', neg)):
-    validation.check_points(name, arr)
+    if len(jnp.shape(arr)) != 2:
+      validation.check_points(name, arr)  # the message for a wrong rank
   validation.check_same_dim(('x', 'pos', 'neg'), (x, pos, neg))
   validation.check_self_mask('mask_self', spec.mask_self, x, neg,
                              allow_extra=True)
-  validation.check_weights('pos_weights', pos_weights, pos.shape[0])
-  validation.check_weights('neg_weights', neg_weights, neg.shape[0])
   temps = spec.temperatures
   backend = jax.default_backend()
   block_size = spec.block_size or auto_block_size(
@@ -208,6 +240,7 @@ def sinkhorn_couplings(spec: FieldSpec, x, pos, neg):
   """The Sinkhorn couplings (P+ [N, Np], P- [N, Nn]) behind
   `spec(x, pos, neg)` for normalization='sinkhorn' (first temperature),
   from the same iterations as the field; for tests and notebooks."""
+  x, pos, neg, _, _ = checked_arrays(x, pos, neg)
   return sinkhorn_field.couplings(x, pos, neg,
                                   resolve_for_call(spec, x, pos, neg))
 

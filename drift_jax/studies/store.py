@@ -101,6 +101,8 @@ def stored_cell(suite, task, method) -> dict:
   cell = {'tune': [], 'final': [], 'default': []}
   if os.path.isdir(folder):
     for name in sorted(os.listdir(folder)):
+      if workdir_lib.is_temporary(name) or not name.endswith('.json'):
+        continue  # a write in progress (or killed), or a stray file
       result = read_json(os.path.join(folder, name))
       cell[result['phase']].append(result)
   cell['tune'].sort(key=lambda r: (r['point'], r['seed']))

@@ -43,24 +43,31 @@ def kde_denoiser(x, samples, sigma, *, weights=None, exclude_self=False):
   Returns:
     [N, D] sum_j softmax_j(-||x - y_j||^2 / (2 sigma^2) + log w_j) y_j.
   """
-  validation.check_queries_and_samples(x, 'samples', samples, exclude_self)
-  validation.check_weights('weights', weights, samples.shape[0])
+  x, samples = validation.check_queries_and_samples(x, 'samples', samples,
+                                                    exclude_self)
+  weights = validation.check_weights('weights', weights, samples.shape[0])
   sig = validation.per_sample_sigma(sigma, x.shape[0], x.dtype)[:, None]
+  validation.check_spread('sigma', sigma, (x, samples))
   logits = -kernels_lib.pairwise_sq_distances(x, samples) / (2.0 * sig**2)
   if exclude_self:
     logits = jnp.where(jnp.eye(x.shape[0], dtype=bool), -jnp.inf, logits)
   if weights is not None:
     logits = logits + jnp.log(weights)[None, :]
-  return kernels_lib.matmul(jax.nn.softmax(logits, axis=-1), samples)
+  return validation.checked_output(
+      'kde_denoiser',
+      kernels_lib.matmul(jax.nn.softmax(logits, axis=-1), samples))
 
 
 def denoiser_to_score(denoised, x_t, sigma):
   """Tweedie: grad log p_sigma(x_t) = (D(x_t, sigma) - x_t) / sigma^2."""
+  denoised = validation.as_points('denoised', denoised)
+  x_t = validation.as_points('x_t', x_t)
   if jnp.shape(denoised) != jnp.shape(x_t):
     raise ValueError(f'`denoised` {jnp.shape(denoised)} and `x_t` '
                      f'{jnp.shape(x_t)} must have the same shape.')
   sig = validation.per_sample_sigma(sigma, x_t.shape[0], x_t.dtype)
-  return (denoised - x_t) / sig[:, None]**2
+  return validation.checked_output('denoiser_to_score',
+                                   (denoised - x_t) / sig[:, None]**2)
 
 
 def kde_score(x, samples, sigma, *, weights=None, exclude_self=False):
@@ -82,7 +89,7 @@ def score_difference(real_denoiser, fake_denoiser, x_t, sigma):
     x_t: [N, D] evaluation points.
     sigma: scalar or [N].
   """
-  validation.check_points('x_t', x_t)
+  x_t = validation.as_points('x_t', x_t)
   sig = validation.per_sample_sigma(sigma, x_t.shape[0], x_t.dtype)
   return (denoiser_to_score(real_denoiser(x_t, sig), x_t, sig)
           - denoiser_to_score(fake_denoiser(x_t, sig), x_t, sig))
@@ -102,7 +109,9 @@ def companion_score(x, y, temperature, *, exclude_self=False):
     mean distance. Computed as V_y / lam (exact, and stable in log space).
   """
   (tau,) = validation.as_single_temperature(temperature)
-  validation.check_queries_and_samples(x, 'y', y, exclude_self)
+  x, y = validation.check_queries_and_samples(x, 'y', y, exclude_self)
+  validation.check_spread('temperature', tau, (x, y),
+                          kernels_lib.get_kernel('laplace'))
   x, y = lax.stop_gradient(x), lax.stop_gradient(y)
   r = kernels_lib.pairwise_distances(x, y)  # [N, M]
   logk = -r / tau
@@ -111,7 +120,8 @@ def companion_score(x, y, temperature, *, exclude_self=False):
   weights = jax.nn.softmax(logk, axis=-1)  # Laplace NW weights, [N, M]
   mean_shift = kernels_lib.matmul(weights, y) - x  # lambda grad log P_psi
   lam = tau * (tau + jnp.sum(weights * r, axis=-1))
-  return mean_shift / lam[:, None], lam
+  return validation.checked_output('companion_score',
+                                   (mean_shift / lam[:, None], lam))
 
 
 def laplace_decomposition(x, pos, neg, temperature, *, mask_self=False):
@@ -131,15 +141,16 @@ def laplace_decomposition(x, pos, neg, temperature, *, mask_self=False):
     (score_part, residual), each [N, D]; their sum is
     `drifting_field(..., kernel='laplace', normalization='nw')`.
   """
-  for name, arr in (('x', x), ('pos', pos), ('neg', neg)):
-    validation.check_points(name, arr)
+  x, pos, neg = (validation.as_points(name, arr) for name, arr in
+                 (('x', x), ('pos', pos), ('neg', neg)))
   validation.check_same_dim(('x', 'pos', 'neg'), (x, pos, neg))
   s_p, lam_p = companion_score(x, pos, temperature)
   s_q, lam_q = companion_score(x, neg, temperature, exclude_self=mask_self)
   lam_p, lam_q = lam_p[:, None], lam_q[:, None]
   score_part = 0.5 * (lam_p + lam_q) * (s_p - s_q)
   residual = 0.5 * (lam_p - lam_q) * (s_p + s_q)
-  return score_part, residual
+  return validation.checked_output('laplace_decomposition',
+                                   (score_part, residual))
 
 
 def radial_decomposition(x, y, temperature, *, kernel='laplace',
@@ -172,7 +183,9 @@ def radial_decomposition(x, y, temperature, *, kernel='laplace',
     scaled by the mean of h, is taken out.
   """
   (tau,) = validation.as_single_temperature(temperature)
-  validation.check_queries_and_samples(x, 'y', y, exclude_self)
+  x, y = validation.check_queries_and_samples(x, 'y', y, exclude_self)
+  validation.check_spread('temperature', tau, (x, y),
+                          kernels_lib.get_kernel(kernel))
   x, y = lax.stop_gradient(x), lax.stop_gradient(y)
   sq = kernels_lib.pairwise_sq_distances(x, y)  # [N, M]
   is_self = (jnp.eye(x.shape[0], y.shape[0], dtype=bool) if exclude_self

@@ -38,15 +38,20 @@ def _oracle(request, *, folder, dataset, config, num_classes, train_run):
   return oracle_teacher(dataset.mixture)
 
 
+def _allow_unfinished(config) -> bool:
+  """`train.allow_unfinished` (False for configs from before the key)."""
+  return bool(config.train.get('allow_unfinished', False))
+
+
 def _teacher(request, *, folder, dataset, config, num_classes, train_run):
-  del config
   directory = request.choice
   if request.choice == workdir_lib.TRAIN_HERE:
     train_run(request.run_config, folder)
     directory = folder
   return load_teacher(directory, dim=dataset.dim,
                       image_shape=dataset.image_shape,
-                      num_classes=num_classes)
+                      num_classes=num_classes,
+                      allow_unfinished=_allow_unfinished(config))
 
 
 def _frozen_network(module):
@@ -62,7 +67,8 @@ def _frozen_network(module):
       directory = folder
       if getattr(network, 'needs_training', lambda _: True)(folder):
         train_run(request.run_config, folder)
-    return network.load(directory, dataset)
+    return network.load(directory, dataset,
+                        allow_unfinished=_allow_unfinished(config))
   return resolve_network
 
 
@@ -122,7 +128,8 @@ KINDS: dict[str, Kind] = {
     'teacher': Kind(_teacher, workdir_lib.TEACHER_DIR, TEACHER_COSTS),
     'encoder': Kind(_frozen_network(_feature_encoder),
                     workdir_lib.ENCODER_DIR,
-                    (None, 'time/encoder_wall_seconds'), _encoder_run),
+                    ('budget/encoder_steps', 'time/encoder_wall_seconds'),
+                    _encoder_run),
     'classifier': Kind(_frozen_network(_evaluation_classifier),
                        workdir_lib.CLASSIFIER_DIR,
                        run_config=_classifier_run),

@@ -37,6 +37,7 @@ CLASSIFIER_DIR = 'classifier'
 LOCK_FILE = 'lock'
 
 TRAIN_HERE = 'train'  # config value: train the prerequisite in the workdir
+TEMP_MARKER = '.tmp.'  # in the names of `write_atomic`'s temporary files
 
 
 def write_json(path: str, obj) -> None:
@@ -47,14 +48,26 @@ def write_json(path: str, obj) -> None:
 
 
 def write_atomic(path: str, content: str | bytes) -> None:
-  """Writes `content` (text or bytes) to a temporary file beside `path`,
-  then renames it."""
-  tmp = f'{path}.tmp.{os.getpid()}'
-  with open(tmp, 'wb' if isinstance(content, bytes) else 'w') as f:
-    f.write(content)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+  """Writes `content` (text or bytes) to a temporary file beside `path`
+  (`path` + TEMP_MARKER + pid), then renames it. A write that fails (a full
+  disk, a signal) removes the temporary file before the error goes on."""
+  tmp = f'{path}{TEMP_MARKER}{os.getpid()}'
+  try:
+    with open(tmp, 'wb' if isinstance(content, bytes) else 'w') as f:
+      f.write(content)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.remove(tmp)
+    raise
+
+
+def is_temporary(name: str) -> bool:
+  """True for the name of `write_atomic`'s temporary file (which readers
+  of a folder skip: a writer may be midway, or have been killed)."""
+  return TEMP_MARKER in name
 
 
 @contextlib.contextmanager
@@ -154,6 +167,7 @@ def read_config(workdir: str) -> dict:
 FREE_ON_RESUME = ('train.steps', 'train.log_every', 'train.eval_every',
                   'train.checkpoint_every', 'train.keep_checkpoints',
                   'train.progress', 'train.allow_config_change',
+                  'train.allow_unfinished',
                   'train.divergence_factor', 'eval.', 'mesh.')
 # ... except these: `eval.seed` also picks a finite dataset's training split.
 PINNED_ON_RESUME = ('eval.seed',)
