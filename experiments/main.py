@@ -28,9 +28,12 @@ flags.DEFINE_bool('jax_distributed',
 flags.DEFINE_string('coordinator', None, 'host:port of process 0.')
 flags.DEFINE_integer('num_processes', None, 'Number of processes.')
 flags.DEFINE_integer('process_id', None, 'This process\'s index.')
+flags.DEFINE_bool('print_config', False, 'Print the resolved config (every '
+                  'key, method defaults and overrides applied) and exit '
+                  'without running.')
 flags.DEFINE_bool('traceback', False, 'Show the full trace of a config, '
                   'data or workdir error instead of one line.')
-flags.mark_flags_as_required(['config', 'workdir'])
+flags.mark_flags_as_required(['config'])  # --workdir: unless --print_config
 FLAGS = flags.FLAGS
 
 
@@ -40,6 +43,9 @@ def main(argv):
 
 def _main(argv):
   cli.check_no_arguments(argv)
+  if not FLAGS.workdir and not FLAGS.print_config:
+    raise ValueError('missing required flag --workdir (the directory for '
+                     'checkpoints and logs; --help lists the flags)')
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   import jax
   if FLAGS.jax_distributed:
@@ -52,18 +58,15 @@ def _main(argv):
   # not touch the keys those set.
   config = methods.finalize(
       FLAGS.config, config_flags.get_override_values(FLAGS['config']))
+  if FLAGS.print_config:
+    methods.validate(config, jax.device_count())
+    cli.print_config(config)
+    return
   summary = runner.train_and_evaluate(config, FLAGS.workdir)
   if jax.process_index() == 0:
-    ed = summary.get('eval/energy_distance', float('nan'))
-    floor = summary.get('eval/energy_distance_floor', float('nan'))
-    print(f'\nmethod={config.method} data={config.data.name} '
-          f'steps={summary["step"]} '
-          f'wall={summary["time/wall_seconds"]:.1f}s'
-          + (f' (+ teacher {summary["time/teacher_wall_seconds"]:.1f}s)'
-             if summary['budget/teacher_steps'] else ''))
-    print(f'energy distance {ed:.5f} vs data-vs-data floor {floor:.5f} '
-          f'({ed / floor:.2f}x the floor, '
-          f'{summary.get("eval/num_samples", 0)} samples each)')
+    from drift_jax.train import summary as summary_lib
+    row = summary_lib.data_row(config)
+    print('\n' + '\n'.join(summary_lib.lines(config, summary, row)))
     print(f'plot:    {os.path.join(FLAGS.workdir, "samples.png")}')
     print(f'metrics: {os.path.join(FLAGS.workdir, "metrics.jsonl")}')
 

@@ -62,7 +62,7 @@ def test_recipe_is_the_papers_demo():
 def test_config_arguments_are_checked():
   with pytest.raises(ValueError, match="Unknown config argument 'datset'"):
     config_lib.parse_arg('datset=x', dataset='checkerboard')
-  with pytest.raises(ValueError, match="'dim' must be a int"):
+  with pytest.raises(ValueError, match="'dim' must be an integer"):
     config_lib.parse_arg('dim=two', dim=2)
   with pytest.raises(ValueError, match="'runlocal' must be true/false"):
     config_lib.parse_arg('runlocal=maybe', runlocal=False)

@@ -42,8 +42,8 @@ INTEGRATION = frozenset({
     'new_field_test', 'fashion_mnist_runs_test',
 })
 SYSTEM = frozenset({
-    'ablate_test', 'compare_test', 'multihost_test', 'notebooks_test',
-    'reliability_test',
+    'ablate_test', 'cli_test', 'compare_test', 'multihost_test',
+    'notebooks_test', 'reliability_test', 'sampling_test',
 })
 
 

@@ -17,6 +17,7 @@ the command-line and sweep overrides, to the keys those did not set.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 import pathlib
@@ -49,8 +50,10 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
     key, sep, value = item.partition('=')
     key = key.strip()
     if key not in defaults:
-      raise ValueError(f'Unknown config argument {key!r} in {arg!r}; '
-                       f'known: {sorted(defaults)}.')
+      near = difflib.get_close_matches(key, list(defaults), n=1)
+      raise ValueError(f'Unknown config argument {key!r} in {arg!r}'
+                       + (f' (did you mean {near[0]!r}?)' if near else '')
+                       + f'; known: {sorted(defaults)}.')
     kind = type(defaults[key])
     if not sep:
       if kind is not bool:
@@ -65,8 +68,10 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
       try:
         result[key] = kind(value)
       except ValueError:
-        raise ValueError(f'Config argument {key!r} must be a '
-                         f'{kind.__name__}, got {value!r}.') from None
+        meaning = {int: 'an integer', float: 'a number'}.get(
+            kind, f'a {kind.__name__}')
+        raise ValueError(f'Config argument {key!r} must be {meaning}, got '
+                         f'{value!r}.') from None
   return result
 
 

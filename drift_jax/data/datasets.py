@@ -195,6 +195,9 @@ def _finite_dataset(name, points, data_config, eval_size, seed, split, *,
 # < 0.5), the floor's reference rows and the training batches all come out
 # of it, and the metrics need at least 2 of each.
 MIN_FILE_POINTS = 10
+# Keys of the data row's draws (the leaderboard's and a run summary's;
+# the floors' extra draws use evaluators.distances.FLOOR_SALT).
+DATA_ROW_SALT = 0xDA7A
 
 
 def _file_dataset(data_config, *, eval_key, eval_size, seed, split):

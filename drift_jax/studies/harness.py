@@ -46,7 +46,7 @@ from drift_jax.train import reporting
 from drift_jax.train import runner
 from drift_jax.train import workdir as workdir_lib
 
-DATA_ROW_SALT = 0xDA7A  # keys of the data row's draws (floors: FLOOR_SALT)
+DATA_ROW_SALT = data_lib.DATA_ROW_SALT
 
 
 def run_config(suite, run: Run, budget: Budget, classifier_dir=None):

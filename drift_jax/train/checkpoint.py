@@ -11,6 +11,7 @@ abstract target carrying the *current* shardings, so a checkpoint written on
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import jax
@@ -25,11 +26,34 @@ def make_manager(directory: str, *, max_to_keep: int,
   if max_to_keep < 1:
     raise ValueError(f'`train.keep_checkpoints` must be >= 1, got '
                      f'{max_to_keep}.')
+  if read_only:
+    # What orbax would set itself for a reader, so that it warns about
+    # neither; its third warning, that the directory "is read only", means
+    # only that this manager will not write (a teacher or an encoder being
+    # loaded, not a property of the files), so it is not shown either.
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=None, save_interval_steps=0, read_only=True,
+        create=False)
+    with _absl_quiet():
+      return ocp.CheckpointManager(
+          os.path.abspath(directory), options=options,
+          item_handlers=ocp.StandardCheckpointHandler())
   options = ocp.CheckpointManagerOptions(
       max_to_keep=max_to_keep, enable_async_checkpointing=True,
-      read_only=read_only, create=not read_only)
+      create=True)
   return ocp.CheckpointManager(os.path.abspath(directory), options=options,
                                item_handlers=ocp.StandardCheckpointHandler())
+
+
+@contextlib.contextmanager
+def _absl_quiet():
+  """absl logging (orbax's) at ERROR within the block."""
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.ERROR)
+  try:
+    yield
+  finally:
+    logging.set_verbosity(verbosity)
 
 
 def save(manager, step: int, state) -> None:

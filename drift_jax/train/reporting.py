@@ -54,6 +54,21 @@ class MetricWriter:
       logging.warning('TensorBoard write failed at step %d (%s); '
                       'metrics.jsonl has the record.', step, error)
 
+  def write_image(self, step: int, tag: str, png_path: str) -> None:
+    """The picture at `png_path` as TensorBoard image `tag` (a missing
+    file or a failed write is a warning; the PNG stays in the workdir)."""
+    if self._tb is None or not os.path.exists(png_path):
+      return
+    try:
+      from PIL import Image
+      with Image.open(png_path) as image:
+        pixels = np.asarray(image.convert('RGB'))
+      self._tb.add_image(tag, pixels, int(step), dataformats='HWC')
+      self._tb.flush()
+    except Exception as error:  # noqa: BLE001  (TensorBoard is optional)
+      logging.warning('TensorBoard image %s failed at step %d (%s).', tag,
+                      step, error)
+
   def write_record(self, step: int, record: dict) -> None:
     """Appends {'step': step, **record} to metrics.jsonl (any JSON values;
     non-finite floats as strings)."""
@@ -172,12 +187,40 @@ def class_rows(samples, num_classes: int, cols: int) -> np.ndarray:
                          for c in range(num_classes)])
 
 
+# The metric a run's summary and plots lead with, in order of preference:
+# the one the leaderboard ranks the data by (feature FD on labelled images,
+# energy distance elsewhere). (label, value key, floor key).
+HEADLINE_METRICS = (
+    ('feature FD', 'eval/feature_fd', 'eval/feature_fd_floor'),
+    ('energy distance', 'eval/energy_distance',
+     'eval/energy_distance_floor'),
+)
+
+
+def headline_metric(metrics: dict) -> tuple[str, str, float]:
+  """(label, value key, value / floor) of the first `HEADLINE_METRICS`
+  entry `metrics` has (nan ratio when none)."""
+  for label, key, floor in HEADLINE_METRICS:
+    if key in metrics and floor in metrics:
+      return label, key, metrics[key] / metrics[floor]
+  return 'energy distance', 'eval/energy_distance', float('nan')
+
+
+def plot_path(workdir: str, step: int) -> str:
+  """Where the runner draws the samples of the evaluation at `step`."""
+  return os.path.join(workdir, 'plots', f'samples_{step:07d}.png')
+
+
 def plot_image_grid(path: str, samples, image_shape, title: str,
                     rows: int = 8, cols: int = 8,
-                    num_classes: int = 0) -> None:
+                    num_classes: int = 0, real=None,
+                    real_labels=None) -> None:
   """Flat samples (values in [-1, 1]) as a grid of images with a gap
   between tiles: one row per class for class-conditional samples
-  (`class_rows`), else rows x cols evenly spaced through `samples`."""
+  (`class_rows`, each row labelled with its class), else rows x cols
+  evenly spaced through `samples`. With `real` (flat data images, and
+  their `real_labels` when conditional), the same layout of real images
+  is drawn beside the samples."""
   if not is_writer():
     return
   plt = pyplot()
@@ -187,18 +230,54 @@ def plot_image_grid(path: str, samples, image_shape, title: str,
     rows, picked = num_classes, class_rows(samples, num_classes, cols)
   else:
     picked = evenly_spaced(samples, min(rows * cols, len(samples)))
-  images = np.clip((picked + 1) / 2, 0, 1).reshape(-1, h, w, c)
-  grid = tile_images(images, rows, cols, gap=max(1, h // 14))
-  fig, ax = plt.subplots(figsize=(cols * 0.6 + 0.4, rows * 0.6 + 0.6))
-  ax.axis('off')
-  ax.imshow(grid[..., 0] if c == 1 else grid, cmap='gray', vmin=0, vmax=1,
-            interpolation='nearest')
+  panels = [('generated', picked)]
+  if real is not None:
+    real = np.asarray(real)
+    if num_classes and real_labels is not None:
+      order = np.argsort(np.asarray(real_labels), kind='stable')
+      real = class_rows_of(real[order], np.asarray(real_labels)[order],
+                           num_classes, cols)
+    else:
+      real = evenly_spaced(real, min(rows * cols, len(real)))
+    panels.append(('data', real))
+  gap = max(1, h // 14)
+  fig, axes = plt.subplots(
+      1, len(panels), squeeze=False,
+      figsize=(len(panels) * (cols * 0.6 + 0.4) + 0.3, rows * 0.6 + 0.7))
+  for ax, (name, flat) in zip(axes[0], panels, strict=True):
+    images = np.clip((flat + 1) / 2, 0, 1).reshape(-1, h, w, c)
+    grid = tile_images(images, rows, cols, gap=gap)
+    ax.imshow(grid[..., 0] if c == 1 else grid, cmap='gray', vmin=0,
+              vmax=1, interpolation='nearest')
+    ax.set_xticks([])
+    ax.set_title(name, fontsize=8)
+    if num_classes:  # the class of each row, on its left
+      ax.set_yticks([r * (h + gap) + h / 2 for r in range(rows)])
+      ax.set_yticklabels([str(r) for r in range(rows)], fontsize=6)
+      ax.tick_params(length=0)
+    else:
+      ax.set_yticks([])
+    for side in ax.spines.values():
+      side.set_visible(False)
   if num_classes:
-    ax.set_title('one row per class (0 at the top)', fontsize=7)
+    axes[0][0].set_ylabel('class', fontsize=7)
   fig.suptitle(title, fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def class_rows_of(images, labels, num_classes: int, cols: int) -> np.ndarray:
+  """Up to `cols` images of each class 0..C-1, row after row, from
+  labelled images (rows with fewer images are padded with background,
+  -1, so every class keeps its row)."""
+  images, labels = np.asarray(images), np.asarray(labels)
+  out = np.full((num_classes * cols, images.shape[1]), -1.0,
+                dtype=np.float32)
+  for label in range(num_classes):
+    chosen = images[labels == label][:cols]
+    out[label * cols:label * cols + len(chosen)] = chosen
+  return out
 
 
 def plot_samples(path: str, samples, data, title: str) -> None:

@@ -363,13 +363,20 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
   wall0 = time.perf_counter() - saver.wall_seconds_at(start)
   record = {'step': start}
   step = start
+  # This process's seconds in the first call (compiling it, mostly) and
+  # in evaluations, for the summary: they are part of the wall seconds.
+  timing = {'time/first_call_seconds': 0.0, 'time/eval_seconds': 0.0}
   while step < tc.steps:
+    first = time.perf_counter() if step == start else None
     state, train_metrics = step_fn(state, constants, batches(step),
                                    jnp.asarray(step, jnp.int32))
+    if first is not None:
+      jax.block_until_ready(train_metrics)
+      timing['time/first_call_seconds'] = time.perf_counter() - first
     step += k
     checkpoint.check_errors(saver.manager)  # a failed save, at once
     record = _record(config, workdir, step, state, train_metrics, evaluator,
-                     dataset, saver.manager, guard)
+                     dataset, saver.manager, guard, timing)
     if record:
       wall = time.perf_counter() - wall0
       record.update({'time/wall_seconds': wall,
@@ -377,6 +384,9 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
                          wall + prerequisites_lib.seconds_paid(extra_costs),
                      **extra_costs})
       writer.write(step, record)
+      if any(key.startswith('eval/') for key in record):
+        writer.write_image(step, 'samples', reporting.plot_path(workdir,
+                                                                step))
       if progress is not None and 'train/loss' in record:
         progress.set_postfix(loss=f'{record["train/loss"]:.3g}')
     signal_name = preemption.requested()
@@ -391,11 +401,14 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
   if progress is not None:
     progress.close()
   saver.flush()  # budget.json for the final checkpoint, read by _summary
-  return _summary(workdir, step, start, record, extra_costs, num_traces[0])
+  summary = _summary(workdir, step, start, record, extra_costs,
+                     num_traces[0])
+  summary.update(timing)
+  return summary
 
 
 def _record(config, workdir, step, state, train_metrics, evaluator,
-            dataset, manager, guard) -> dict:
+            dataset, manager, guard, timing) -> dict:
   """The train metrics at logging steps and the evaluation at eval steps
   (also plotted and saved as samples.npy); {} otherwise. A non-finite
   loss, or one the divergence guard rejects, stops the run."""
@@ -409,7 +422,9 @@ def _record(config, workdir, step, state, train_metrics, evaluator,
           f'stops ({guards.newest_good(manager)}).')
     guard.check(step, record['train/loss'], manager)
   if step % tc.eval_every == 0 or step == tc.steps:
+    began = time.perf_counter()
     eval_metrics, samples = evaluator(state)
+    timing['time/eval_seconds'] += time.perf_counter() - began
     record.update(eval_metrics)
     if samples is not None:
       _plot(config, workdir, samples, dataset, step, eval_metrics)
@@ -451,17 +466,17 @@ def _plot(config, workdir, samples, dataset, step, eval_metrics):
 
 
 def _plot_samples(config, workdir, samples, dataset, step, eval_metrics):
-  plots = os.path.join(workdir, 'plots')
-  os.makedirs(plots, exist_ok=True)
-  path = os.path.join(plots, f'samples_{step:07d}.png')
-  ratio = eval_metrics.get('eval/energy_distance_ratio', float('nan'))
-  title = (f'{config.method} on {dataset.name}, step {step}: energy '
-           f'distance {ratio:.2f}x floor')
+  path = reporting.plot_path(workdir, step)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  label, _, ratio = reporting.headline_metric(eval_metrics)
+  title = (f'{config.method} on {dataset.name}, step {step}: {label} '
+           f'{ratio:.2f}x floor')
   if dataset.image_shape is not None:
     conditional = config.conditional.enabled and dataset.num_classes > 1
     reporting.plot_image_grid(
         path, samples, dataset.image_shape, title,
-        num_classes=dataset.num_classes if conditional else 0)
+        num_classes=dataset.num_classes if conditional else 0,
+        real=dataset.held_out, real_labels=dataset.held_out_labels)
   else:
     reporting.plot_samples(path, samples, dataset.held_out, title)
   if reporting.is_writer():
