@@ -75,3 +75,38 @@ def test_readme_main_job_is_the_leaderboards_checkerboard_run():
            for d in table[('checkerboard', None)]['draws']]
   data = str(leaderboard.interval(draws, task['metric'])).split(' ', 1)
   assert f'{data[0]}× {data[1]}' in readme
+
+
+def _table_problems(lines):
+  """Rows a Markdown renderer would drop or shift: a table row that does
+  not start with '|' next to table rows, or one whose cell count differs
+  from its header's."""
+  problems, header = [], None
+  for number, line in enumerate(lines):
+    stripped = line.strip()
+    if stripped.startswith('|'):
+      cells = len(stripped.strip('|').split('|'))
+      header = cells if header is None else header
+      if cells != header:
+        problems.append(f'{number}: {cells} cells, header {header}: {line}')
+    else:
+      if header is not None and '|' in stripped:
+        problems.append(f'{number}: outside the table pipes: {line}')
+      header = None
+  return problems
+
+
+def test_every_generated_table_parses():
+  suite = suite_lib.load_suite(os.path.join(ROOT, 'suites', 'core.py'))
+  suite['results'] = os.path.join(ROOT, suite_lib.results_dir(suite))
+  table = leaderboard.load(suite)
+  lines = leaderboard.default_section(suite, table)
+  lines += leaderboard.summary_section(suite, table)
+  for task in suite['tasks']:
+    lines += [''] + leaderboard.tuning_table(suite, task, table)
+  assert any(line.startswith('| **') for line in lines)  # the chosen row
+  assert not _table_problems(lines)
+  with open(os.path.join(ROOT, 'docs', 'leaderboard.md')) as f:
+    assert not _table_problems(f.read().split('\n'))
+  # The check itself: the old bold row (outside the pipes) is caught.
+  assert _table_problems(['| a | b |', '|---|---|', '**| x | 1 |**'])

@@ -282,9 +282,11 @@ def default_section(suite, table) -> list[str]:
             'independent of each task\'s units):', '',
             '| point | tasks | geometric mean |', '|---|---|---|']
   for r in sorted(scores, key=lambda r: (r['geomean'], r['point'])):
-    text = f'| {_fmt_point(r["overrides"])} | {r["tasks"]} | '
-    text += f'{r["geomean"]:.3g} |'
-    lines.append(f'**{text}**' if r['point'] == point else text)
+    cells = [_fmt_point(r['overrides']), str(r['tasks']),
+             f'{r["geomean"]:.3g}']
+    if r['point'] == point:  # bold inside each cell: a row must start '|'
+      cells = [f'**{c}**' for c in cells]
+    lines.append('| ' + ' | '.join(cells) + ' |')
   lines += ['', f'The chosen config, {_fmt_point(method_point(method, point))}'
             ', on each task\'s test set (seeds '
             f'{", ".join(map(str, suite["final_seeds"]))}):', '',
