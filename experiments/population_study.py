@@ -1,4 +1,4 @@
-r"""Lai et al.'s Laplace claims at the population level (REFERENCES T2-T3).
+r"""Lai et al.'s Laplace claims at the population level (arXiv 2603.07514).
 
   python -m experiments.population_study [--sections population,finite_n] \
       [--out docs/figures/population]

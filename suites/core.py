@@ -1,4 +1,4 @@
-"""The core comparison suite (issue 16): six tasks x every method at equal
+"""The core comparison suite: six tasks x every method at equal
 compute and equal tuning effort; docs/leaderboard.md is generated from it.
 
   python -m experiments.compare --suite suites/core.py          # resumable

@@ -1,4 +1,4 @@
-"""The images suite (issue 26): class-conditional Fashion-MNIST, drifting
+"""The images suite: class-conditional Fashion-MNIST, drifting
 in three feature spaces against DMD with a trained teacher and the
 diffusion teacher as the multi-step reference, at equal compute on the
 2-core CPU; docs/leaderboard_images.md is generated from it.
