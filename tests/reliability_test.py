@@ -108,20 +108,33 @@ def test_a_second_process_on_a_workdir_is_refused(tmp_path):
   assert steps == sorted(set(steps))
 
 
-def test_stale_lock_is_taken_over(tmp_path):
-  dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
-                        capture_output=True, text=True).stdout.strip()
+def test_a_lock_dies_with_its_process(tmp_path):
+  """The workdir lock is the OS's (filelock): a process killed while it
+  holds it leaves nothing to take over (nor an old-format lock file of a
+  dead pid); a held one is refused, naming its holder."""
   import socket
-  lock = tmp_path / workdir_lib.LOCK_FILE
-  lock.write_text(json.dumps({'pid': int(dead),
-                              'host': socket.gethostname()}))
+  holder = subprocess.Popen(
+      [sys.executable, '-c',
+       'import sys, time; from drift_jax.train import workdir as w\n'
+       f'with w.lock({str(tmp_path)!r}):\n'
+       '  print("held", flush=True); time.sleep(600)'],
+      cwd=REPO, stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'held'
+    with pytest.raises(RuntimeError, match=f'in use by pid {holder.pid} on '
+                       f'host {socket.gethostname()}'):
+      runner.train_and_evaluate(tiny_config(steps=3), str(tmp_path))
+  finally:
+    holder.kill()  # SIGKILL: no cleanup runs in the holder
+    holder.wait(timeout=60)
+  (tmp_path / workdir_lib.LOCK_FILE).write_text(json.dumps(
+      {'pid': holder.pid, 'host': socket.gethostname()}))  # the old format
   runner.train_and_evaluate(tiny_config(steps=3), str(tmp_path))
-  assert not lock.exists()  # released at the end
-  # A live owner (this process) is refused, naming it.
-  lock.write_text(json.dumps({'pid': os.getpid(),
-                              'host': socket.gethostname()}))
-  with pytest.raises(RuntimeError, match=f'in use by pid {os.getpid()}'):
-    runner.train_and_evaluate(tiny_config(steps=6), str(tmp_path))
+  assert not (tmp_path / workdir_lib.OWNER_FILE).exists()  # released
+  # Held in this process (another open of the file), refused the same way.
+  with workdir_lib.lock(str(tmp_path)):
+    with pytest.raises(RuntimeError, match=f'in use by pid {os.getpid()}'):
+      runner.train_and_evaluate(tiny_config(steps=6), str(tmp_path))
 
 
 def _signal_after(monkeypatch, calls):

@@ -9,7 +9,8 @@
       teacher/          a DMD teacher trained for this run (a whole run)
       encoder/          a feature encoder trained for this run
       classifier/       the evaluation classifier trained for this run
-      lock              pid and host of the process running it (`lock`)
+      lock, lock.owner  the OS lock of the process running it, its pid
+                        and host (`lock`)
 
 A prerequisite (teacher, encoder, evaluation classifier) is named in the
 config by `TRAIN_HERE` ("train one in this workdir") or by the directory of
@@ -22,8 +23,8 @@ import contextlib
 import json
 import os
 import socket
-import time
 
+import filelock
 import jax
 
 CONFIG_FILE = 'config.json'
@@ -34,7 +35,8 @@ TEACHER_DIR = 'teacher'
 ENCODER_DIR = 'encoder'
 CLASSIFIER_DIR = 'classifier'
 
-LOCK_FILE = 'lock'
+LOCK_FILE = 'lock'  # the OS lock (`lock`)
+OWNER_FILE = 'lock.owner'  # pid and host of the process holding it
 
 TRAIN_HERE = 'train'  # config value: train the prerequisite in the workdir
 TEMP_MARKER = '.tmp.'  # in the names of `write_atomic`'s temporary files
@@ -72,62 +74,43 @@ def is_temporary(name: str) -> bool:
 
 @contextlib.contextmanager
 def lock(workdir: str):
-  """One process per workdir: holds `workdir/LOCK_FILE` (pid, host) for
-  the block. A lock whose process is gone (same host, pid not running) is
-  stale and taken over; a live one is refused with a message naming it.
-  Only process 0 of a multi-process run takes it."""
+  """One process per workdir: an OS lock on `workdir/LOCK_FILE` (filelock;
+  flock on POSIX) held for the block, with the holder's pid and host in
+  `OWNER_FILE` for the message a second process gets. The OS releases the
+  lock when its process ends, however it ends (SIGKILL included), so a dead
+  run never leaves a stale lock to take over. Only process 0 of a
+  multi-process run takes it."""
   if jax.process_index() != 0:
     yield
     return
   path = os.path.join(workdir, LOCK_FILE)
-  mine = {'pid': os.getpid(), 'host': socket.gethostname()}
-  while True:
-    try:
-      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-      owner = _lock_owner(path)
-      if owner is not None and not _stale(owner):
-        raise RuntimeError(
-            f'{workdir!r} is in use by pid {owner["pid"]} on host '
-            f'{owner["host"]} ({path}); wait for it, or delete the lock '
-            'file if that process is gone.') from None
-      _remove(path)  # stale or unreadable: take it over
-      continue
-    with os.fdopen(fd, 'w') as f:
-      json.dump(mine, f)
-    break
+  owner_path = os.path.join(workdir, OWNER_FILE)
+  held = filelock.FileLock(path, timeout=0)
   try:
+    held.acquire()
+  except filelock.Timeout:
+    owner = _lock_owner(owner_path)
+    raise RuntimeError(
+        f'{workdir!r} is in use by pid {owner["pid"]} on host '
+        f'{owner["host"]} ({path}); wait for it to finish.') from None
+  try:
+    write_json(owner_path, {'pid': os.getpid(),
+                            'host': socket.gethostname()})
     yield
   finally:
-    if _lock_owner(path) == mine:
-      _remove(path)
+    _remove(owner_path)
+    held.release()
 
 
-def _lock_owner(path):
+def _lock_owner(path) -> dict:
+  """{'pid', 'host'} of the lock's holder ('unknown' while it is being
+  written, in the instant after the lock was taken)."""
   try:
     with open(path) as f:
       owner = json.load(f)
     return {'pid': int(owner['pid']), 'host': str(owner['host'])}
-  except FileNotFoundError:
-    return None
   except (OSError, ValueError, KeyError, TypeError):
-    # Unreadable: being written this instant, or left half-written by a
-    # crash; only the latter is stale.
-    return None if time.time() - os.path.getmtime(path) > 5 else {
-        'pid': -1, 'host': 'unknown (lock being written)'}
-
-
-def _stale(owner) -> bool:
-  """Only a lock of this host can be checked; another host's is live."""
-  if owner['pid'] < 0 or owner['host'] != socket.gethostname():
-    return False
-  try:
-    os.kill(owner['pid'], 0)
-  except ProcessLookupError:
-    return True
-  except PermissionError:  # alive, someone else's
-    return False
-  return False
+    return {'pid': 'unknown', 'host': 'unknown'}
 
 
 def _remove(path):
@@ -167,7 +150,8 @@ def read_config(workdir: str) -> dict:
 FREE_ON_RESUME = ('train.steps', 'train.log_every', 'train.eval_every',
                   'train.checkpoint_every', 'train.keep_checkpoints',
                   'train.progress', 'train.allow_config_change',
-                  'train.allow_unfinished',
+                  'train.allow_unfinished', 'train.wandb_project',
+                  'train.wandb_mode',
                   'train.divergence_factor', 'eval.', 'mesh.')
 # ... except these: `eval.seed` also picks a finite dataset's training split.
 PINNED_ON_RESUME = ('eval.seed',)
