@@ -76,7 +76,8 @@ def get_suite():
            'needs': ('images',)},
       ],
       'methods': [
-          _field('drifting', 'bidirectional', 'drifting (default field)'),
+          _field('drifting', 'bidirectional',
+                 'drifting (default field, tuned per task)'),
           _field('kernel_gradient', 'kernel_gradient', 'kernel gradient'),
           _field('sharp_companion', 'sharp_companion', 'sharp companion'),
           _field('mmd', 'mmd', 'MMD gradient'),

@@ -39,7 +39,7 @@ INTEGRATION = frozenset({
     'image_data_test', 'images_test', 'new_method_test', 'runner_test',
     'schedule_test', 'sinkhorn_test', 'conservative_test', 'configs_test',
     'chained_step_test', 'new_network_test', 'new_evaluator_test',
-    'new_field_test', 'fashion_mnist_runs_test',
+    'new_field_test', 'fashion_mnist_runs_test', 'wandb_test',
 })
 SYSTEM = frozenset({
     'ablate_test', 'cli_test', 'compare_test', 'multihost_test',

@@ -179,11 +179,15 @@ def shared_config() -> ml_collections.ConfigDict:
   # in keys other than `workdir.FREE_ON_RESUME` (the old one is kept).
   # train.allow_unfinished: load a teacher, encoder or classifier given by
   # directory even when its run stopped before its own train.steps.
+  # train.wandb_project: also log to Weights & Biases under this project
+  # ('' off; needs `pip install wandb`, never the tests), in
+  # `train.wandb_mode` ('online', 'offline' or 'disabled').
   c.train = dict(steps=2000, batch_size=2048, gen_batch_size=2048,
                  steps_per_call=1, ema_decay=0.0, log_every=100,
                  eval_every=1000, checkpoint_every=1000, keep_checkpoints=3,
                  progress=True, divergence_factor=0.0,
-                 allow_config_change=False, allow_unfinished=False)
+                 allow_config_change=False, allow_unfinished=False,
+                 wandb_project='', wandb_mode='online')
   c.eval = eval_section()
   c.mesh = dict(num_devices=-1)
   c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()
@@ -335,7 +339,12 @@ def _validate_data(c):
     raise ValueError(f'`data.path` {c.data.path!r} does not exist.')
 
 
+WANDB_MODES = ('online', 'offline', 'disabled')  # train.wandb_mode
+
+
 def _validate_train(c, device_count):
+  check_choice('train.wandb_mode', c.train.get('wandb_mode', 'online'),
+               WANDB_MODES)
   for name in ('steps', 'batch_size', 'gen_batch_size', 'steps_per_call',
                'log_every', 'eval_every', 'checkpoint_every'):
     if c.train[name] < 1:

@@ -98,7 +98,7 @@ def authors_field_recipe(c) -> None:
 
 
 # The leaderboard's one drifting learning rate across its tasks
-# (docs/leaderboard.md, "One drifting config across the suite").
+# (docs/leaderboard.md, "The default drifting config").
 LEADERBOARD_LR = 3e-3
 
 

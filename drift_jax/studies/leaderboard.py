@@ -273,7 +273,11 @@ def default_section(suite, table) -> list[str]:
     return []
   method = verdicts.method_of(suite, name)
   scores = harness.cross_task_scores(suite, method)
-  lines = [f'## One {name} config across the suite', '']
+  lines = [f'## The default {name} config: one config across the suite',
+           '',
+           f'What "default" means in the README and the configs; the rows '
+           f'"{method["label"]}" in the task tables are the same field '
+           'with each task\'s own choice from the grid.', '']
   if scores is None:
     return lines + ['Pending: not every task is tuned yet.', '']
   point = harness.cross_task_point(suite, method)

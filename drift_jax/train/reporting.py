@@ -6,6 +6,7 @@ others return at once).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -34,9 +35,10 @@ class MetricWriter:
   failed TensorBoard write is a warning; the run goes on.
   """
 
-  def __init__(self, workdir: str, start: int = 0):
+  def __init__(self, workdir: str, start: int = 0, tracker=None):
     self._path = os.path.join(workdir, METRICS_FILE)
     self._tb = None
+    self._tracker = tracker if is_writer() else None
     if is_writer():
       from tensorboardX import SummaryWriter  # optional heavy import
       self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'),
@@ -44,6 +46,8 @@ class MetricWriter:
 
   def write(self, step: int, scalars: dict) -> None:
     self.write_record(step, {k: float(v) for k, v in scalars.items()})
+    if self._tracker is not None:
+      self._tracker.log(int(step), {k: float(v) for k, v in scalars.items()})
     if self._tb is None:
       return
     try:
@@ -57,6 +61,8 @@ class MetricWriter:
   def write_image(self, step: int, tag: str, png_path: str) -> None:
     """The picture at `png_path` as TensorBoard image `tag` (a missing
     file or a failed write is a warning; the PNG stays in the workdir)."""
+    if self._tracker is not None and os.path.exists(png_path):
+      self._tracker.image(int(step), tag, png_path)
     if self._tb is None or not os.path.exists(png_path):
       return
     try:
@@ -83,6 +89,54 @@ class MetricWriter:
   def close(self) -> None:
     if self._tb is not None:
       self._tb.close()
+    if self._tracker is not None:
+      self._tracker.close()
+
+
+class WandbTracker:
+  """Optional Weights & Biases logging of what metrics.jsonl and TensorBoard
+  get (`train.wandb_project`; one W&B run per workdir, resumed with it).
+  A failed W&B call is a warning: metrics.jsonl is the record."""
+
+  def __init__(self, project: str, mode: str, workdir: str, config: dict):
+    try:
+      import wandb
+    except ImportError:
+      raise ValueError('`train.wandb_project` needs the wandb package '
+                       '(pip install wandb), which is not installed.') from None
+    self._wandb = wandb
+    # The same id for every process that resumes this workdir.
+    run_id = 'drift-jax-' + hashlib.sha1(
+        os.path.abspath(workdir).encode()).hexdigest()[:16]
+    self._run = wandb.init(project=project, mode=mode, dir=workdir,
+                           id=run_id, resume='allow', config=config,
+                           name=os.path.basename(os.path.abspath(workdir)))
+
+  def _call(self, what, fn):
+    try:
+      fn()
+    except Exception as error:  # noqa: BLE001  (W&B is optional)
+      logging.warning('W&B %s failed (%s); metrics.jsonl has the record.',
+                      what, error)
+
+  def log(self, step: int, scalars: dict) -> None:
+    self._call('log', lambda: self._run.log(scalars, step=step))
+
+  def image(self, step: int, tag: str, png_path: str) -> None:
+    self._call('image', lambda: self._run.log(
+        {tag: self._wandb.Image(png_path)}, step=step))
+
+  def close(self) -> None:
+    self._call('finish', self._run.finish)
+
+
+def make_tracker(config, workdir: str):
+  """The W&B tracker `train.wandb_project` asks for (None: off)."""
+  project = config.train.get('wandb_project', '')
+  if not project or not is_writer():
+    return None
+  return WandbTracker(project, config.train.get('wandb_mode', 'online'),
+                      workdir, config.to_dict())
 
 
 def _strict(value):

@@ -294,7 +294,8 @@ def _run(config, workdir, method, ctx, dataset, extra_costs,
       start = 0
       state = init_state(method, ctx.mesh, config.seed)
     reporting.truncate_metrics(workdir, start)
-    writer = reporting.MetricWriter(workdir, start)
+    writer = reporting.MetricWriter(
+        workdir, start, tracker=reporting.make_tracker(config, workdir))
     if changes:
       writer.write_record(start, {'config/changed': list(changes)})
     return _train(config, workdir, method, state, start, ctx, dataset,
