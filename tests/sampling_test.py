@@ -38,7 +38,8 @@ def test_the_generator_reproduces_the_runs_last_samples(finished):
   assert np.abs(other - saved).max() > 1e-3
   with pytest.raises(ValueError, match='`n` must be a positive integer'):
     generator.sample(0)
-  with pytest.raises(ValueError, match='`guidance` applies to class-'):
+  with pytest.raises(ValueError,
+                     match='`guidance` applies to class-conditional runs'):
     sampling.load_generator(finished, guidance=2.0)
 
 

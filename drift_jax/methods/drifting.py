@@ -84,6 +84,10 @@ CONFIG = {
 RENAMED = {f'field.{name}': f'drifting.{name}' for name in CONFIG['drifting']}
 
 
+# `sample` follows `conditional.eval_alpha`: `load_generator(guidance=...)`
+# may set it.
+GUIDED_SAMPLING = True
+
 
 def authors_field_recipe(c) -> None:
   """The drifting paper's full field recipe (Deng App. A.6) instead of the

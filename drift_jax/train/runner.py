@@ -13,6 +13,7 @@ the trajectory of an uninterrupted one.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import time
@@ -368,26 +369,17 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
   # in evaluations, for the summary: they are part of the wall seconds.
   timing = {'time/first_call_seconds': 0.0, 'time/eval_seconds': 0.0}
   while step < tc.steps:
-    first = time.perf_counter() if step == start else None
-    state, train_metrics = step_fn(state, constants, batches(step),
-                                   jnp.asarray(step, jnp.int32))
-    if first is not None:
-      jax.block_until_ready(train_metrics)
-      timing['time/first_call_seconds'] = time.perf_counter() - first
+    call = (functools.partial(_timed_first_call, step_fn, timing)
+            if step == start else step_fn)
+    state, train_metrics = call(state, constants, batches(step),
+                                jnp.asarray(step, jnp.int32))
     step += k
     checkpoint.check_errors(saver.manager)  # a failed save, at once
     record = _record(config, workdir, step, state, train_metrics, evaluator,
                      dataset, saver.manager, guard, timing)
     if record:
-      wall = time.perf_counter() - wall0
-      record.update({'time/wall_seconds': wall,
-                     'time/total_wall_seconds':
-                         wall + prerequisites_lib.seconds_paid(extra_costs),
-                     **extra_costs})
-      writer.write(step, record)
-      if any(key.startswith('eval/') for key in record):
-        writer.write_image(step, 'samples', reporting.plot_path(workdir,
-                                                                step))
+      _write(writer, workdir, step, record, time.perf_counter() - wall0,
+             extra_costs)
       if progress is not None and 'train/loss' in record:
         progress.set_postfix(loss=f'{record["train/loss"]:.3g}')
     signal_name = preemption.requested()
@@ -406,6 +398,27 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
                      num_traces[0])
   summary.update(timing)
   return summary
+
+
+def _timed_first_call(step_fn, timing, *args):
+  """step_fn(*args), its seconds (compiling, mostly) in `timing`."""
+  began = time.perf_counter()
+  state, metrics = step_fn(*args)
+  jax.block_until_ready(metrics)
+  timing['time/first_call_seconds'] = time.perf_counter() - began
+  return state, metrics
+
+
+def _write(writer, workdir, step, record, wall, extra_costs) -> None:
+  """The record with its wall and charged seconds to metrics.jsonl and
+  TensorBoard, and an evaluation's sample grid to TensorBoard."""
+  record.update({'time/wall_seconds': wall,
+                 'time/total_wall_seconds':
+                     wall + prerequisites_lib.seconds_paid(extra_costs),
+                 **extra_costs})
+  writer.write(step, record)
+  if any(key.startswith('eval/') for key in record):
+    writer.write_image(step, 'samples', reporting.plot_path(workdir, step))
 
 
 def _record(config, workdir, step, state, train_metrics, evaluator,

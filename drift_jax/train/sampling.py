@@ -96,14 +96,17 @@ def load_generator(workdir: str, ema: bool = True,
   """
   saved = workdir_lib.read_config(workdir)
   config = methods.finalize(ml_collections.ConfigDict(saved))
+  module = methods.get(config.method)
   if guidance is not None:
-    if not (config.method == 'drifting' and config.conditional.enabled):
-      raise ValueError(f'`guidance` applies to class-conditional drifting '
-                       f'runs; {workdir!r} is a {config.method} run'
+    # A method whose sampler follows `conditional.eval_alpha` says so.
+    if not (getattr(module, 'GUIDED_SAMPLING', False)
+            and config.conditional.enabled):
+      raise ValueError(f'`guidance` applies to class-conditional runs of a '
+                       f'method that samples with guidance; {workdir!r} is '
+                       f'a {config.method} run'
                        + ('' if config.conditional.enabled
                           else ' without classes') + '.')
     config.conditional.eval_alpha = float(guidance)
-  module = methods.get(config.method)
   dataset = data_lib.for_run(config)
   num_classes = (dataset.num_classes if config.conditional.enabled else 0)
   mesh = parallel.make_mesh(1)

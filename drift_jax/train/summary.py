@@ -22,18 +22,20 @@ from drift_jax.train import reporting
 DATA_DRAWS = 10  # the leaderboard's `data_draws`
 
 
-def data_row(config, draws: int = DATA_DRAWS) -> np.ndarray | None:
-  """[draws] energy-distance ratios of independent draws of the data
-  against the run's held-out set and floor (None for image data, whose
-  feature FD needs the evaluation classifier; the leaderboard's images
-  section has their data row)."""
+def data_row(config, draws: int = DATA_DRAWS,
+             key: str = 'eval/energy_distance_ratio') -> np.ndarray | None:
+  """[draws] energy-distance ratios (or another `key` of the distances
+  evaluator) of independent draws of the data against the run's held-out
+  set and floor (None for image data, whose feature FD needs the
+  evaluation classifier; the leaderboard's images section has their data
+  row)."""
   dataset = data_lib.for_run(config)
   if dataset.image_shape is not None:
     return None
   scorer = distances.Distances(dataset, config)
   seed = data_lib.evaluation_seed(config.seed, config.eval.get('seed', -1))
   return np.array([
-      scorer(draw)['eval/energy_distance_ratio']
+      scorer(draw)[key]
       for draw in data_lib.independent_draws(dataset, draws, seed,
                                              data_lib.DATA_ROW_SALT)])
 
