@@ -180,7 +180,7 @@ def shared_config() -> ml_collections.ConfigDict:
   # train.allow_unfinished: load a teacher, encoder or classifier given by
   # directory even when its run stopped before its own train.steps.
   # train.wandb_project: also log to Weights & Biases under this project
-  # ('' off; needs `pip install wandb`, never the tests), in
+  # ('' off; needs `pip install -e '.[wandb]'`, never the tests), in
   # `train.wandb_mode` ('online', 'offline' or 'disabled').
   c.train = dict(steps=2000, batch_size=2048, gen_batch_size=2048,
                  steps_per_call=1, ema_decay=0.0, log_every=100,

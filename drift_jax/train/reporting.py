@@ -102,8 +102,9 @@ class WandbTracker:
     try:
       import wandb
     except ImportError:
-      raise ValueError('`train.wandb_project` needs the wandb package '
-                       '(pip install wandb), which is not installed.') from None
+      raise ValueError(
+          "`train.wandb_project` needs the wandb package (pip install -e "
+          "'.[wandb]'), which is not installed.") from None
     self._wandb = wandb
     # The same id for every process that resumes this workdir.
     run_id = 'drift-jax-' + hashlib.sha1(
