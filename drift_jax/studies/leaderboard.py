@@ -276,8 +276,8 @@ def default_section(suite, table) -> list[str]:
   lines = [f'## The default {name} config: one config across the suite',
            '',
            f'What "default" means in the README and the configs; the rows '
-           f'"{method["label"]}" in the task tables are the same field '
-           'with each task\'s own choice from the grid.', '']
+           f'"{verdicts.label_of(suite, name)}" in the task tables are '
+           'the same field with each task\'s own choice from the grid.', '']
   if scores is None:
     return lines + ['Pending: not every task is tuned yet.', '']
   point = harness.cross_task_point(suite, method)

@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from absl import logging
 
+from drift_jax.train import digests
+
 
 def make_manager(directory: str, *, max_to_keep: int,
                  read_only: bool = False) -> ocp.CheckpointManager:
@@ -134,7 +136,8 @@ def _move_aside(manager, step) -> str:
 
 
 def _restore_one(manager, step, abstract_state):
-  """Restores `step`; CheckpointMismatch when its arrays do not fit."""
+  """Restores `step`; CheckpointMismatch when its arrays do not fit,
+  OSError when they differ from the digest recorded at save (`digests`)."""
   try:
     metadata = manager.item_metadata(step)
   except Exception as error:  # an unreadable checkpoint: corrupt
@@ -147,7 +150,14 @@ def _restore_one(manager, step, abstract_state):
     raise CheckpointMismatch(
         f'The checkpoint at step {step} in {manager.directory} does not '
         'match this config: ' + '; '.join(_differences(saved, wanted)))
-  return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+  state = manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+  recorded = digests.read(manager.directory, step)
+  if recorded is not None:
+    changed = digests.mismatches(recorded, state)
+    if changed:
+      raise OSError(f'checksum mismatch: {len(changed)} of {len(recorded)} '
+                    f'arrays differ from what was saved ({changed[0]}, ...)')
+  return state
 
 
 def _one_line(error) -> str:

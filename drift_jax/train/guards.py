@@ -13,7 +13,10 @@ import shutil
 import statistics
 import time
 
+import jax
+
 from drift_jax.train import checkpoint
+from drift_jax.train import digests
 from drift_jax.train import workdir as workdir_lib
 
 
@@ -49,17 +52,30 @@ class Checkpoints:
           f'The weights at step {step} are not finite; not saved, the run '
           f'stops ({newest_good(self.manager)}).')
     self.flush()
+    digest = None
+    if jax.process_index() == 0:
+      # What this checkpoint must contain, from the state in memory; an
+      # older digest of the same step number must not vouch for it.
+      digest = digests.of_state(state)
+      digests.forget(self.manager.directory,
+                     keep=[s for s in self.manager.all_steps() if s != step])
     checkpoint.save(self.manager, step, state)
-    self._pending = (step, wall_seconds)
+    self._pending = (step, wall_seconds, digest)
 
   def flush(self) -> None:
-    """Waits for the pending save, then records its step in budget.json."""
+    """Waits for the pending save, then records its digest and its step in
+    budget.json (in that order: budget.json names only checkpoints that
+    completed and can be verified)."""
     checkpoint.wait(self.manager)
     if self._pending is None:
       return
-    step, wall = self._pending
+    step, wall, digest = self._pending
     self._pending = None
     kept = {str(s) for s in self.manager.all_steps()}
+    if digest is not None:
+      workdir_lib.write_json(digests.path(self.manager.directory, step),
+                             digest)
+      digests.forget(self.manager.directory, keep=kept)
     history = {k: v for k, v in self._budget.get('history', {}).items()
                if k in kept}
     history[str(step)] = wall
