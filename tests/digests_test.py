@@ -31,13 +31,9 @@ def test_a_changed_checkpoint_falls_back_and_the_run_resumes_exactly(
     tmp_path):
   config = tiny_config(steps=4, checkpoint_every=2, log_every=1,
                        eval_every=4)
-  straight = str(tmp_path / 'straight')
-  runner.train_and_evaluate(config, straight)
   workdir = str(tmp_path / 'run')
-  runner.train_and_evaluate(tiny_config(steps=2, checkpoint_every=2,
-                                        log_every=1, eval_every=4), workdir)
-  config.train.steps = 4
   runner.train_and_evaluate(config, workdir)
+  first = losses(workdir)
   directory = os.path.join(workdir, workdir_lib.CHECKPOINT_DIR)
   # Every kept checkpoint has its digest, and only those.
   assert sorted(n for n in os.listdir(directory) if n.endswith(
@@ -47,16 +43,13 @@ def test_a_changed_checkpoint_falls_back_and_the_run_resumes_exactly(
   path = digests.path(directory, 4)
   with open(path) as f:
     recorded = json.load(f)
-  first = sorted(recorded)[0]
-  recorded[first] = '0' * 64
+  recorded[sorted(recorded)[0]] = '0' * 64
   workdir_lib.write_json(path, recorded)
-  config.train.steps = 6
-  runner.train_and_evaluate(config, workdir)
+  summary = runner.train_and_evaluate(config, workdir)
   assert any(n.startswith('4.corrupt') for n in os.listdir(directory))
-  config.train.steps = 6
-  runner.train_and_evaluate(config, straight)
   # Fell back to step 2 and retrained 3-4 on the same trajectory.
-  assert losses(workdir) == losses(straight)
+  assert summary['step'] == 4 and losses(workdir) == first
+  assert digests.read(directory, 4) != recorded  # the new step 4's own
 
 
 def test_a_checkpoint_without_a_digest_restores_unchecked(tmp_path):

@@ -2,6 +2,7 @@
 `experiments.sample` command, on finished and interrupted workdirs."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -18,20 +19,25 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope='module')
 def finished(tmp_path_factory):
-  """A tiny drifting run with EMA, finished, its samples.npy kept."""
-  workdir = str(tmp_path_factory.mktemp('run') / 'drifting')
-  config = tiny_config('drifting', 'checkerboard', steps=6, ema_decay=0.9)
+  """A tiny DMD run with EMA and a teacher trained in its workdir,
+  finished, its samples.npy kept (one run serves every test here)."""
+  workdir = str(tmp_path_factory.mktemp('run') / 'dmd')
+  config = tiny_config('dmd', 'two_moons', steps=4, ema_decay=0.9)
+  config.dmd.teacher = 'train'
   runner.train_and_evaluate(config, workdir)
   return workdir
 
 
 def test_the_generator_reproduces_the_runs_last_samples(finished):
+  teacher = os.path.join(finished, workdir_lib.TEACHER_DIR)
+  budget = workdir_lib.read_budget(teacher)
   generator = sampling.load_generator(finished)
   saved = np.load(os.path.join(finished, runner.SAMPLES_FILE))
   samples = generator.sample(len(saved))
-  assert generator.finished and generator.step == 6 and generator.ema
+  assert generator.finished and generator.step == 4 and generator.ema
   # The evaluation's key and EMA parameters; 8 devices there, 1 here.
   np.testing.assert_allclose(samples, saved, rtol=0, atol=1e-6)
+  assert workdir_lib.read_budget(teacher) == budget  # loaded, not trained
   raw = sampling.load_generator(finished, ema=False).sample(len(saved))
   assert np.abs(raw - saved).max() > 1e-4  # raw weights are not the EMA
   other = generator.sample(len(saved), seed=3)
@@ -41,6 +47,21 @@ def test_the_generator_reproduces_the_runs_last_samples(finished):
   with pytest.raises(ValueError,
                      match='`guidance` applies to class-conditional runs'):
     sampling.load_generator(finished, guidance=2.0)
+
+
+def test_an_unfinished_teacher_is_refused_never_trained(finished,
+                                                        tmp_path):
+  workdir = str(tmp_path / 'copy')
+  shutil.copytree(finished, workdir)
+  teacher = os.path.join(workdir, workdir_lib.TEACHER_DIR)
+  budget = workdir_lib.read_budget(teacher)
+  saved_teacher = workdir_lib.read_config(teacher)
+  saved_teacher['train']['steps'] += 5
+  workdir_lib.write_json(os.path.join(teacher, workdir_lib.CONFIG_FILE),
+                         saved_teacher)
+  with pytest.raises(ValueError, match='Teacher .* is unfinished'):
+    sampling.load_generator(workdir)
+  assert workdir_lib.read_budget(teacher) == budget
 
 
 def test_an_interrupted_run_samples_from_its_newest_checkpoint(tmp_path):
@@ -58,28 +79,6 @@ def test_an_interrupted_run_samples_from_its_newest_checkpoint(tmp_path):
   assert generator.step == 4 and not generator.finished
   assert np.isfinite(generator.sample(16, seed=0)).all()
   assert sorted(os.listdir(workdir)) == before  # nothing written
-
-
-def test_a_dmd_run_loads_its_teacher_without_training_it(tmp_path):
-  workdir = str(tmp_path / 'dmd')
-  config = tiny_config('dmd', 'two_moons', steps=2)
-  config.dmd.teacher = 'train'
-  runner.train_and_evaluate(config, workdir)
-  teacher = os.path.join(workdir, workdir_lib.TEACHER_DIR)
-  budget = workdir_lib.read_budget(teacher)
-  generator = sampling.load_generator(workdir)
-  saved = np.load(os.path.join(workdir, runner.SAMPLES_FILE))
-  np.testing.assert_allclose(generator.sample(len(saved)), saved, rtol=0,
-                             atol=1e-6)
-  assert workdir_lib.read_budget(teacher) == budget
-  # An unfinished teacher is refused by name, never trained further.
-  saved_teacher = workdir_lib.read_config(teacher)
-  saved_teacher['train']['steps'] += 5
-  workdir_lib.write_json(os.path.join(teacher, workdir_lib.CONFIG_FILE),
-                         saved_teacher)
-  with pytest.raises(ValueError, match='Teacher .* is unfinished'):
-    sampling.load_generator(workdir)
-  assert workdir_lib.read_budget(teacher) == budget
 
 
 def test_the_sample_command_writes_samples_labels_and_a_grid(finished,

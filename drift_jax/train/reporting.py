@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -29,20 +30,23 @@ class MetricWriter:
 
   metrics.jsonl is strict JSON: a non-finite value is written as the
   string "nan", "inf" or "-inf" (`float()` of it gives the value back, and
-  `read_metrics` does so). A resumed run passes `start` (the restored
-  step): TensorBoard then discards the points a killed process had logged
-  after it (tensorboardX's `purge_step`), so no step appears twice. A
-  failed TensorBoard write is a warning; the run goes on.
+  `read_metrics` does so). metrics.jsonl is the record; TensorBoard is
+  rebuilt from it whenever a writer opens a workdir that has events
+  (`rebuild_tensorboard`), so after any sequence of kills and resumes it
+  holds exactly metrics.jsonl's steps, none missing (events a killed
+  process never flushed) and none twice (events logged past the
+  checkpoint a run resumed from). A failed TensorBoard write is a
+  warning; the run goes on.
   """
 
   def __init__(self, workdir: str, start: int = 0, tracker=None):
+    del start  # metrics.jsonl was truncated to it; TensorBoard follows
     self._path = os.path.join(workdir, METRICS_FILE)
+    self._workdir = workdir
     self._tb = None
     self._tracker = tracker if is_writer() else None
     if is_writer():
-      from tensorboardX import SummaryWriter  # optional heavy import
-      self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'),
-                               purge_step=start or None)
+      self._tb = rebuild_tensorboard(workdir)
 
   def write(self, step: int, scalars: dict) -> None:
     self.write_record(step, {k: float(v) for k, v in scalars.items()})
@@ -91,6 +95,42 @@ class MetricWriter:
       self._tb.close()
     if self._tracker is not None:
       self._tracker.close()
+
+
+TENSORBOARD_DIR = 'tensorboard'
+
+
+def _numeric(record: dict) -> dict:
+  return {k: float(v) for k, v in record.items() if k != 'step'
+          and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def rebuild_tensorboard(workdir: str):
+  """A SummaryWriter on `workdir/tensorboard` holding exactly what
+  metrics.jsonl holds: the old events are removed and every record's
+  scalars (and each evaluation's sample grid still in plots/) written
+  again. None when TensorBoard fails (a warning; metrics.jsonl is the
+  record)."""
+  from tensorboardX import SummaryWriter  # optional heavy import
+  directory = os.path.join(workdir, TENSORBOARD_DIR)
+  try:
+    shutil.rmtree(directory, ignore_errors=True)
+    writer = SummaryWriter(directory)
+    for record in read_metrics(workdir):
+      for key, value in _numeric(record).items():
+        writer.add_scalar(key, value, int(record['step']))
+      png = plot_path(workdir, int(record['step']))
+      if any(k.startswith('eval/') for k in record) and os.path.exists(png):
+        from PIL import Image
+        with Image.open(png) as image:
+          writer.add_image('samples', np.asarray(image.convert('RGB')),
+                           int(record['step']), dataformats='HWC')
+    writer.flush()
+    return writer
+  except Exception as error:  # noqa: BLE001  (TensorBoard is optional)
+    logging.warning('TensorBoard could not be rebuilt in %s (%s); '
+                    'metrics.jsonl has every record.', directory, error)
+    return None
 
 
 class WandbTracker:
