@@ -328,9 +328,40 @@ def test_allowed_config_change_keeps_the_old_config(tmp_path):
   # A structural change is named, not an orbax traceback.
   c = tiny_config(steps=9, allow_config_change=True)
   c.model.generator.width = 48
+  saved = open(tmp_path / runner.CONFIG_FILE).read()
   with pytest.raises(checkpoint.CheckpointMismatch,
                      match='does not match this config'):
     runner.train_and_evaluate(c, workdir)
+  # The refused change wrote nothing: the run's own command still resumes.
+  assert open(tmp_path / runner.CONFIG_FILE).read() == saved
+  assert len([n for n in os.listdir(workdir)
+              if n.startswith('config.before')]) == 1
+  c = tiny_config(steps=9)
+  c.optim.lr = 2e-3
+  assert runner.train_and_evaluate(c, workdir)['step'] == 9
+
+
+def test_absurd_values_are_refused_before_anything_is_written(tmp_path):
+  for key, value, match in (
+      ('seed', -1, '`seed` must be an int >= 0'),
+      ('optim.grad_clip', -1.0, '`optim.grad_clip` must be >= 0'),
+      ('data.held_out_fraction', 0.0, '`data.held_out_fraction` must be'),
+      ('data.held_out_fraction', 1.5, '`data.held_out_fraction` must be'),
+      ('data.max_points', 5, 'leaves 1 held-out points'),
+      ('eval.num_samples', 10**9, '`eval.num_samples` must be <= 100,000'),
+      ('eval.floor_draws', 10**6, '`eval.floor_draws` must be <= 100'),
+      ('model.generator.noise_dim', 10**7, 'noise_dim` must be in'),
+      ('model.generator.width', 0, '`model.generator.width` must be >= 1')):
+    c = tiny_config(steps=2)
+    config_lib.set_by_path(c, key, value)
+    workdir = tmp_path / key
+    with pytest.raises(ValueError, match=match):
+      runner.train_and_evaluate(c, str(workdir))
+    assert not (workdir / runner.CONFIG_FILE).exists(), key
+  afile = tmp_path / 'a_file'
+  afile.write_text('x')
+  with pytest.raises(ValueError, match='is a file, not a directory'):
+    runner.train_and_evaluate(tiny_config(steps=2), str(afile))
 
 
 def _corrupt(step_dir, how):

@@ -71,8 +71,8 @@ def test_resume_on_one_device_continues_eight_device_run(tmp_path):
   assert sorted(got) == list(range(1, 7))  # no duplicated records
   np.testing.assert_allclose([got[s] for s in (4, 5, 6)],
                              [want[s] for s in (4, 5, 6)], rtol=2e-5)
-  ckpts = sorted(os.listdir(os.path.join(split, runner.CHECKPOINT_DIR)))
-  assert ckpts == ['3', '6']
+  ckpts = checkpoint.saved_steps(os.path.join(split, runner.CHECKPOINT_DIR))
+  assert ckpts == [3, 6]
 
 
 def test_finished_run_is_not_retrained(tmp_path):
@@ -143,7 +143,7 @@ def test_failing_run_keeps_written_checkpoints_and_resumes(tmp_path,
   c.eval.plot = True
   with pytest.raises(RuntimeError, match='disk full'):
     runner.train_and_evaluate(c, str(tmp_path))
-  assert os.listdir(tmp_path / runner.CHECKPOINT_DIR) == ['3']
+  assert checkpoint.saved_steps(str(tmp_path / runner.CHECKPOINT_DIR)) == [3]
   monkeypatch.setattr(runner, '_plot', real_plot)
   summary = runner.train_and_evaluate(c, str(tmp_path))
   assert summary['step'] == 6 and summary['num_compiles'] == 1

@@ -312,6 +312,7 @@ def validate(c: ml_collections.ConfigDict, device_count: int, *,
   check_choice('method', c.method, tuple(methods))
   _validate_data(c)
   _validate_train(c, device_count)
+  _validate_ranges(c)
   _validate_conditional(c)
   clf = c.eval.classifier
   if clf != 'none':
@@ -340,6 +341,52 @@ def _validate_data(c):
 
 
 WANDB_MODES = ('online', 'offline', 'disabled')  # train.wandb_mode
+# Upper bounds on what an evaluation or a generator may ask for, checked
+# before anything runs: the energy distance and MMD are O(n^2) pairwise
+# (1e5 points: 1e10 pairs, minutes per evaluation on a CPU); each floor
+# draw is one more such pass; 2^20 noise dimensions is a 1024 x 1024
+# image. Beyond them a typo (10^9 samples: 6 GB within seconds) is meant.
+MAX_EVAL_SAMPLES = 100_000
+MAX_FLOOR_DRAWS = 100
+MAX_NOISE_DIM = 2**20
+# The fewest held-out points finite data may leave (`data.max_points` x
+# `data.held_out_fraction`): below it the floors and ratios are noise
+# (data.max_points=5 printed "0.37x the floor, 2 samples each").
+MIN_HELD_OUT = 16
+
+
+def _validate_ranges(c):
+  """Keys whose values have a range, each refused in one line."""
+  if not (isinstance(c.seed, int) and c.seed >= 0):
+    raise ValueError(f'`seed` must be an int >= 0, got {c.seed!r}.')
+  if not c.optim.grad_clip >= 0:
+    raise ValueError(f'`optim.grad_clip` must be >= 0 (0: off), got '
+                     f'{c.optim.grad_clip}.')
+  if not 0 < c.data.held_out_fraction < 0.5:
+    raise ValueError(f'`data.held_out_fraction` must be in (0, 0.5), got '
+                     f'{c.data.held_out_fraction}.')
+  if c.data.max_points * c.data.held_out_fraction < MIN_HELD_OUT:
+    raise ValueError(
+        f'`data.max_points` = {c.data.max_points} leaves '
+        f'{c.data.max_points * c.data.held_out_fraction:g} held-out points '
+        f'at data.held_out_fraction={c.data.held_out_fraction}; at least '
+        f'{MIN_HELD_OUT} are needed for a floor that means anything.')
+  if c.eval.num_samples > MAX_EVAL_SAMPLES:
+    raise ValueError(f'`eval.num_samples` must be <= {MAX_EVAL_SAMPLES:,} '
+                     f'(pairwise distances are O(n^2)), got '
+                     f'{c.eval.num_samples:,}.')
+  if c.eval.floor_draws > MAX_FLOOR_DRAWS:
+    raise ValueError(f'`eval.floor_draws` must be <= {MAX_FLOOR_DRAWS}, got '
+                     f'{c.eval.floor_draws:,}.')
+  generator = c.model.generator
+  for key in ('width', 'depth'):
+    if key in generator and generator[key] < 1:
+      raise ValueError(f'`model.generator.{key}` must be >= 1, got '
+                       f'{generator[key]}.')
+  noise_dim = generator.get('noise_dim', 1)
+  if not 1 <= noise_dim <= MAX_NOISE_DIM:
+    raise ValueError(f'`model.generator.noise_dim` must be in [1, '
+                     f'{MAX_NOISE_DIM:,}], got {noise_dim:,}.')
 
 
 def _validate_train(c, device_count):

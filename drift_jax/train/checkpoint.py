@@ -226,6 +226,14 @@ def restore_from(directory: str, abstract_state):
   return step, state
 
 
+def saved_steps(directory: str) -> list[int]:
+  """The steps of the checkpoint folders in `directory` (not their
+  digests, nor folders moved aside as corrupt)."""
+  if not os.path.isdir(directory):
+    return []
+  return sorted(int(n) for n in os.listdir(directory) if n.isdigit())
+
+
 def saved_keys(directory: str) -> set[str]:
   """Top-level keys of the newest checkpoint's state (what was saved)."""
   manager = make_manager(directory, max_to_keep=1, read_only=True)

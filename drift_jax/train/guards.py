@@ -132,8 +132,11 @@ def check_resume_config(workdir: str, config: dict, renamed=None
   checkpoints, before anything is written.
 
   Returns the changed keys (empty for a fresh workdir or an unchanged
-  config). With `train.allow_config_change` the old config is kept as
-  `config.before.<time>.json`; without it a change outside
+  config). With `train.allow_config_change` they are returned and nothing
+  is written: the runner keeps the old config (`keep_old_config`) and
+  writes the new one only once a checkpoint has restored under it, so a
+  change that then fails (a network of another shape) leaves the workdir
+  as it was. Without it a change outside
   `workdir.FREE_ON_RESUME` raises ConfigChanged listing the keys. Keys
   of the old config that have moved are compared under their new names
   (`renamed`: {old dotted key: new}, `methods.renamed_keys()`).
@@ -154,7 +157,12 @@ def check_resume_config(workdir: str, config: dict, renamed=None
         f'changed: {"; ".join(changes)}. Use a new workdir, or set '
         '--config.train.allow_config_change=True to continue from them '
         'anyway (the old config.json is kept beside the new one).')
-  stamp = time.strftime('%Y%m%d-%H%M%S')
-  shutil.copyfile(config_path, os.path.join(
-      workdir, f'config.before.{stamp}.json'))
   return changes
+
+
+def keep_old_config(workdir: str) -> None:
+  """Copies config.json to `config.before.<time>.json` (an accepted
+  change is about to replace it)."""
+  stamp = time.strftime('%Y%m%d-%H%M%S')
+  shutil.copyfile(os.path.join(workdir, workdir_lib.CONFIG_FILE),
+                  os.path.join(workdir, f'config.before.{stamp}.json'))

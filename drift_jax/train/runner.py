@@ -190,6 +190,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   eval metrics), budget (steps and wall seconds, the prerequisites'
   included) and the number of compilations of the step.
   """
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise ValueError(f'The workdir {workdir!r} is a file, not a directory.')
   os.makedirs(workdir, exist_ok=True)
   with preemption.handle_signals(), workdir_lib.lock(workdir):
     return _set_up_and_run(config, workdir)
@@ -220,8 +222,9 @@ def _prepare(config, workdir: str):
       mesh.devices.size)
   changes = guards.check_resume_config(workdir, config.to_dict(),
                                        methods.renamed_keys())
-  workdir_lib.write_json(os.path.join(workdir, CONFIG_FILE),
-                         config.to_dict())
+  if not changes:  # an accepted change is written once it has restored
+    workdir_lib.write_json(os.path.join(workdir, CONFIG_FILE),
+                           config.to_dict())
   resolved = {
       name: prerequisites_lib.resolve(
           request, workdir=workdir, dataset=dataset, config=config,
@@ -291,6 +294,10 @@ def _run(config, workdir, method, ctx, dataset, extra_costs,
   writer = None
   try:
     start, state = checkpoint.restore_latest(manager, abstract)
+    if changes:  # the changed config restored its checkpoint: keep it
+      guards.keep_old_config(workdir)
+      workdir_lib.write_json(os.path.join(workdir, CONFIG_FILE),
+                             config.to_dict())
     if state is None:
       start = 0
       state = init_state(method, ctx.mesh, config.seed)
