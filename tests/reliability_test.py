@@ -68,7 +68,9 @@ def _steps(workdir):
 def test_signal_saves_at_the_step_and_resume_is_exact(tmp_path, sig):
   """A signal mid-run saves a checkpoint at the current step and exits with
   the preemption status; the rerun ends with the uninterrupted run's
-  metrics.jsonl, record for record (same process type, same CPU)."""
+  metrics.jsonl, record for record (same process type, same CPU). The
+  SIGTERM case is interrupted twice more (SIGINT, SIGKILL) before it ends,
+  and then compares TensorBoard with metrics.jsonl."""
   stopped = tmp_path / 'stopped'
   process = _main(stopped, wait=False)
   _wait_for_records(stopped, 8, process)  # past step 80
@@ -82,25 +84,14 @@ def test_signal_saves_at_the_step_and_resume_is_exact(tmp_path, sig):
   assert json.load(open(stopped / workdir_lib.BUDGET_FILE))['steps'] == (
       saved[-1])
   if sig == signal.SIGINT:
-    # The SIGTERM case checks the resumed trajectory; this one goes on
-    # through a SIGTERM and a SIGKILL, then compares TensorBoard with
-    # metrics.jsonl step for step.
-    for then in (signal.SIGTERM, signal.SIGKILL):
-      count = len(reporting.read_metrics(stopped))
-      process = _main(stopped, wait=False)
-      _wait_for_records(stopped, count + 3, process)
-      process.send_signal(then)
-      process.communicate(timeout=120)
-    assert _main(stopped).returncode == 0
-    records = reporting.read_metrics(stopped)
-    assert [r['step'] for r in records] == sorted({r['step']
-                                                   for r in records})
-    events = _tensorboard_scalars(stopped / reporting.TENSORBOARD_DIR)
-    assert len(events) == len(set(events))  # no (step, tag) twice
-    want = {(r['step'], k): np.float32(v) for r in records
-            for k, v in reporting._numeric(r).items()}
-    assert dict(events) == want
-    return
+    return  # the SIGTERM case checks the resumed trajectory
+  # Two more interruptions, a SIGINT and a SIGKILL, each resumed.
+  for then in (signal.SIGINT, signal.SIGKILL):
+    count = len(reporting.read_metrics(stopped))
+    process = _main(stopped, wait=False)
+    _wait_for_records(stopped, count + 3, process)
+    process.send_signal(then)
+    process.communicate(timeout=120)
   assert _main(stopped).returncode == 0
   straight = tmp_path / 'straight'
   assert _main(straight).returncode == 0
@@ -108,6 +99,12 @@ def test_signal_saves_at_the_step_and_resume_is_exact(tmp_path, sig):
              for d in (stopped, straight)]
   assert same_metrics.first_difference(
       *map(same_metrics.read, metrics)) is None
+  # TensorBoard holds exactly metrics.jsonl's scalars, step for step.
+  records = reporting.read_metrics(stopped)
+  events = _tensorboard_scalars(stopped / reporting.TENSORBOARD_DIR)
+  assert len(events) == len({key for key, _ in events})  # none twice
+  assert dict(events) == {(r['step'], k): np.float32(v) for r in records
+                          for k, v in reporting._numeric(r).items()}
 
 
 def _tensorboard_scalars(directory):
@@ -170,7 +167,9 @@ def test_a_lock_dies_with_its_process(tmp_path):
     holder.wait(timeout=60)
   (tmp_path / workdir_lib.LOCK_FILE).write_text(json.dumps(
       {'pid': holder.pid, 'host': socket.gethostname()}))  # the old format
-  runner.train_and_evaluate(tiny_config(steps=3), str(tmp_path))
+  with workdir_lib.lock(str(tmp_path)):
+    assert json.loads((tmp_path / workdir_lib.OWNER_FILE).read_text())[
+        'pid'] == os.getpid()
   assert not (tmp_path / workdir_lib.OWNER_FILE).exists()  # released
   # Held in this process (another open of the file), refused the same way.
   with workdir_lib.lock(str(tmp_path)):

@@ -64,16 +64,16 @@ def test_an_unfinished_teacher_is_refused_never_trained(finished,
   assert workdir_lib.read_budget(teacher) == budget
 
 
-def test_an_interrupted_run_samples_from_its_newest_checkpoint(tmp_path):
-  workdir = str(tmp_path / 'run')
-  config = tiny_config('drifting', 'checkerboard', steps=4,
-                       checkpoint_every=2)
-  runner.train_and_evaluate(config, workdir)
-  # What a preempted longer run leaves: its config says 8 steps.
-  path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
+def test_an_interrupted_run_samples_from_its_newest_checkpoint(finished,
+                                                              tmp_path):
+  # What a preempted longer run leaves: its config asks for more steps
+  # than its newest checkpoint has.
+  workdir = str(tmp_path / 'copy')
+  shutil.copytree(finished, workdir)
   saved = workdir_lib.read_config(workdir)
   saved['train']['steps'] = 8
-  workdir_lib.write_json(path, saved)
+  workdir_lib.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE),
+                         saved)
   before = sorted(os.listdir(workdir))
   generator = sampling.load_generator(workdir)
   assert generator.step == 4 and not generator.finished

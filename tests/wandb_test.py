@@ -65,12 +65,12 @@ def test_wandb_gets_what_metrics_jsonl_gets(tmp_path, monkeypatch):
 
 
 def test_a_missing_wandb_package_is_one_line(tmp_path, monkeypatch):
+  from drift_jax import methods
   monkeypatch.setitem(sys.modules, 'wandb', None)  # import fails
   config = tiny_config(steps=2, wandb_project='drift')
   with pytest.raises(ValueError, match='`train.wandb_project` needs the '
                      'wandb package'):
-    runner.train_and_evaluate(config, str(tmp_path))
-  config.train.wandb_project = ''
+    reporting.make_tracker(config, str(tmp_path))
   config.train.wandb_mode = 'sometimes'
   with pytest.raises(ValueError, match='train.wandb_mode'):
-    runner.train_and_evaluate(config, str(tmp_path / 'b'))
+    methods.validate(methods.finalize(config), 1)
