@@ -49,9 +49,14 @@ class MetricWriter:
       self._tb = rebuild_tensorboard(workdir)
 
   def write(self, step: int, scalars: dict) -> None:
-    self.write_record(step, {k: float(v) for k, v in scalars.items()})
+    """The record to metrics.jsonl, TensorBoard and the tracker; an
+    evaluation's sample grid (`plot_path`) too, when it was drawn."""
+    scalars = {k: float(v) for k, v in scalars.items()}
+    self.write_record(step, scalars)
     if self._tracker is not None:
-      self._tracker.log(int(step), {k: float(v) for k, v in scalars.items()})
+      self._tracker.log(int(step), scalars)
+    if _is_evaluation(scalars):
+      self.write_image(step, 'samples', plot_path(self._workdir, step))
     if self._tb is None:
       return
     try:
@@ -70,10 +75,8 @@ class MetricWriter:
     if self._tb is None or not os.path.exists(png_path):
       return
     try:
-      from PIL import Image
-      with Image.open(png_path) as image:
-        pixels = np.asarray(image.convert('RGB'))
-      self._tb.add_image(tag, pixels, int(step), dataformats='HWC')
+      self._tb.add_image(tag, _png_pixels(png_path), int(step),
+                         dataformats='HWC')
       self._tb.flush()
     except Exception as error:  # noqa: BLE001  (TensorBoard is optional)
       logging.warning('TensorBoard image %s failed at step %d (%s).', tag,
@@ -100,6 +103,17 @@ class MetricWriter:
 TENSORBOARD_DIR = 'tensorboard'
 
 
+def _is_evaluation(record: dict) -> bool:
+  return any(key.startswith('eval/') for key in record)
+
+
+def _png_pixels(path: str) -> np.ndarray:
+  """[H, W, 3] uint8 of a PNG (what TensorBoard's add_image takes)."""
+  from PIL import Image
+  with Image.open(path) as image:
+    return np.asarray(image.convert('RGB'))
+
+
 def _numeric(record: dict) -> dict:
   return {k: float(v) for k, v in record.items() if k != 'step'
           and isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -120,11 +134,9 @@ def rebuild_tensorboard(workdir: str):
       for key, value in _numeric(record).items():
         writer.add_scalar(key, value, int(record['step']))
       png = plot_path(workdir, int(record['step']))
-      if any(k.startswith('eval/') for k in record) and os.path.exists(png):
-        from PIL import Image
-        with Image.open(png) as image:
-          writer.add_image('samples', np.asarray(image.convert('RGB')),
-                           int(record['step']), dataformats='HWC')
+      if _is_evaluation(record) and os.path.exists(png):
+        writer.add_image('samples', _png_pixels(png), int(record['step']),
+                         dataformats='HWC')
     writer.flush()
     return writer
   except Exception as error:  # noqa: BLE001  (TensorBoard is optional)

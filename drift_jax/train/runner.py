@@ -385,8 +385,7 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
     record = _record(config, workdir, step, state, train_metrics, evaluator,
                      dataset, saver.manager, guard, timing)
     if record:
-      _write(writer, workdir, step, record, time.perf_counter() - wall0,
-             extra_costs)
+      _write(writer, record, step, time.perf_counter() - wall0, extra_costs)
       if progress is not None and 'train/loss' in record:
         progress.set_postfix(loss=f'{record["train/loss"]:.3g}')
     signal_name = preemption.requested()
@@ -416,16 +415,14 @@ def _timed_first_call(step_fn, timing, *args):
   return state, metrics
 
 
-def _write(writer, workdir, step, record, wall, extra_costs) -> None:
-  """The record with its wall and charged seconds to metrics.jsonl and
-  TensorBoard, and an evaluation's sample grid to TensorBoard."""
+def _write(writer, record, step, wall, extra_costs) -> None:
+  """The record with its wall and charged seconds to the writer (which
+  adds an evaluation's sample grid)."""
   record.update({'time/wall_seconds': wall,
                  'time/total_wall_seconds':
                      wall + prerequisites_lib.seconds_paid(extra_costs),
                  **extra_costs})
   writer.write(step, record)
-  if any(key.startswith('eval/') for key in record):
-    writer.write_image(step, 'samples', reporting.plot_path(workdir, step))
 
 
 def _record(config, workdir, step, state, train_metrics, evaluator,
