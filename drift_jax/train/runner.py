@@ -51,6 +51,12 @@ def _init_key(seed: int):
   return jax.random.fold_in(jax.random.key(seed), 0x1417)
 
 
+def evaluation_key(seed: int):
+  """The key every evaluation of a run samples with (the same at every
+  evaluation step, so samples differ only by the weights)."""
+  return jax.random.fold_in(jax.random.key(seed), 0xE7A1)
+
+
 def init_state(method, mesh, seed: int):
   """The method's initial state, replicated on the mesh (committed, so the
   first chained step compiles the program every later step reuses)."""
@@ -147,7 +153,7 @@ class _Evaluator:
     if self._evaluate is not None:
       return
     self._n = dataset.held_out.shape[0]
-    self._key = jax.random.fold_in(jax.random.key(config.seed), 0xE7A1)
+    self._key = evaluation_key(config.seed)
     self._sample = jax.jit(method.sample, static_argnums=3,
                            out_shardings=parallel.replicated(mesh))
     self.scorer = Scorer(dataset, config, classifier, num_classes)

@@ -28,9 +28,8 @@ from drift_jax.methods.context import RunContext
 from drift_jax.parallel import sharding as parallel
 from drift_jax.train import checkpoint
 from drift_jax.train import prerequisites as prerequisites_lib
+from drift_jax.train import runner
 from drift_jax.train import workdir as workdir_lib
-
-EVAL_KEY_SALT = 0xE7A1  # the runner's evaluation key: fold_in(seed, salt)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,9 +71,8 @@ class Generator:
     if self.num_classes and n < self.num_classes:
       raise ValueError(f'`n` must be at least the number of classes '
                        f'({self.num_classes}), got {n}.')
-    key = (jax.random.fold_in(jax.random.key(self.config.seed),
-                              EVAL_KEY_SALT)
-           if seed is None else jax.random.key(seed))
+    key = (runner.evaluation_key(self.config.seed) if seed is None
+           else jax.random.key(seed))
     return np.asarray(self._sample(self._state, self._constants, key, n))
 
 
