@@ -17,6 +17,9 @@ import functools
 import os
 import shutil
 import time
+from collections.abc import Callable
+from typing import Any
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -243,16 +246,24 @@ def _prepare(config, workdir: str):
           prerequisites_lib.cost_metrics(requests, resolved), changes)
 
 
-def seconds_per_step(config, workdir: str, *, min_seconds: float = 2.0,
-                     repeats: int = 3) -> float:
-  """Steady-state wall seconds of one training step of `config`: the
-  runner's own chained step and batch function (`make_step_fn`,
-  `data.make_batch_fn`), compiled and warmed up first, then timed over
-  blocks of at least `min_seconds`; the median of `repeats` blocks.
-  Prerequisites (a teacher) are resolved into `workdir` first and not
-  timed: the comparison harness calibrates a trained teacher as its own
-  diffusion run. Evaluation is not part of a step.
+class ChainedStep(NamedTuple):
+  """The runner's own chained step of a config, ready to call.
+
+  `advance(state, step) -> (state, metrics, step + k)` runs one call of
+  `make_step_fn` on the run's own batches (`data.make_batch_fn`);
+  `compile(state, step)` lowers and compiles that call, for its
+  `memory_analysis()` and `cost_analysis()`.
   """
+  advance: Callable
+  compile: Callable
+  state: Any
+  steps_per_call: int
+
+
+def chained_step(config, workdir: str) -> ChainedStep:
+  """The chained step `seconds_per_step` times, set up from `config` with
+  its prerequisites resolved into `workdir` (a teacher is trained there
+  first, untimed)."""
   os.makedirs(workdir, exist_ok=True)
   with workdir_lib.lock(workdir):
     config, method, ctx, dataset, _, _ = _prepare(config, workdir)
@@ -264,14 +275,32 @@ def seconds_per_step(config, workdir: str, *, min_seconds: float = 2.0,
                                    class_balanced=ctx.num_classes > 0)
   step_fn = make_step_fn(method, ctx.mesh, config.seed)
   constants = jax.device_put(method.constants, parallel.replicated(ctx.mesh))
-  state = init_state(method, ctx.mesh, config.seed)
-  step = 0
 
   def advance(state, step):
     state, metrics = step_fn(state, constants, batches(step),
                              jnp.asarray(step, jnp.int32))
     return state, metrics, step + k
 
+  def compile_call(state, step):
+    return step_fn.lower(state, constants, batches(step),
+                         jnp.asarray(step, jnp.int32)).compile()
+
+  return ChainedStep(advance, compile_call,
+                     init_state(method, ctx.mesh, config.seed), k)
+
+
+def seconds_per_step(config, workdir: str, *, min_seconds: float = 2.0,
+                     repeats: int = 3) -> float:
+  """Steady-state wall seconds of one training step of `config`: the
+  runner's own chained step and batch function (`chained_step`),
+  compiled and warmed up first, then timed over blocks of at least
+  `min_seconds`; the median of `repeats` blocks. Prerequisites (a
+  teacher) are resolved into `workdir` first and not timed: the
+  comparison harness calibrates a trained teacher as its own diffusion
+  run. Evaluation is not part of a step.
+  """
+  chained = chained_step(config, workdir)
+  advance, state, step = chained.advance, chained.state, 0
   for _ in range(2):  # compile, then one warm call
     state, metrics, step = advance(state, step)
   jax.block_until_ready(metrics)
@@ -282,7 +311,8 @@ def seconds_per_step(config, workdir: str, *, min_seconds: float = 2.0,
       state, metrics, step = advance(state, step)
       jax.block_until_ready(metrics)
       calls += 1
-    blocks.append((time.perf_counter() - start) / (calls * k))
+    blocks.append((time.perf_counter() - start)
+                  / (calls * chained.steps_per_call))
   return float(np.median(blocks))
 
 

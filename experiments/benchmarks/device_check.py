@@ -21,6 +21,10 @@ Rows (sizes shrink with --quick, which the tests run on a CPU):
   sweep      field time against N = M and D, our automatic blocks vs the
              authors' dense field (cells that do not fit say so).
   65k        N = M = 65,536, D = 64: wall time including compilation.
+  image      the DiT generator drifting on 32x32 Fashion-MNIST pixels in
+             float32 and bfloat16 compute: steps/s, compiled memory and
+             FLOPs, and bfloat16 against float32 loss over a few hundred
+             steps (`image_step`; needs the Fashion-MNIST package).
 Targets (issue "Correct and fast on accelerators"): step >= 1x at the toy
 size and >= 2x at N = M >= 8192 on a GPU; field error <= 1e-5.
 """
@@ -44,6 +48,7 @@ from drift_jax import fields
 from drift_jax.theory import losses
 from experiments import cli
 from experiments.benchmarks import baseline
+from experiments.benchmarks import image_step
 from experiments.benchmarks import train_step
 
 FLAGS = flags.FLAGS
@@ -204,26 +209,35 @@ def big_row(n):
           f'{time.perf_counter() - start:.2f} s | | | |')
 
 
-def run(quick: bool) -> str:
+def table_lines(quick: bool, image: bool = True):
+  """The table's lines, each yielded as soon as it is measured (a run cut
+  short by a time limit keeps the rows it printed); `image=False` leaves
+  out the image rows (the tests run `image_step` at its own smoke size)."""
   s = sizes(quick)
   device = jax.devices()[0]
-  lines = [f'Device: {device.device_kind} ({jax.default_backend()}), jax '
-           f'{jax.__version__}{", --quick sizes" if quick else ""}.', '',
-           '| check | size | ours | authors\' dense | ours vs authors | '
-           'target |', '|---|---|---|---|---|---|']
-  lines.append(main_job_row(s['main_steps']))
-  lines.append(gradient_row(s['toy'], s['repeats']))
-  lines += step_rows(s['toy'], s['step_calls'], '>= 1x')
-  lines += step_rows(s['large_step'], s['step_calls'], '>= 2x')
-  lines += error_rows(s['toy'])
-  lines += sweep_rows(s['sweep'], s['dims'], s['repeats'])
-  lines.append(big_row(s['big']))
-  return '\n'.join(lines)
+  yield from [f'Device: {device.device_kind} ({jax.default_backend()}), jax '
+              f'{jax.__version__}{", --quick sizes" if quick else ""}.', '',
+              '| check | size | ours | authors\' dense | ours vs authors | '
+              'target |', '|---|---|---|---|---|---|']
+  yield main_job_row(s['main_steps'])
+  yield gradient_row(s['toy'], s['repeats'])
+  yield from step_rows(s['toy'], s['step_calls'], '>= 1x')
+  yield from step_rows(s['large_step'], s['step_calls'], '>= 2x')
+  yield from error_rows(s['toy'])
+  yield from sweep_rows(s['sweep'], s['dims'], s['repeats'])
+  yield big_row(s['big'])
+  if image:
+    yield from image_step.rows(quick)
+
+
+def run(quick: bool, image: bool = True) -> str:
+  return '\n'.join(table_lines(quick, image))
 
 
 def main(argv):
   cli.check_no_arguments(argv)
-  print(run(FLAGS.quick), flush=True)
+  for line in table_lines(FLAGS.quick):
+    print(line, flush=True)
 
 
 if __name__ == '__main__':
