@@ -18,6 +18,8 @@ holds only the flags and `main`.
 
 from __future__ import annotations
 
+import os
+
 from absl import app
 from absl import flags
 
@@ -25,6 +27,7 @@ from drift_jax.studies import budget
 from drift_jax.studies import harness
 from drift_jax.studies import leaderboard
 from drift_jax.studies import suite as suite_lib
+from drift_jax.train import workdir as workdir_lib
 from experiments import cli
 
 FLAGS = flags.FLAGS
@@ -43,6 +46,10 @@ def _define_flags():
                       'all of the suite).')
   flags.DEFINE_string('methods', None, 'Comma-separated method names '
                       '(default: all of the suite).')
+  flags.DEFINE_bool('reuse_stale', False, 'Keep using stored results that '
+                    'no longer match the suite (its grid, budget, evaluation '
+                    'or metric changed since), with a warning, instead of '
+                    'training them again.')
 
 
 def main(argv):
@@ -59,6 +66,14 @@ def _main(argv):
     if names and set(names) - known:
       raise ValueError(f'--{kind}: unknown {sorted(set(names) - known)}; '
                        f'the suite has {sorted(known)}.')
+  suite['reuse_stale'] = FLAGS.reuse_stale
+  results = suite_lib.results_dir(suite)
+  os.makedirs(results, exist_ok=True)
+  with workdir_lib.lock(results):  # one writer per results directory
+    _run(suite, only_tasks, only_methods)
+
+
+def _run(suite, only_tasks, only_methods):
   if FLAGS.calibrate_only:
     print(budget.calibration_table(suite, only_tasks, only_methods))
     return

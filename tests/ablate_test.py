@@ -27,7 +27,8 @@ def _write(tmp_path, text):
   return str(path)
 
 
-def test_sweep_runs_tabulates_plots_and_resumes(tmp_path, monkeypatch):
+def test_sweep_runs_tabulates_plots_and_resumes(tmp_path, monkeypatch,
+                                                capsys):
   workdir = str(tmp_path / 'sweep')
   ablate.run(_write(tmp_path, SWEEP), workdir)
   with open(os.path.join(workdir, 'results.csv')) as f:
@@ -66,6 +67,25 @@ def test_sweep_runs_tabulates_plots_and_resumes(tmp_path, monkeypatch):
                          ablate.RESULT_FILE))
   with pytest.raises(AssertionError, match='skipped'):
     ablate.run(_write(tmp_path, SWEEP), workdir)
+
+  # Damaged results heal: each is named in one line, moved aside as .bad
+  # and derived again from its finished workdir, to the same numbers.
+  monkeypatch.undo()
+  ablate.run(_write(tmp_path, SWEEP), workdir)  # the removed one, again
+  damaged = [os.path.join(r['run_dir'], ablate.RESULT_FILE) for r in rows]
+  with open(damaged[1], 'r+') as f:
+    f.truncate(40)
+  with open(damaged[2], 'w') as f:
+    f.write('null')
+  ablate.run(_write(tmp_path, SWEEP), workdir)
+  err = capsys.readouterr().err
+  for path in damaged[1:3]:
+    assert f'warning: result {path} ' in err
+    assert os.path.exists(path + '.bad')
+  with open(os.path.join(workdir, 'results.csv')) as f:
+    healed = list(csv.DictReader(f))
+  metric = 'eval/energy_distance_ratio'
+  assert [r[metric] for r in healed] == [r[metric] for r in rows]
 
 
 def test_unknown_keys_fail_before_training(tmp_path):

@@ -9,6 +9,7 @@ from drift_jax import methods
 from drift_jax.methods.context import RunContext
 from drift_jax.parallel import sharding as parallel
 from drift_jax.train import runner
+from drift_jax.train import summary as summary_lib
 from experiments.benchmarks import device_check
 
 
@@ -43,11 +44,20 @@ def test_an_uncommitted_state_would_compile_twice():
 
 
 def test_device_check_runs_on_a_cpu_at_smoke_sizes():
-  table = device_check.run(quick=True, image=False)
+  table = device_check.run(quick=True, image=False, main_job=False)
   rows = [line for line in table.splitlines() if line.startswith('| ')]
   checks = [row.split('|')[1].strip() for row in rows[1:]]
   assert checks.count('chained step') == 4 and checks.count('field') == 4
-  for name in ('main job', 'gradient', 'field error vs float64',
+  for name in ('gradient', 'field error vs float64',
                'field, compile included'):
     assert name in checks, name
   assert 'nan' not in table and 'does not fit' not in table
+
+
+def test_device_check_reads_the_run_summarys_wall_seconds():
+  """The main-job row parses the summary the runner prints."""
+  config = methods.base_config()
+  lines = summary_lib.lines(config, {'step': 3, 'time/wall_seconds': 12.34,
+                                     'eval/energy_distance': 1.0,
+                                     'eval/energy_distance_floor': 0.5})
+  assert device_check.summary_wall_seconds('\n'.join(lines)) == 12.3

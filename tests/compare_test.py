@@ -6,6 +6,9 @@ import copy
 import json
 import math
 import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ from drift_jax.data import datasets as data_lib
 from drift_jax.studies import budget as budget_lib
 from drift_jax.studies import harness
 from drift_jax.studies import leaderboard
+from drift_jax.studies import provenance
 from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
 from drift_jax.studies import verdicts
@@ -327,3 +331,131 @@ def test_image_tasks_keep_a_sample_grid_per_method(tmp_path):
   # The grid does not break reading the task's stored cells.
   assert store.stored_cell(suite, task, method) == {
       'tune': [], 'final': [], 'default': []}
+
+
+def _copy_of(finished, tmp_path):
+  """A copy of the finished tiny suite's results and workdirs."""
+  suite = copy.deepcopy(finished[0])
+  for key in ('results', 'workdir'):
+    target = str(tmp_path / key)
+    shutil.copytree(suite[key], target)
+    suite[key] = target
+  return suite
+
+
+def test_damaged_results_files_heal(finished, tmp_path, capsys):
+  """Truncated, empty-object, null and binary results, a truncated
+  calibration and data row, a stray text file and a complete leftover
+  temporary file: each bad file is named in one line and moved aside as
+  .bad, and the rerun re-derives every number as it was (the runs from
+  their finished workdirs, without training; the calibration from the
+  results; the data row by scoring it again)."""
+  suite = _copy_of(finished, tmp_path)
+  results = suite_lib.results_dir(suite)
+  cell = os.path.join(results, 'ring', 'drifting')
+  bad = {os.path.join(cell, 'final_seed1.json'): b'{"task": "ri',
+         os.path.join(cell, 'tune_p0.json'): b'{}',
+         os.path.join(results, 'ring', 'dmd_trained', 'tune_p0.json'):
+             b'null',
+         os.path.join(cell, 'final_seed2.json'): bytes(range(256)),
+         store.calibration_path(suite): b'{"runs": {"ring/dri',
+         os.path.join(results, 'ring', 'data_row.json'): b''}
+  before = {path: json.load(open(path)) for path in bad}
+  for path, content in bad.items():
+    with open(path, 'wb') as f:
+      f.write(content)
+  for stray in (os.path.join(results, 'README.txt'),
+                os.path.join(cell, 'notes.txt')):
+    with open(stray, 'w') as f:
+      f.write('not a result')
+  shutil.copy(os.path.join(cell, 'final_seed3.json'),
+              os.path.join(cell, 'final_seed3.json.tmp.123'))
+  harness.run_suite(suite)
+  leaderboard.write(suite)
+  err = capsys.readouterr().err
+  for path, old in before.items():
+    assert err.count(f' {path} ') == 1, path
+    assert os.path.exists(path + store.BAD_SUFFIX)
+    new = json.load(open(path))
+    if 'runs' in old:  # the calibration, rebuilt from the results
+      assert {k: v['seconds_per_step'] for k, v in new['runs'].items()} == {
+          k: v['seconds_per_step'] for k, v in old['runs'].items()}
+    elif 'draws' in old:
+      assert new['draws'] == old['draws']
+    else:
+      assert (new['final'], new['curve']) == (old['final'], old['curve'])
+  assert len(store.stored_cell(suite, suite['tasks'][0],
+                               suite['methods'][0])['final']) == 3
+
+
+@pytest.mark.parametrize('change', ['grid', 'budget', 'eval_seed', 'metric'])
+def test_results_that_no_longer_match_the_suite_run_again(finished, tmp_path,
+                                                          change, capsys):
+  """After each change of the suite, the entries it changes are stale: the
+  dry run lists them to train again, and the leaderboard leaves them out
+  (`provenance`); the others stay."""
+  suite = _copy_of(finished, tmp_path)
+  assert harness.run_suite(suite, dry_run=True) == []
+  task, drifting = suite['tasks'][0], suite['methods'][0]
+  if change == 'grid':  # lr (1e-3, 3e-3) -> (1e-3, 1e-2)
+    drifting['search'] = {'optim.lr': (1e-3, 1e-2)}
+  elif change == 'budget':
+    task['budget_seconds'] = 0.4
+  elif change == 'eval_seed':
+    task['eval_seed'] = 8
+  else:
+    task['metric'] = 'eval/mmd2_ratio'
+  todo = harness.run_suite(suite, dry_run=True)
+  stale = [t for t in todo if 'stale' in t]
+  if change == 'grid':
+    assert stale and all(t.startswith('ring/drifting/') for t in stale)
+    assert any('tune_p1' in t for t in stale)
+    assert not any('tune_p0' in t for t in stale)
+  else:
+    assert any(t.startswith('ring/dmd_trained/') for t in stale)
+  table = leaderboard.load(suite)
+  assert 'left out of the leaderboard' in capsys.readouterr().err
+  if change == 'grid':
+    lr = [r['overrides'] for r in table[('ring', 'drifting')]['tune']]
+    assert {'optim.lr': 3e-3} not in lr and {'optim.lr': 1e-3} in lr
+    assert ('ring', 'dmd_trained') in table and ('ring', None) in table
+    # The rerun trains the stale entries (keeping them as .stale), and
+    # then nothing is stale.
+    harness.run_suite(suite)
+    assert os.path.exists(suite_lib.Run(task, drifting, 'tune', 1, 0)
+                          .result_path(suite) + provenance.STALE_SUFFIX)
+    capsys.readouterr()
+    assert harness.run_suite(suite, dry_run=True) == []
+    table = leaderboard.load(suite)
+    assert 'left out' not in capsys.readouterr().err
+    assert {'optim.lr': 1e-2} in [
+        r['overrides'] for r in table[('ring', 'drifting')]['tune']]
+  else:  # every run (and, for the evaluation seed, the data row) is stale
+    assert [key for key in table if key[1] is not None] == []
+    assert (('ring', None) in table) == (change != 'eval_seed')
+
+
+def test_a_second_harness_on_one_results_directory_is_refused(finished,
+                                                              tmp_path):
+  suite = _copy_of(finished, tmp_path)
+  results = suite_lib.results_dir(suite)
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  code = ('import sys, time; from drift_jax.train import workdir; '
+          f'ctx = workdir.lock({results!r}); ctx.__enter__(); '
+          'print("held", flush=True); time.sleep(60)')
+  holder = subprocess.Popen([sys.executable, '-c', code], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'held'
+    suite_file = tmp_path / 'suite.py'
+    suite_file.write_text(f'def get_suite():\n  return {suite!r}\n')
+    out = subprocess.run(
+        [sys.executable, '-m', 'experiments.compare',
+         f'--suite={suite_file}', '--report_only'], cwd=ROOT, env=env,
+        capture_output=True, text=True)
+  finally:
+    holder.kill()
+  assert out.returncode == 1
+  lines = [line for line in out.stderr.splitlines()
+           if line.startswith('error')]
+  assert len(lines) == 1 and 'is in use by pid' in lines[0], out.stderr

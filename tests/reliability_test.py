@@ -238,12 +238,14 @@ def jax_leaves(tree):
 
 def test_non_finite_weights_are_never_saved(tmp_path):
   """Logging every 100 steps, checkpointing every 25: the diverged weights
-  used to fill every kept slot."""
+  used to fill every kept slot. The loss of an unlogged save step is
+  checked first now (NaN at step 25); the weights are checked too."""
   c = tiny_config(steps=200, log_every=100, checkpoint_every=25,
                   eval_every=100)
   c.optim.lr = 1e4
   with pytest.raises(FloatingPointError,
-                     match='not finite; not saved.*no checkpoint yet'):
+                     match='(not finite; not saved|nan at step 25: the '
+                     'run diverged).*no checkpoint yet'):
     runner.train_and_evaluate(c, str(tmp_path))
   directory = tmp_path / runner.CHECKPOINT_DIR
   assert not os.path.isdir(directory) or not _steps(tmp_path)
@@ -251,35 +253,42 @@ def test_non_finite_weights_are_never_saved(tmp_path):
 
 def test_divergence_guard():
   guard = guards.DivergenceGuard(10.0, warmup=3)
-
-  class Manager:
-    directory = '/ckpt'
-
-    def latest_step(self):
-      return 40
   for step, loss in enumerate([1.0, 2.0, -1.5, 9.0]):
-    guard.check(step, loss, Manager())  # median 1.5: 9 < 15
-  with pytest.raises(FloatingPointError,
-                     match='diverged.*newest good checkpoint is step 40'):
-    guard.check(5, 200.0, Manager())
+    guard.check(step, loss)  # median 1.5: 9 < 15
+  with pytest.raises(guards.Diverged, match='at step 5 .* median 1.75') as e:
+    guard.check(5, 200.0)
+  assert e.value.step == 5
+  with pytest.raises(guards.Diverged, match='train/loss is nan at step 6'):
+    guard.check(6, float('nan'))
   off = guards.DivergenceGuard(0.0)
   for step, loss in enumerate([1.0] * 10 + [1e30]):
-    off.check(step, loss, Manager())
+    off.check(step, loss)
 
 
-def test_divergence_guard_stops_a_run(tmp_path, monkeypatch):
-  """The README toy at lr 1e4: the loss jumps from ~1 to ~1e28 at step 2
-  while still finite (a warm-up of one logged loss, to catch it there)."""
-  original = guards.DivergenceGuard
-  monkeypatch.setattr(guards, 'DivergenceGuard',
-                      lambda factor: original(factor, warmup=1))
+def test_the_default_divergence_guard_stops_a_resumed_run_before_a_save(
+    tmp_path):
+  """The README toy trained 12 steps, then continued at lr 1e4 with the
+  default guard: its history is replayed from metrics.jsonl (a fresh one
+  would still be warming up), and step 14, saved but not logged
+  (checkpoint_every 1, log_every 4), is checked before its save. Its loss,
+  of the weights of step 13 (the first update at lr 1e4), is ~1e24 while
+  still finite: the checkpoint of step 13 is moved aside as diverged, and
+  budget.json names step 12 again."""
   c = config_lib.load_config_file('configs/toy2d.py:runlocal')
-  c.train.update(steps=6, divergence_factor=100.0, checkpoint_every=1)
-  c.optim.lr = 1e4
+  c.train.update(steps=12, log_every=2, checkpoint_every=4)
   c.eval.plot = False
+  assert c.train.divergence_factor == config_lib.DEFAULT_DIVERGENCE_FACTOR
+  runner.train_and_evaluate(c, str(tmp_path))
+  c.train.update(steps=20, log_every=4, checkpoint_every=1,
+                 allow_config_change=True)
+  c.optim.lr = 1e4
   with pytest.raises(FloatingPointError,
-                     match='at step 2 .*diverged.*checkpoint is step 1'):
+                     match='at step 14 .*diverged.*checkpoint is step 12'):
     runner.train_and_evaluate(c, str(tmp_path))
+  directory = tmp_path / 'checkpoints'
+  assert checkpoint.saved_steps(str(directory))[-1] == 12
+  assert (directory / '13.diverged').is_dir()
+  assert workdir_lib.read_budget(str(tmp_path))['steps'] == 12
 
 
 def test_metrics_are_strict_json(tmp_path):
@@ -417,16 +426,18 @@ def test_failed_plot_is_a_warning(tmp_path, monkeypatch):
   assert runner.train_and_evaluate(c, str(tmp_path))['step'] == 3
 
 
-def test_failed_asynchronous_save_is_one_paragraph():
+def test_failed_asynchronous_save_is_one_paragraph(tmp_path):
   class Manager:
-    directory = '/ckpt'
+    directory = str(tmp_path)
 
     def check_for_errors(self):
       raise RuntimeError('RESOURCE_EXHAUSTED: out of disk\n' + 'frame\n' * 500)
   with pytest.raises(OSError) as error:
-    checkpoint.check_errors(Manager())
-  assert '\n' not in str(error.value) and 'RESOURCE_EXHAUSTED' in str(
-      error.value) and error.value.__cause__ is None
+    checkpoint.check_errors(Manager(), step=40)
+  message = str(error.value)
+  assert '\n' not in message and 'RESOURCE_EXHAUSTED' in message
+  assert error.value.__cause__ is None
+  assert 'the checkpoint of step 40' in message and ' MiB free there' in message
 
 
 def test_resume_rebuilds_tensorboard_from_the_metrics(tmp_path):
@@ -555,7 +566,8 @@ def test_a_failed_atomic_write_leaves_no_temporary_file(tmp_path,
   folder = tmp_path / 'results' / 'task' / 'method'
   folder.mkdir(parents=True)
   store.write_json(str(folder / 'final_seed1.json'),
-                   {'phase': 'final', 'seed': 1})
+                   {'phase': 'final', 'point': 0, 'seed': 1, 'status': 'ok',
+                    'split': 'test', 'final': {}})
   (folder / 'final_seed2.json.tmp.123').write_text('{"pha')  # killed
   suite = {'results': str(tmp_path / 'results'), 'name': 'x'}
   cell = store.stored_cell(suite, {'name': 'task'}, {'name': 'method'})

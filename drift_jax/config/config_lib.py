@@ -29,6 +29,15 @@ from drift_jax.data import datasets as data
 from drift_jax.data import images as image_data
 from drift_jax.train import workdir as workdir_lib
 
+# The default `train.divergence_factor`. Over the 320 loss trajectories on
+# the machine that chose it (`python -m experiments.divergence_ratios runs
+# /tmp`: the `record_runs.sh` runs, the images suite's runs, notebook 02's
+# drifting and DMD runs, every test run), the largest |loss| over its
+# running median was 7.8 (a DMD run at step 1500; 4.4 the next): 100
+# leaves 13x room above that, and a finite blow-up (the loss of a good run
+# continued at lr 3 went from 1.7 to 1.8e9) passes it at once.
+DEFAULT_DIVERGENCE_FACTOR = 100.0
+
 # Set by a config file: {method: {section: {key: value}}}, defaults that
 # depend on the method, applied by `finalize` after every override.
 DEFAULTS_BY_METHOD = 'defaults_by_method'
@@ -174,7 +183,8 @@ def shared_config() -> ml_collections.ConfigDict:
   c.optim = dict(lr=1e-3, b1=0.9, b2=0.999, grad_clip=0.0,
                  schedule='constant')
   # train.divergence_factor: stop when the logged loss exceeds this multiple
-  # of its running median (0: off; a non-finite loss always stops a run).
+  # of its running median (0: off; a non-finite loss always stops a run;
+  # the default is chosen from measured runs, DEFAULT_DIVERGENCE_FACTOR).
   # train.allow_config_change: resume a workdir whose config.json differs
   # in keys other than `workdir.FREE_ON_RESUME` (the old one is kept).
   # train.allow_unfinished: load a teacher, encoder or classifier given by
@@ -185,7 +195,7 @@ def shared_config() -> ml_collections.ConfigDict:
   c.train = dict(steps=2000, batch_size=2048, gen_batch_size=2048,
                  steps_per_call=1, ema_decay=0.0, log_every=100,
                  eval_every=1000, checkpoint_every=1000, keep_checkpoints=3,
-                 progress=True, divergence_factor=0.0,
+                 progress=True, divergence_factor=DEFAULT_DIVERGENCE_FACTOR,
                  allow_config_change=False, allow_unfinished=False,
                  wandb_project='', wandb_mode='online')
   c.eval = eval_section()

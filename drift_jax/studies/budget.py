@@ -145,13 +145,66 @@ def machine() -> dict:
           'date': time.strftime('%Y-%m-%d')}
 
 
+# A calibration repeats until two in a row agree to this fraction (at most
+# `CALIBRATION_REPEATS` times) and keeps the fastest: other work on the
+# machine only ever slows a step down.
+CALIBRATION_AGREEMENT = 0.05
+CALIBRATION_REPEATS = 4
+# Cores busy with other processes above which a calibration is flagged.
+BUSY_CORES_LIMIT = 0.5
+
+
+def stable_seconds_per_step(config, work: str, seconds: float) -> float:
+  """`runner.seconds_per_step` repeated until two consecutive measurements
+  agree within `CALIBRATION_AGREEMENT`; the minimum of them all."""
+  times = [runner.seconds_per_step(config, work, min_seconds=seconds)]
+  while len(times) < CALIBRATION_REPEATS:
+    times.append(runner.seconds_per_step(config, work, min_seconds=seconds))
+    if abs(times[-1] - times[-2]) <= CALIBRATION_AGREEMENT * min(times[-2:]):
+      break
+  return min(times)
+
+
+def busy_cores(seconds: float = 0.5) -> float | None:
+  """Cores other processes kept busy over `seconds` while this one slept
+  (from /proc/stat; None where there is none): the load a calibration
+  shares the machine with."""
+  def sample():
+    with open('/proc/stat') as f:
+      fields = [float(x) for x in f.readline().split()[1:]]
+    return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+  try:
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+  except (OSError, ValueError, IndexError):
+    return None
+  cores = os.cpu_count() or 1
+  busy = 1 - (idle1 - idle0) / max(total1 - total0, 1e-9)
+  return round(busy * cores, 2)
+
+
+def _warn_if_loaded(key: str, entry: dict) -> None:
+  """Flags (in the entry and in one line) a calibration taken while other
+  processes kept more than `BUSY_CORES_LIMIT` cores busy: its seconds per
+  step are inflated, and every budget in steps shrinks with them."""
+  busy = [b for b in (entry['other_busy_cores'],
+                      entry['other_busy_cores_after']) if b is not None]
+  if busy and max(busy) > BUSY_CORES_LIMIT:
+    entry['loaded'] = True
+    print(f'warning: calibration of {key} ran while other processes kept '
+          f'{max(busy):.2g} cores busy; its budgets in steps are too small. '
+          'Delete its entry in calibration.json and rerun on an idle '
+          'machine.', flush=True)
+
+
 def calibrate(suite, task, method) -> dict:
   """Seconds per step of the method's first search point on the task (and
   of each prerequisite it trains, as its own run), measured once and
   stored. The search axes must not change a step's cost (learning rates,
   temperatures, shares): the first point's cost stands for all of them."""
   path = store.calibration_path(suite)
-  table = store.read_json(path) or {'machine': machine(), 'runs': {}}
+  table = store.calibration_file(suite) or {'machine': machine(), 'runs': {}}
   key = f'{task["name"]}/{method["name"]}'
   if key in table['runs']:
     return table['runs'][key]
@@ -167,14 +220,15 @@ def calibrate(suite, task, method) -> dict:
   for request in charged_prerequisites(config).values():
     config_lib.set_by_path(config, request.length_key,
                            CALIBRATION_PREREQUISITE_STEPS)
+  entry['other_busy_cores'] = busy_cores()
   for name, request in charged_prerequisites(config).items():
-    entry[f'{name}_seconds_per_step'] = runner.seconds_per_step(
-        request.run_config, os.path.join(work, f'{name}_timing'),
-        min_seconds=seconds)
-  entry['seconds_per_step'] = runner.seconds_per_step(config, work,
-                                                      min_seconds=seconds)
+    entry[f'{name}_seconds_per_step'] = stable_seconds_per_step(
+        request.run_config, os.path.join(work, f'{name}_timing'), seconds)
+  entry['seconds_per_step'] = stable_seconds_per_step(config, work, seconds)
+  entry['other_busy_cores_after'] = busy_cores()
+  _warn_if_loaded(key, entry)
   print(f'calibrated {key}: {entry}', flush=True)
-  table = store.read_json(path) or {'machine': machine(), 'runs': {}}
+  table = store.calibration_file(suite) or {'machine': machine(), 'runs': {}}
   table['runs'][key] = entry
   store.write_json(path, table)
   store.add_wall_time(suite, time.perf_counter() - start)

@@ -33,6 +33,7 @@ from drift_jax import evaluators
 from drift_jax.data import datasets as data_lib
 from drift_jax.studies import budget as budget_lib
 from drift_jax.studies import edges
+from drift_jax.studies import provenance
 from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
 from drift_jax.studies.budget import Budget
@@ -82,7 +83,9 @@ def execute(suite, run: Run, budget: Budget, classifier_dir=None) -> dict:
                        'seconds_per_step': p.seconds_per_step}
                 for name, p in budget.prerequisites.items()},
             'charged_seconds': budget.charged_seconds,
-            'seconds_per_step': budget.seconds_per_step}
+            'seconds_per_step': budget.seconds_per_step,
+            'provenance': provenance.of_run(run.task, config, budget),
+            'config': provenance.resolved_config(config)}
   print(f'running {run.task["name"]}/{run.method["name"]}/{run.name}: '
         f'{budget.describe()} ({budget.charged_seconds:.3g} s charged)',
         flush=True)
@@ -274,14 +277,39 @@ def run_finalists(suite, task, *, dry_run=False, classifier_dir=None):
   return todo
 
 
+def run_budget(run: Run, calibration) -> Budget:
+  """The run's budget in steps, from its task's seconds and the cell's
+  calibration."""
+  config = point_config(run.task, run.method, run.overrides)
+  return budget_lib.split_budget(run.task['budget_seconds'], calibration,
+                                 config, config.train.steps_per_call)
+
+
+def stale_changes(suite, run: Run, stored: dict, calibration) -> list[str]:
+  """What no longer matches between a stored result and the suite's entry
+  for it (`provenance`); [] when it is current."""
+  budget = run_budget(run, calibration)
+  expected = provenance.of_run(run.task, run_config(suite, run, budget),
+                               budget)
+  return provenance.differences(stored, expected, run, budget)
+
+
 def _result_or_run(suite, run, calibration, point, dry_run, classifier_dir,
                    todo):
-  stored = store.read_json(run.result_path(suite))
+  """The stored result of `run` if it is there, whole and current; else
+  trains (or re-derives from its finished workdir) and stores it."""
+  stored = store.read_checked(run.result_path(suite), store.RESULT_SCHEMA,
+                              'result')
   if stored is not None:
-    return stored
-  config = point_config(run.task, run.method, point)
-  budget = budget_lib.split_budget(run.task['budget_seconds'], calibration,
-                                   config, config.train.steps_per_call)
+    changed = stale_changes(suite, run, stored, calibration)
+    if not changed or suite.get('reuse_stale'):
+      return stored
+    if dry_run:
+      todo.append(f'{run.task["name"]}/{run.method["name"]}/{run.name}: '
+                  f'stale ({", ".join(changed)} changed), to train again')
+      return None
+    provenance.set_aside(suite, run, changed)
+  budget = run_budget(run, calibration)
   todo.append(f'{run.task["name"]}/{run.method["name"]}/{run.name}: '
               f'{budget.describe()}')
   if dry_run:
@@ -319,9 +347,12 @@ def data_row(suite, task, classifier_dir=None) -> dict:
   training rows for finite data) scored by the runner's `Scorer`, exactly
   as a method's samples are: where a perfect sampler lands. Stored."""
   path = store.data_row_path(suite, task)
-  stored = store.read_json(path)
+  stored = store.read_checked(path, store.DATA_ROW_SCHEMA, 'data row')
   if stored is not None:
-    return stored
+    changed = provenance.data_row_differences(suite, task, stored)
+    if not changed or suite.get('reuse_stale'):
+      return stored
+    provenance.set_aside_file(path, changed)
   config = test_config(suite, task)
   if classifier_dir is not None:
     config.eval.classifier = classifier_dir
@@ -331,6 +362,7 @@ def data_row(suite, task, classifier_dir=None) -> dict:
   draws = data_lib.independent_draws(dataset, suite.get('data_draws', 10),
                                      task['eval_seed'], DATA_ROW_SALT)
   result = {'task': task['name'],
+            'protocol': provenance.data_row_protocol(suite, task),
             'draws': [store.kept(scorer(draw)) for draw in draws]}
   store.write_json(path, result)
   return result

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from drift_jax import evaluators
 from drift_jax import stats
 from drift_jax.studies import edges
 from drift_jax.studies import harness
+from drift_jax.studies import provenance
 from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
 from drift_jax.studies import verdicts
@@ -37,13 +39,50 @@ def load(suite) -> dict:
   stored result files, plus the data rows under (task, None)."""
   out = {}
   for task in suite['tasks']:
-    row = store.read_json(store.data_row_path(suite, task))
-    if row is not None:
+    row = store.read_checked(store.data_row_path(suite, task),
+                             store.DATA_ROW_SCHEMA, 'data row')
+    changed = row and provenance.data_row_differences(suite, task, row)
+    if changed and not suite.get('reuse_stale'):
+      print(f'left out of the leaderboard: the data row of {task["name"]} '
+            f'({", ".join(changed)} changed); rerun the suite to score it '
+            'again.', file=sys.stderr, flush=True)
+    elif row is not None:
       out[(task['name'], None)] = row
     for method in suite['methods']:
-      cell = store.stored_cell(suite, task, method)
+      cell = current(suite, task, method,
+                     store.stored_cell(suite, task, method))
       if any(cell.values()):
         out[(task['name'], method['name'])] = cell
+  return out
+
+
+def current(suite, task, method, cell: dict) -> dict:
+  """The cell's results the suite still asks for (`studies.provenance`):
+  a stale one (its grid point, budget, calibration, evaluation or metric
+  changed since) is named in one line and left out, so no number shows
+  under a label that did not produce it (unless `suite['reuse_stale']`)."""
+  calibration = store.stored_calibrations(suite).get(
+      f'{task["name"]}/{method["name"]}')
+  if calibration is None or suite.get('reuse_stale'):
+    return cell
+  points = {'default': suite_lib.search_points(method)}
+  points['tune'] = points['final'] = harness.tuned_points(
+      suite, task, method, cell['tune'])
+  out = {}
+  for phase, results in cell.items():
+    out[phase] = []
+    for r in results:
+      changed = (['point'] if r['point'] >= len(points[phase]) else
+                 harness.stale_changes(suite, suite_lib.Run(
+                     task, method, phase, r['point'], r['seed'],
+                     points[phase][r['point']]), r, calibration))
+      if changed:
+        print(f'left out of the leaderboard: {task["name"]}/'
+              f'{method["name"]} {phase} point {r["point"]} seed '
+              f'{r["seed"]} ({", ".join(changed)} changed); rerun the suite '
+              'to train it again.', file=sys.stderr, flush=True)
+      else:
+        out[phase].append(r)
   return out
 
 

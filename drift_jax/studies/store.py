@@ -7,13 +7,19 @@ RESULTS/TASK/data_row.json the data row's draws, scored like samples;
 RESULTS/TASK/METHOD/RUN.json one run: status, steps, the compute charged,
                            its final metrics and its quality curve.
 Every write is atomic (`workdir.write_json`), so a kill loses at most the
-file being written, never one already there.
+file being written, never one already there. Every read is checked against
+the file's schema (`read_checked`): a damaged file (truncated, empty,
+`null`, `{}`, binary, missing keys) is named in one warning line, moved
+aside as `<name>.bad` and derived again by its caller (a finished run's
+result from its workdir, a calibration from the results, a data row by
+scoring it again), never a traceback that blocks the suite.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 
 from drift_jax import evaluators
 from drift_jax.studies import suite as suite_lib
@@ -38,6 +44,59 @@ def read_json(path):
     return json.load(f)
 
 
+# What each kind of file must hold: {key: type(s)}.
+# (A result's keys that its readers need; the harness writes more.)
+RESULT_SCHEMA = {'phase': str, 'point': int, 'seed': int, 'status': str,
+                 'split': str, 'final': dict}
+PHASES = ('tune', 'final', 'default')
+DATA_ROW_SCHEMA = {'task': str, 'draws': list}
+CALIBRATION_SCHEMA = {'runs': dict}
+WALL_TIME_SCHEMA = {'seconds': (int, float)}
+BAD_SUFFIX = '.bad'
+
+
+def schema_problem(value, schema) -> str | None:
+  """What is wrong with a decoded file against `schema` (None: nothing)."""
+  if not isinstance(value, dict):
+    return f'holds {type(value).__name__}, not a JSON object'
+  missing = [k for k in schema if k not in value]
+  if missing:
+    return f'lacks {missing}'
+  wrong = [k for k, kind in schema.items()
+           if not isinstance(value[k], kind) or isinstance(value[k], bool)]
+  if wrong:
+    return f'has values of the wrong type at {wrong}'
+  if 'phase' in schema and value['phase'] not in PHASES:
+    return f'has phase {value["phase"]!r}, not one of {PHASES}'
+  return None
+
+
+def read_checked(path, schema, what: str):
+  """The JSON object at `path` if it matches `schema`; None when there is
+  no file, or when the file is damaged: then it is moved aside as
+  `<path>.bad` with one warning line naming it, for the caller to derive
+  again."""
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path, 'rb') as f:
+      value = json.loads(f.read().decode('utf-8'))
+    problem = schema_problem(value, schema)
+  except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    problem = f'is not JSON ({error})'
+  if problem is None:
+    return value
+  target = path + BAD_SUFFIX
+  suffix = 0
+  while os.path.exists(target):
+    suffix += 1
+    target = f'{path}{BAD_SUFFIX}{suffix}'
+  os.replace(path, target)
+  print(f'warning: {what} {path} {problem}; moved aside as {target} and '
+        'derived again.', file=sys.stderr, flush=True)
+  return None
+
+
 def jsonable(value):
   """`value` as JSON reads it back (tuples become lists)."""
   return json.loads(json.dumps(value))
@@ -56,8 +115,36 @@ def calibration_path(suite) -> str:
 
 
 def calibration_file(suite) -> dict:
-  """The whole calibration file ({} before the first calibration)."""
-  return read_json(calibration_path(suite)) or {}
+  """The whole calibration file ({} before the first calibration). A
+  damaged one is moved aside and rebuilt from the stored results, each of
+  which records the seconds per step it was budgeted with."""
+  path = calibration_path(suite)
+  exists = os.path.exists(path)
+  table = read_checked(path, CALIBRATION_SCHEMA, 'calibration file')
+  if table is None and exists:
+    table = calibration_from_results(suite)
+    write_json(path, table)
+  return table or {}
+
+
+def calibration_from_results(suite) -> dict:
+  """The calibration entries the stored results were budgeted with
+  ({'TASK/METHOD': {'seconds_per_step', 'NAME_seconds_per_step'}}); cells
+  with no result are calibrated again when reached."""
+  runs = {}
+  root = suite_lib.results_dir(suite)
+  for task in suite['tasks']:
+    for method in suite['methods']:
+      cell = stored_cell(suite, task, method)
+      results = cell['tune'] + cell['final'] + cell['default']
+      if results:
+        r = results[0]
+        runs[f'{task["name"]}/{method["name"]}'] = {
+            **{f'{name}_seconds_per_step': p['seconds_per_step']
+               for name, p in r.get('prerequisites', {}).items()},
+            'seconds_per_step': r['seconds_per_step']}
+  return {'machine': {'note': f'rebuilt from the results in {root}'},
+          'runs': runs}
 
 
 def stored_calibrations(suite) -> dict:
@@ -79,8 +166,9 @@ def samples_path(suite, task, method) -> str:
 
 def wall_time(suite) -> dict:
   """{'seconds': ...} the harness spent besides its runs ({} if none)."""
-  return read_json(os.path.join(suite_lib.results_dir(suite),
-                                WALL_TIME_FILE)) or {}
+  return read_checked(os.path.join(suite_lib.results_dir(suite),
+                                   WALL_TIME_FILE), WALL_TIME_SCHEMA,
+                      'wall-time file') or {}
 
 
 def add_wall_time(suite, seconds):
@@ -88,7 +176,7 @@ def add_wall_time(suite, seconds):
   evaluation classifier, data rows; each run stores its own), added after
   each step so that an interrupted invocation loses at most that step."""
   path = os.path.join(suite_lib.results_dir(suite), WALL_TIME_FILE)
-  total = read_json(path) or {'seconds': 0.0}
+  total = wall_time(suite) or {'seconds': 0.0}
   total['seconds'] = total['seconds'] + seconds
   write_json(path, total)
 
@@ -103,8 +191,10 @@ def stored_cell(suite, task, method) -> dict:
     for name in sorted(os.listdir(folder)):
       if workdir_lib.is_temporary(name) or not name.endswith('.json'):
         continue  # a write in progress (or killed), or a stray file
-      result = read_json(os.path.join(folder, name))
-      cell[result['phase']].append(result)
+      result = read_checked(os.path.join(folder, name), RESULT_SCHEMA,
+                            'result')
+      if result is not None:  # a damaged one is derived again when run
+        cell[result['phase']].append(result)
   cell['tune'].sort(key=lambda r: (r['point'], r['seed']))
   for phase in ('final', 'default'):
     cell[phase].sort(key=lambda r: r['seed'])

@@ -27,7 +27,6 @@ time included) and, for 2-D drifting points, fields.png.
 import csv
 import importlib.util
 import itertools
-import json
 import math
 import os
 import re
@@ -35,6 +34,7 @@ import statistics
 
 from drift_jax import evaluators
 from drift_jax.config import config_lib
+from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
 from drift_jax.studies import sweep_plots
 from drift_jax.studies.sweep_plots import PLOT_METRIC
@@ -43,6 +43,7 @@ from drift_jax.train import runner
 from drift_jax.train import workdir as workdir_lib
 
 RESULT_FILE = 'result.json'
+RESULT_SCHEMA = {'step': int}  # a run's summary (`runner`)
 BUDGET_COLUMNS = ('time/total_wall_seconds', 'steps_to_2x_floor',
                   'seconds_to_2x_floor')
 
@@ -122,13 +123,13 @@ def run_sweep(sweep, workdir, seeds, dry_run=False, only=None):
       run_dir = os.path.join(workdir, name, f'seed_{seed}')
       config = make_config(sweep, overrides, seed)  # fails early on bad keys
       result_path = os.path.join(run_dir, RESULT_FILE)
-      if os.path.exists(result_path):
-        with open(result_path) as f:
-          summary = json.load(f)
-      elif dry_run:
+      # A damaged result.json is moved aside (one line) and derived again
+      # from the run's workdir (a finished run trains no step).
+      summary = store.read_checked(result_path, RESULT_SCHEMA, 'result')
+      if summary is None and dry_run:
         print(f'would run {run_dir}')
         continue
-      else:
+      if summary is None:
         print(f'running {run_dir}', flush=True)
         summary = runner.train_and_evaluate(config, run_dir)
         workdir_lib.write_json(result_path, summary)  # atomic

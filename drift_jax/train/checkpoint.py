@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -63,27 +64,34 @@ def save(manager, step: int, state) -> None:
   manager.save(int(step), args=ocp.args.StandardSave(state), force=True)
 
 
-def wait(manager) -> None:
-  """Blocks until the pending save is on disk; its failure, if any, as one
-  paragraph (`check_errors`)."""
+def wait(manager, step=None) -> None:
+  """Blocks until the pending save (of `step`, if known) is on disk; its
+  failure, if any, as one paragraph (`check_errors`)."""
   try:
     manager.wait_until_finished()
   except Exception as error:  # noqa: BLE001
-    raise _save_failed(manager, error) from None
+    raise _save_failed(manager, error, step) from None
 
 
-def check_errors(manager) -> None:
+def check_errors(manager, step=None) -> None:
   """Raises at once (one paragraph, not orbax's traceback) when a finished
-  asynchronous save failed; cheap, so the runner calls it every step."""
+  asynchronous save (of `step`, if known) failed; cheap, so the runner
+  calls it every step."""
   try:
     manager.check_for_errors()
   except Exception as error:  # noqa: BLE001
-    raise _save_failed(manager, error) from None
+    raise _save_failed(manager, error, step) from None
 
 
-def _save_failed(manager, error) -> OSError:
-  return OSError(f'Saving a checkpoint in {manager.directory} failed '
-                 f'({_one_line(error)}). The checkpoints that completed '
+def _save_failed(manager, error, step=None) -> OSError:
+  directory = str(manager.directory)
+  try:
+    free = f'{shutil.disk_usage(directory).free / 2**20:.0f} MiB free there'
+  except OSError:
+    free = 'free space unknown'
+  which = 'a checkpoint' if step is None else f'the checkpoint of step {step}'
+  return OSError(f'Saving {which} in {directory} failed ({free}: '
+                 f'{_one_line(error)}). The checkpoints that completed '
                  'before it are intact; free space or fix the directory and '
                  'rerun to resume from the newest one.')
 
@@ -120,16 +128,16 @@ def _differences(saved, wanted, limit=8) -> list[str]:
                         else [])
 
 
-def _move_aside(manager, step) -> str:
-  """Renames a checkpoint's folder to '<step>.corrupt' (orbax then no
-  longer lists it); returns the new path."""
+def move_aside(manager, step, why: str = 'corrupt') -> str:
+  """Renames a checkpoint's folder to '<step>.<why>' (orbax then no longer
+  lists it); returns the new path."""
   path = os.path.join(str(manager.directory), str(step))
-  target = f'{path}.corrupt'
+  target = f'{path}.{why}'
   if jax.process_index() == 0 and os.path.exists(path):
     suffix = 0
     while os.path.exists(target):
       suffix += 1
-      target = f'{path}.corrupt{suffix}'
+      target = f'{path}.{why}{suffix}'
     os.rename(path, target)
   manager.reload()
   return target
@@ -186,7 +194,7 @@ def restore_latest(manager, abstract_state):
       raise
     except Exception as error:  # noqa: BLE001  (any failure: try older)
       tried.append(step)
-      moved = _move_aside(manager, step)
+      moved = move_aside(manager, step)
       logging.warning('Checkpoint %d could not be restored (%s); moved to '
                       '%s, trying an older one.', step, _one_line(error),
                       moved)

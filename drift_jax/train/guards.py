@@ -8,6 +8,7 @@ signal (`preemption`), and `DivergenceGuard.check` at its logging steps.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import statistics
@@ -62,11 +63,16 @@ class Checkpoints:
     checkpoint.save(self.manager, step, state)
     self._pending = (step, wall_seconds, digest)
 
+  @property
+  def pending_step(self):
+    """The step of the save in flight (None when there is none)."""
+    return None if self._pending is None else self._pending[0]
+
   def flush(self) -> None:
     """Waits for the pending save, then records its digest and its step in
     budget.json (in that order: budget.json names only checkpoints that
     completed and can be verified)."""
-    checkpoint.wait(self.manager)
+    checkpoint.wait(self.manager, self.pending_step)
     if self._pending is None:
       return
     step, wall, digest = self._pending
@@ -83,6 +89,30 @@ class Checkpoints:
                     'history': history}
     workdir_lib.write_json(self._path, self._budget)
 
+  def discard_from(self, step: int) -> str:
+    """After a rejected loss: moves aside, as '<s>.diverged', every
+    checkpoint at `step` or later (their weights produced the rejected
+    loss, or followed them), with their digests and budget.json entries;
+    returns the newest good checkpoint in words."""
+    self.flush()
+    directory = str(self.manager.directory)
+    for bad in checkpoint.saved_steps(directory):
+      if bad >= step:
+        checkpoint.move_aside(self.manager, bad, 'diverged')
+    kept = checkpoint.saved_steps(directory)
+    if jax.process_index() == 0:
+      digests.forget(directory, keep=kept)
+      history = {k: v for k, v in self._budget.get('history', {}).items()
+                 if int(k) in kept}
+      if kept:
+        wall = history.get(str(kept[-1]), self._budget.get('wall_seconds'))
+        self._budget = {'steps': kept[-1], 'wall_seconds': wall,
+                        'history': history}
+        workdir_lib.write_json(self._path, self._budget)
+      elif os.path.exists(self._path):
+        os.remove(self._path)
+    return newest_good(self.manager)
+
   def wall_seconds_at(self, step: int) -> float:
     """Wall seconds the run had spent when it saved `step` (0 for step 0),
     from the budget.json read at start-up."""
@@ -96,30 +126,67 @@ class Checkpoints:
 
 
 class DivergenceGuard:
-  """Stops a run whose logged loss leaves its running median far behind.
+  """Stops a run whose loss leaves its running median far behind.
 
   `factor` 0 turns it off. The median is over the last `window` logged
   values (at least `warmup` of them before the guard acts), of |loss|, so
   losses that change sign do not trip it; while the median is 0 (a loss
-  that reached exactly zero) it does not act.
+  that reached exactly zero) it does not act. The runner also checks, but
+  does not record, the loss of a step it is about to save without having
+  logged it, so no diverged state is ever saved.
   """
 
   def __init__(self, factor: float, window: int = 50, warmup: int = 5):
     self._factor, self._window, self._warmup = factor, window, warmup
     self._history = []
 
-  def check(self, step: int, loss: float, manager) -> None:
-    if not self._factor:
-      return
-    if len(self._history) >= self._warmup:
-      median = statistics.median(self._history[-self._window:])
-      if median > 0 and abs(loss) > self._factor * median:
-        raise FloatingPointError(
-            f'train/loss = {loss:.3g} at step {step} is more than '
-            f'train.divergence_factor = {self._factor:g} times its running '
-            f'median {median:.3g}: the run diverged and stops '
-            f'({newest_good(manager)}).')
+  def ratio(self, loss: float) -> float:
+    """|loss| over the running median of the logged |loss| (0 during the
+    warm-up or while the median is 0): what `check` compares with the
+    factor."""
+    if len(self._history) < self._warmup:
+      return 0.0
+    median = statistics.median(self._history[-self._window:])
+    return abs(loss) / median if median > 0 else 0.0
+
+  def record(self, loss: float) -> None:
     self._history.append(abs(loss))
+
+  def replay(self, records, start: int) -> None:
+    """Records the logged losses of metrics.jsonl up to the resumed step
+    `start`, so a resumed run is guarded from its first step as the
+    uninterrupted one was (a fresh history would be in its warm-up: a
+    run resumed at lr 3 blew up at the first logging step unchecked).
+    Every process reads the same shared file, so all decide alike."""
+    for record in records:
+      loss = record.get('train/loss')
+      if loss is not None and record['step'] <= start and math.isfinite(
+          loss):
+        self.record(loss)
+
+  def check(self, step: int, loss: float, *, record: bool = True) -> None:
+    """Diverged if the loss logged at `step` is non-finite or above the
+    factor times the running median; else records it (with `record`)."""
+    if not math.isfinite(loss):
+      raise Diverged(f'train/loss is {loss} at step {step}', step)
+    if self._factor and self.ratio(loss) > self._factor:
+      median = statistics.median(self._history[-self._window:])
+      raise Diverged(
+          f'train/loss = {loss:.3g} at step {step} is more than '
+          f'train.divergence_factor = {self._factor:g} times its running '
+          f'median {median:.3g} (--config.train.divergence_factor=0 turns '
+          f'the guard off)', step)
+    if record:
+      self.record(loss)
+
+
+class Diverged(FloatingPointError):
+  """A loss the run must not go on from, logged at `step`: the loss of the
+  weights of step `step - 1` (a step logs the loss before its update)."""
+
+  def __init__(self, reason: str, step: int):
+    super().__init__(reason)
+    self.reason, self.step = reason, step
 
 
 class ConfigChanged(ValueError):

@@ -7,8 +7,12 @@ one-line message and exit status `EXIT_STATUS`, so a scheduler can tell a
 preempted run (rerun it: it continues the identical trajectory) from a
 failed one.
 
-Multi-process runs: every process must receive the signal (as on TPU pods
-and under SLURM), because the save at the signal's step is collective.
+Multi-process runs: a signal that reaches any one process stops them all
+at the same step. Every step, the processes agree through one tiny
+all-gather of "did you receive a signal" (`agreed`; a single process asks
+no one), so all of them save that step together and exit 75; the save is
+collective, and a process that went on training alone would wait for its
+peers forever.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
 
 # EX_TEMPFAIL (sysexits.h): "temporary failure, try again later".
 EXIT_STATUS = 75
@@ -37,6 +45,21 @@ def requested() -> str | None:
   """The name of the first signal received inside `handle_signals`, if any
   (it stays set, so an outer loop also stops after an inner one did)."""
   return _received[0] if _received else None
+
+
+def agreed() -> str | None:
+  """`requested()`, agreed by every process: the same answer on all of
+  them at the same step (the name of this process's signal, or which
+  process received one), None when none did."""
+  mine = requested()
+  if jax.process_count() == 1:
+    return mine
+  received = np.asarray(multihost_utils.process_allgather(
+      np.int32(mine is not None)))
+  if not received.any():
+    return None
+  return mine or (f'a signal to process {int(np.argmax(received))} '
+                  '(of its peers)')
 
 
 def _record(signum, frame):

@@ -344,6 +344,14 @@ def _run(config, workdir, method, ctx, dataset, extra_costs,
       writer.write_record(start, {'config/changed': list(changes)})
     return _train(config, workdir, method, state, start, ctx, dataset,
                   constants, saver, writer, extra_costs)
+  except guards.Diverged as diverged:
+    # The rejected loss is of the weights one step before it was logged
+    # (of the call's last step); a checkpoint from the call's first step
+    # on holds them or their successors, never to be resumed from.
+    newest = saver.discard_from(diverged.step
+                                - config.train.steps_per_call)
+    raise FloatingPointError(f'{diverged.reason}: the run diverged and '
+                             f'stops ({newest}).') from None
   finally:
     # A checkpoint already started is completed (and its budget recorded)
     # even when training failed.
@@ -404,6 +412,7 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
                           ctx.num_classes)
                if start < tc.steps else None)
   guard = guards.DivergenceGuard(tc.divergence_factor)
+  guard.replay(reporting.read_metrics(workdir), start)
   progress = _progress_bar(tc, start)
   wall0 = time.perf_counter() - saver.wall_seconds_at(start)
   record = {'step': start}
@@ -417,16 +426,17 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
     state, train_metrics = call(state, constants, batches(step),
                                 jnp.asarray(step, jnp.int32))
     step += k
-    checkpoint.check_errors(saver.manager)  # a failed save, at once
+    checkpoint.check_errors(saver.manager, saver.pending_step)  # at once
     record = _record(config, workdir, step, state, train_metrics, evaluator,
-                     dataset, saver.manager, guard, timing)
+                     dataset, guard, timing)
     if record:
       _write(writer, record, step, time.perf_counter() - wall0, extra_costs)
       if progress is not None and 'train/loss' in record:
         progress.set_postfix(loss=f'{record["train/loss"]:.3g}')
-    signal_name = preemption.requested()
+    signal_name = preemption.agreed()  # the same on every process
     if step % tc.checkpoint_every == 0 or step == tc.steps or signal_name:
-      saver.save(step, state, time.perf_counter() - wall0)
+      _checked_save(saver, step, state, record, train_metrics, guard,
+                    time.perf_counter() - wall0)
     if signal_name:
       saver.flush()
       raise preemption.Preempted(signal_name, step, str(saver.manager
@@ -461,8 +471,19 @@ def _write(writer, record, step, wall, extra_costs) -> None:
   writer.write(step, record)
 
 
+def _checked_save(saver, step, state, record, train_metrics, guard,
+                  wall) -> None:
+  """Saves `step`. A step saved but not logged has its loss checked first,
+  like a logged one but kept out of the guard's running median (so the
+  logged trajectory decides the median, whatever the save interval)."""
+  if 'train/loss' not in record:
+    guard.check(step, float(jax.device_get(train_metrics['train/loss'])),
+                record=False)
+  saver.save(step, state, wall)
+
+
 def _record(config, workdir, step, state, train_metrics, evaluator,
-            dataset, manager, guard, timing) -> dict:
+            dataset, guard, timing) -> dict:
   """The train metrics at logging steps and the evaluation at eval steps
   (also plotted and saved as samples.npy); {} otherwise. A non-finite
   loss, or one the divergence guard rejects, stops the run."""
@@ -470,11 +491,7 @@ def _record(config, workdir, step, state, train_metrics, evaluator,
   if step % tc.log_every == 0 or step == tc.steps:
     record.update({k: float(v) for k, v in
                    jax.device_get(train_metrics).items()})
-    if not np.isfinite(record['train/loss']):
-      raise FloatingPointError(
-          f'train/loss is {record["train/loss"]} at step {step}; the run '
-          f'stops ({guards.newest_good(manager)}).')
-    guard.check(step, record['train/loss'], manager)
+    guard.check(step, record['train/loss'])
   if step % tc.eval_every == 0 or step == tc.steps:
     began = time.perf_counter()
     eval_metrics, samples = evaluator(state)

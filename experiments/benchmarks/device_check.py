@@ -65,7 +65,7 @@ def _define_flags():
 def sizes(quick: bool) -> dict:
   if quick:
     return dict(toy=256, large_step=512, sweep=(256, 1024), dims=(2, 16),
-                big=2048, main_steps=20, step_calls=5, repeats=3)
+                big=2048, main_steps=20, step_calls=3, repeats=2)
   return dict(toy=2048, large_step=8192, sweep=(2048, 8192, 32768),
               dims=(2, 64), big=65536, main_steps=0, step_calls=100,
               repeats=10)
@@ -119,6 +119,11 @@ def _row(check, size, ours, authors, target='', unit='ms'):
          f'{target} |'
 
 
+def summary_wall_seconds(stdout: str) -> float:
+  """The run summary's wall seconds (`drift_jax.train.summary.lines`)."""
+  return float(re.search(r'time: ([\d.]+) s wall', stdout).group(1))
+
+
 def main_job_row(steps: int) -> str:
   """The demo recipe, the README's main job when device results were first
   taken, in a subprocess (fewer steps with --quick)."""
@@ -133,8 +138,7 @@ def main_job_row(steps: int) -> str:
     out = subprocess.run(command, cwd=ROOT, check=True, capture_output=True,
                          text=True).stdout
     total = time.perf_counter() - start
-  # The run summary's wall seconds (`drift_jax.train.summary.lines`).
-  train = float(re.search(r'time: ([\d.]+) s wall', out).group(1))
+  train = summary_wall_seconds(out)
   return (f'| main job | {steps or 2000} steps | {total:.1f} s total, '
           f'{train:.1f} s training | | | |')
 
@@ -209,17 +213,19 @@ def big_row(n):
           f'{time.perf_counter() - start:.2f} s | | | |')
 
 
-def table_lines(quick: bool, image: bool = True):
+def table_lines(quick: bool, image: bool = True, main_job: bool = True):
   """The table's lines, each yielded as soon as it is measured (a run cut
-  short by a time limit keeps the rows it printed); `image=False` leaves
-  out the image rows (the tests run `image_step` at its own smoke size)."""
+  short by a time limit keeps the rows it printed). The tests leave out
+  the image rows (they run `image_step` at its own smoke size) and the
+  main job (the README command, run by the tests as a command already)."""
   s = sizes(quick)
   device = jax.devices()[0]
   yield from [f'Device: {device.device_kind} ({jax.default_backend()}), jax '
               f'{jax.__version__}{", --quick sizes" if quick else ""}.', '',
               '| check | size | ours | authors\' dense | ours vs authors | '
               'target |', '|---|---|---|---|---|---|']
-  yield main_job_row(s['main_steps'])
+  if main_job:
+    yield main_job_row(s['main_steps'])
   yield gradient_row(s['toy'], s['repeats'])
   yield from step_rows(s['toy'], s['step_calls'], '>= 1x')
   yield from step_rows(s['large_step'], s['step_calls'], '>= 2x')
@@ -230,8 +236,8 @@ def table_lines(quick: bool, image: bool = True):
     yield from image_step.rows(quick)
 
 
-def run(quick: bool, image: bool = True) -> str:
-  return '\n'.join(table_lines(quick, image))
+def run(quick: bool, image: bool = True, main_job: bool = True) -> str:
+  return '\n'.join(table_lines(quick, image, main_job))
 
 
 def main(argv):
