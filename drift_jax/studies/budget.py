@@ -145,24 +145,21 @@ def machine() -> dict:
           'date': time.strftime('%Y-%m-%d')}
 
 
-# A calibration repeats until two in a row agree to this fraction (at most
-# `CALIBRATION_REPEATS` times) and keeps the fastest: other work on the
+# A calibration times blocks until two in a row agree to this fraction (at
+# most `CALIBRATION_BLOCKS`) and keeps the fastest: other work on the
 # machine only ever slows a step down.
 CALIBRATION_AGREEMENT = 0.05
-CALIBRATION_REPEATS = 4
+CALIBRATION_BLOCKS = 8
 # Cores busy with other processes above which a calibration is flagged.
 BUSY_CORES_LIMIT = 0.5
 
 
 def stable_seconds_per_step(config, work: str, seconds: float) -> float:
-  """`runner.seconds_per_step` repeated until two consecutive measurements
-  agree within `CALIBRATION_AGREEMENT`; the minimum of them all."""
-  times = [runner.seconds_per_step(config, work, min_seconds=seconds)]
-  while len(times) < CALIBRATION_REPEATS:
-    times.append(runner.seconds_per_step(config, work, min_seconds=seconds))
-    if abs(times[-1] - times[-2]) <= CALIBRATION_AGREEMENT * min(times[-2:]):
-      break
-  return min(times)
+  """`runner.seconds_per_step` over blocks of `seconds` until two in a
+  row agree within `CALIBRATION_AGREEMENT`; the fastest block."""
+  return runner.seconds_per_step(config, work, min_seconds=seconds,
+                                 agreement=CALIBRATION_AGREEMENT,
+                                 max_repeats=CALIBRATION_BLOCKS)
 
 
 def busy_cores(seconds: float = 0.5) -> float | None:

@@ -290,14 +290,17 @@ def chained_step(config, workdir: str) -> ChainedStep:
 
 
 def seconds_per_step(config, workdir: str, *, min_seconds: float = 2.0,
-                     repeats: int = 3) -> float:
+                     repeats: int = 3, agreement: float | None = None,
+                     max_repeats: int = 8) -> float:
   """Steady-state wall seconds of one training step of `config`: the
   runner's own chained step and batch function (`chained_step`),
   compiled and warmed up first, then timed over blocks of at least
-  `min_seconds`; the median of `repeats` blocks. Prerequisites (a
-  teacher) are resolved into `workdir` first and not timed: the
-  comparison harness calibrates a trained teacher as its own diffusion
-  run. Evaluation is not part of a step.
+  `min_seconds`; the median of `repeats` blocks. With `agreement`, blocks
+  go on (up to `max_repeats`) until the last two agree to that fraction,
+  and the fastest block counts (other work on the machine only ever slows
+  a step down). Prerequisites (a teacher) are resolved into `workdir`
+  first and not timed: the comparison harness calibrates a trained
+  teacher as its own diffusion run. Evaluation is not part of a step.
   """
   chained = chained_step(config, workdir)
   advance, state, step = chained.advance, chained.state, 0
@@ -305,7 +308,9 @@ def seconds_per_step(config, workdir: str, *, min_seconds: float = 2.0,
     state, metrics, step = advance(state, step)
   jax.block_until_ready(metrics)
   blocks = []
-  for _ in range(repeats):
+  while len(blocks) < repeats or (
+      agreement is not None and len(blocks) < max_repeats
+      and abs(blocks[-1] - blocks[-2]) > agreement * min(blocks[-2:])):
     calls, start = 0, time.perf_counter()
     while calls == 0 or time.perf_counter() - start < min_seconds:
       state, metrics, step = advance(state, step)
@@ -313,7 +318,7 @@ def seconds_per_step(config, workdir: str, *, min_seconds: float = 2.0,
       calls += 1
     blocks.append((time.perf_counter() - start)
                   / (calls * chained.steps_per_call))
-  return float(np.median(blocks))
+  return float(np.median(blocks) if agreement is None else min(blocks))
 
 
 def _run(config, workdir, method, ctx, dataset, extra_costs,

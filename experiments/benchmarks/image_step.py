@@ -44,7 +44,7 @@ def sizes(quick: bool) -> dict:
   """The GPU suite's generator (DiT-S/2 at 32 x 32, batch 256) and a few
   hundred steps; or a tiny DiT for a CPU smoke run."""
   if quick:
-    return dict(dit_size='tiny', batch=20, steps=6, timed=3)
+    return dict(dit_size='tiny', batch=20, steps=4, timed=2)
   return dict(dit_size='S/2', batch=256, steps=300, timed=100)
 
 
