@@ -60,7 +60,19 @@ def run_main(main, argv, *, traceback: bool = False) -> None:
       raise
     print(f'error: {one_line(error)} (rerun with --traceback for the full '
           'trace)', file=sys.stderr)
-    sys.exit(1)
+    _exit(1)
+
+
+def _exit(status: int) -> None:
+  """sys.exit, except in a multi-process run: there JAX's shutdown
+  barrier at exit would wait for peers that may have died (the likeliest
+  cause of the error) and then abort with a C++ trace."""
+  distributed = sys.modules.get('jax._src.distributed')
+  if distributed is not None and distributed.global_state.client is not None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+  sys.exit(status)
 
 
 def _wants_traceback(argv) -> bool:

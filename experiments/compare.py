@@ -19,6 +19,7 @@ holds only the flags and `main`.
 from __future__ import annotations
 
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -39,7 +40,8 @@ def _define_flags():
   flags.DEFINE_bool('dry_run', False, 'Print the plan (runs to do, steps, '
                     'budget), train nothing.')
   flags.DEFINE_bool('report_only', False, 'Regenerate the leaderboard from '
-                    'the stored results; train nothing.')
+                    'the stored results and name what is missing; train '
+                    'nothing.')
   flags.DEFINE_bool('calibrate_only', False, 'Calibrate every cell and '
                     'print the steps each budget buys; train nothing.')
   flags.DEFINE_string('tasks', None, 'Comma-separated task names (default: '
@@ -77,7 +79,9 @@ def _run(suite, only_tasks, only_methods):
   if FLAGS.calibrate_only:
     print(budget.calibration_table(suite, only_tasks, only_methods))
     return
-  if not FLAGS.report_only:
+  if FLAGS.report_only:
+    _print_missing(harness.missing_entries(suite, only_tasks, only_methods))
+  else:
     todo = harness.run_suite(suite, dry_run=FLAGS.dry_run,
                              only_tasks=only_tasks,
                              only_methods=only_methods)
@@ -87,6 +91,18 @@ def _run(suite, only_tasks, only_methods):
       return
   path = leaderboard.write(suite)
   print(f'leaderboard: {path}')
+
+
+def _print_missing(missing: list[str]) -> None:
+  """`--report_only` trains nothing: it names what the leaderboard lacks
+  and the command that trains it."""
+  if missing:
+    print(f'not in the stored results ({len(missing)} entries; '
+          f'`python -m experiments.compare --suite {FLAGS.suite}` trains '
+          'them):', file=sys.stderr)
+    for entry in missing:
+      print(f'  {entry}', file=sys.stderr)
+  sys.stderr.flush()
 
 
 if __name__ == '__main__':

@@ -28,6 +28,9 @@ flags.DEFINE_bool('jax_distributed',
 flags.DEFINE_string('coordinator', None, 'host:port of process 0.')
 flags.DEFINE_integer('num_processes', None, 'Number of processes.')
 flags.DEFINE_integer('process_id', None, 'This process\'s index.')
+flags.DEFINE_integer('peer_timeout', 60, 'Multi-host: seconds a process '
+                     'may stop answering before the others stop with one '
+                     'line (drift_jax.train.peers).')
 flags.DEFINE_bool('print_config', False, 'Print the resolved config (every '
                   'key, method defaults and overrides applied) and exit '
                   'without running.')
@@ -51,7 +54,12 @@ def _main(argv):
   if FLAGS.jax_distributed:
     # Must precede any other JAX call.
     jax.distributed.initialize(FLAGS.coordinator, FLAGS.num_processes,
-                               FLAGS.process_id)
+                               FLAGS.process_id,
+                               # JAX's own check stays as the backstop.
+                               heartbeat_timeout_seconds=2 * FLAGS.peer_timeout
+                               + 10)
+    from drift_jax.train import peers
+    peers.watch(FLAGS.peer_timeout)
   from drift_jax import methods
   from drift_jax.train import runner
   # Method-dependent defaults go after the --config.a.b overrides and do

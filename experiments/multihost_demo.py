@@ -2,6 +2,7 @@ r"""Multi-host on one machine: 2 processes x 4 CPU devices vs 1 x 8.
 
   python -m experiments.multihost_demo [--steps 4]
   python -m experiments.multihost_demo --preempt_one [--steps 400]
+  python -m experiments.multihost_demo --stop_one=hang|die [--peer_timeout 10]
 
 Starts `experiments.main` twice with --jax_distributed (a local coordinator,
 process ids 0 and 1, 4 fake CPU devices each; each process loads only its
@@ -14,6 +15,10 @@ step: both processes must save the same step and exit 75 (they agree on
 the signal every step, `preemption.agreed`). The same command then resumes
 both, and their trajectory must equal an uninterrupted run's (one 8-device
 process, up to float32 reduction order).
+
+--stop_one stops process 1 with SIGSTOP (it hangs) or SIGKILL (it dies)
+once a step is logged: process 0 must exit with status 1 within the peer
+timeout, printing one line (`drift_jax.train.peers`).
 """
 
 import os
@@ -41,6 +46,11 @@ def _define_flags():
   flags.DEFINE_integer('steps', 4, 'Training steps of each run.')
   flags.DEFINE_bool('preempt_one', False, 'SIGTERM to one process only, '
                     'then resume (see the module docstring).')
+  flags.DEFINE_enum('stop_one', None, ['hang', 'die'], 'SIGSTOP (hang) or '
+                    'SIGKILL (die) to process 1 mid-run: process 0 must '
+                    'stop within --peer_timeout with one line.')
+  flags.DEFINE_integer('peer_timeout', 10, 'Passed to experiments.main '
+                       'with --stop_one.')
   flags.DEFINE_string('workdir', None, 'Parent of the two runs (default: a '
                       'new temporary directory).')
 # The child processes run `experiments.main` from the checkout root, where
@@ -67,12 +77,12 @@ def _losses(workdir):
                    if 'train/loss' in r])
 
 
-def _start_pair(workdir, steps, port, env):
+def _start_pair(workdir, steps, port, env, extra=('--config.train.'
+                                                  'log_every=1',)):
   return [subprocess.Popen(
       _command(workdir, steps) + [
           '--jax_distributed', f'--coordinator=localhost:{port}',
-          '--num_processes=2', f'--process_id={i}',
-          '--config.train.log_every=1'],
+          '--num_processes=2', f'--process_id={i}', *extra],
       cwd=ROOT, env=dict(env, JAX_NUM_CPU_DEVICES='4'),
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
           for i in range(2)]
@@ -88,12 +98,7 @@ def preempt_one(root, steps, env) -> bool:
   resumed, they match an uninterrupted pair record for record."""
   stopped = os.path.join(root, 'stopped')
   procs = _start_pair(stopped, steps, _free_port(), env)
-  metrics = os.path.join(stopped, reporting.METRICS_FILE)
-  deadline = time.monotonic() + 300
-  while not (os.path.exists(metrics) and os.path.getsize(metrics)):
-    if time.monotonic() > deadline or procs[0].poll() is not None:
-      break
-    time.sleep(0.05)
+  _wait_for_a_step(stopped, procs)
   procs[1].send_signal(signal.SIGTERM)
   outputs = [p.communicate(timeout=300)[0] for p in procs]
   codes = [p.returncode for p in procs]
@@ -119,11 +124,57 @@ def preempt_one(root, steps, env) -> bool:
   return same
 
 
+def _wait_for_a_step(workdir, procs):
+  metrics = os.path.join(workdir, reporting.METRICS_FILE)
+  deadline = time.monotonic() + 300
+  while not (os.path.exists(metrics) and os.path.getsize(metrics)):
+    if time.monotonic() > deadline or procs[0].poll() is not None:
+      break
+    time.sleep(0.05)
+
+
+def stop_one(root, how, peer_timeout, env) -> bool:
+  """Process 1 hangs (SIGSTOP) or dies (SIGKILL) mid-run: process 0 must
+  end within the peer timeout (and a margin for the checks' period) with
+  one line of its own, never wait silently."""
+  workdir = os.path.join(root, f'stop_one_{how}')
+  procs = _start_pair(workdir, 100_000, _free_port(), env, (
+      '--config.train.log_every=1', f'--peer_timeout={peer_timeout}'))
+  _wait_for_a_step(workdir, procs)
+  sent = time.monotonic()
+  procs[1].send_signal(signal.SIGSTOP if how == 'hang' else signal.SIGKILL)
+  try:
+    output = procs[0].communicate(timeout=4 * peer_timeout + 60)[0]
+  except subprocess.TimeoutExpired:
+    output = None
+  took = time.monotonic() - sent
+  for p in procs:
+    p.kill()
+    p.wait()
+  if output is None:
+    print(f'process 0 still running {took:.0f} s after process 1 stopped')
+    return False
+  # Its own lines: all but the step logs and Gloo's connection notices.
+  lines = [line for line in output.splitlines() if line.strip()
+           and not line.startswith(('[Gloo]', 'step '))]
+  print(f'process 1 {"stopped (SIGSTOP)" if how == "hang" else "killed"}: '
+        f'process 0 exited with status {procs[0].returncode} after '
+        f'{took:.1f} s (--peer_timeout={peer_timeout}), printing '
+        f'{len(lines)} line(s):')
+  print('\n'.join(lines[-20:]))
+  return (procs[0].returncode == 1 and len(lines) == 1
+          and took < peer_timeout + 30)
+
+
 def main(argv):
   cli.check_no_arguments(argv)
   steps = FLAGS.steps
   root = FLAGS.workdir or tempfile.mkdtemp(prefix='multihost_')
   env = dict(os.environ, JAX_PLATFORMS='cpu')
+  if FLAGS.stop_one:
+    ok = stop_one(root, FLAGS.stop_one, FLAGS.peer_timeout, env)
+    print('STOPPED IN ONE LINE' if ok else 'FAILED')
+    sys.exit(0 if ok else 1)
   if FLAGS.preempt_one:
     ok = preempt_one(root, steps, env)
     print('MATCH' if ok else 'MISMATCH')

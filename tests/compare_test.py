@@ -435,6 +435,25 @@ def test_results_that_no_longer_match_the_suite_run_again(finished, tmp_path,
     assert (('ring', None) in table) == (change != 'eval_seed')
 
 
+def test_the_report_names_what_is_missing_and_trains_nothing(finished,
+                                                               tmp_path):
+  """`--report_only` (`harness.missing_entries`): a deleted result and a
+  deleted data row are named, and nothing is written."""
+  suite = _copy_of(finished, tmp_path)
+  task, drifting = suite['tasks'][0], suite['methods'][0]
+  os.remove(suite_lib.Run(task, drifting, 'final', 0, 1).result_path(suite))
+  os.remove(store.data_row_path(suite, task))
+  def files():
+    return sorted((d, f) for root in (suite['results'], suite['workdir'])
+                  for d, _, names in os.walk(root) for f in names)
+  before = files()
+  missing = harness.missing_entries(suite)
+  assert files() == before
+  assert missing[0] == 'ring: data row'
+  assert [m for m in missing[1:] if 'final_seed1' in m] == missing[1:]
+  assert len(missing) == 2 and missing[1].startswith('ring/drifting/')
+
+
 def test_a_second_harness_on_one_results_directory_is_refused(finished,
                                                               tmp_path):
   suite = _copy_of(finished, tmp_path)

@@ -429,6 +429,17 @@ def run_defaults(suite, *, dry_run=False, only_tasks=None):
   return todo
 
 
+def missing_entries(suite, only_tasks=None, only_methods=None) -> list[str]:
+  """What the stored results still lack for the suite (a dry run, plus
+  the data rows not stored): `--report_only` names these and trains
+  nothing."""
+  rows = [f'{t["name"]}: data row' for t in suite['tasks']
+          if (not only_tasks or t['name'] in only_tasks)
+          and not os.path.exists(store.data_row_path(suite, t))]
+  return rows + run_suite(suite, dry_run=True, only_tasks=only_tasks,
+                          only_methods=only_methods)
+
+
 def run_suite(suite, *, dry_run=False, only_tasks=None, only_methods=None):
   """Every cell of the suite (resumable); returns the runs still to do on
   a dry run, [] otherwise."""
