@@ -80,7 +80,8 @@ def test_signal_saves_at_the_step_and_resume_is_exact(tmp_path, sig):
   message = [line for line in err.splitlines() if 'preempted' in line]
   assert len(message) == 1 and sig.name in message[0], err
   saved = _steps(stopped)
-  assert saved and saved[-1] > 80  # saved at the signal, not at step 100
+  # Saved at the signal (at or past step 80), not at a checkpoint interval.
+  assert saved and saved[-1] >= 80 and saved[-1] % 100, saved
   assert json.load(open(stopped / workdir_lib.BUDGET_FILE))['steps'] == (
       saved[-1])
   if sig == signal.SIGINT:
