@@ -49,7 +49,11 @@ def one_line(text: str) -> str:
 def run_main(main, argv, *, traceback: bool = False) -> None:
   """Calls main(argv); a preempted run exits with `preemption.EXIT_STATUS`
   and a user error with status 1, each with a one-line message."""
+  from drift_jax.train import checkpoint
   from drift_jax.train import preemption
+  checkpoint.quiet_worker_errors(not traceback)
+  if not traceback:
+    sys.unraisablehook = _quiet_closed_loops
   try:
     main(argv)
   except preemption.Preempted as stop:
@@ -61,6 +65,16 @@ def run_main(main, argv, *, traceback: bool = False) -> None:
     print(f'error: {one_line(error)} (rerun with --traceback for the full '
           'trace)', file=sys.stderr)
     _exit(1)
+
+
+def _quiet_closed_loops(unraisable) -> None:
+  """Drops the 'Event loop is closed' errors of orbax's callbacks into the
+  event loop of a save that failed (that failure is reported in one line,
+  `checkpoint.check_errors`); anything else goes to Python's own hook."""
+  error = unraisable.exc_value
+  if isinstance(error, RuntimeError) and str(error) == 'Event loop is closed':
+    return
+  sys.__unraisablehook__(unraisable)
 
 
 def _exit(status: int) -> None:

@@ -12,6 +12,7 @@ abstract target carrying the *current* shardings, so a checkpoint written on
 from __future__ import annotations
 
 import contextlib
+import logging as std_logging
 import os
 import shutil
 
@@ -48,6 +49,28 @@ def make_manager(directory: str, *, max_to_keep: int,
                                item_handlers=ocp.StandardCheckpointHandler())
 
 
+class _WorkerErrors(std_logging.Filter):
+  """Drops the error records, each with its traceback, that orbax's
+  worker threads log when an asynchronous save fails (a full disk: four
+  records, about 330 lines). `check_errors` and `wait` raise the same
+  failure in the main thread as one paragraph naming the step and the
+  free space."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    from_orbax = f'{os.sep}orbax{os.sep}' in record.pathname
+    return not (from_orbax and record.levelno >= std_logging.ERROR)
+
+
+def quiet_worker_errors(quiet: bool = True) -> None:
+  """Leaves a failed save's report to `check_errors` and `wait` (entry
+  points call this; `--traceback` keeps orbax's records)."""
+  logger = logging.get_absl_logger()
+  for old in [f for f in logger.filters if isinstance(f, _WorkerErrors)]:
+    logger.removeFilter(old)
+  if quiet:
+    logger.addFilter(_WorkerErrors())
+
+
 @contextlib.contextmanager
 def _absl_quiet():
   """absl logging (orbax's) at ERROR within the block."""
@@ -70,7 +93,7 @@ def wait(manager, step=None) -> None:
   try:
     manager.wait_until_finished()
   except Exception as error:  # noqa: BLE001
-    raise _save_failed(manager, error, step) from None
+    raise save_failed(manager, error, step) from None
 
 
 def check_errors(manager, step=None) -> None:
@@ -80,10 +103,11 @@ def check_errors(manager, step=None) -> None:
   try:
     manager.check_for_errors()
   except Exception as error:  # noqa: BLE001
-    raise _save_failed(manager, error, step) from None
+    raise save_failed(manager, error, step) from None
 
 
-def _save_failed(manager, error, step=None) -> OSError:
+def save_failed(manager, error, step=None) -> OSError:
+  """One paragraph for a save that failed: its step, the free space."""
   directory = str(manager.directory)
   try:
     free = f'{shutil.disk_usage(directory).free / 2**20:.0f} MiB free there'

@@ -78,16 +78,20 @@ class Checkpoints:
     step, wall, digest = self._pending
     self._pending = None
     kept = {str(s) for s in self.manager.all_steps()}
-    if digest is not None:
-      workdir_lib.write_json(digests.path(self.manager.directory, step),
-                             digest)
-      digests.forget(self.manager.directory, keep=kept)
     history = {k: v for k, v in self._budget.get('history', {}).items()
                if k in kept}
     history[str(step)] = wall
+    try:  # the save's own files: a full disk is reported as the save's
+      if digest is not None:
+        workdir_lib.write_json(digests.path(self.manager.directory, step),
+                               digest)
+        digests.forget(self.manager.directory, keep=kept)
+      workdir_lib.write_json(self._path, {'steps': step, 'wall_seconds': wall,
+                                          'history': history})
+    except OSError as error:
+      raise checkpoint.save_failed(self.manager, error, step) from None
     self._budget = {'steps': step, 'wall_seconds': wall,
                     'history': history}
-    workdir_lib.write_json(self._path, self._budget)
 
   def discard_from(self, step: int) -> str:
     """After a rejected loss: moves aside, as '<s>.diverged', every

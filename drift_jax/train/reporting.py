@@ -64,8 +64,12 @@ class MetricWriter:
         self._tb.add_scalar(key, float(value), int(step))
       self._tb.flush()
     except Exception as error:  # noqa: BLE001  (TensorBoard is optional)
+      # Once: a full disk would repeat it every step. The next start
+      # rebuilds TensorBoard from metrics.jsonl, these steps included.
+      self._tb = None
       logging.warning('TensorBoard write failed at step %d (%s); '
-                      'metrics.jsonl has the record.', step, error)
+                      'metrics.jsonl has the record, and TensorBoard is '
+                      'rebuilt from it when the run resumes.', step, error)
 
   def write_image(self, step: int, tag: str, png_path: str) -> None:
     """The picture at `png_path` as TensorBoard image `tag` (a missing
