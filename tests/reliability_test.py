@@ -268,7 +268,8 @@ def test_divergence_guard():
 
 def test_the_default_divergence_guard_stops_a_resumed_run_before_a_save(
     tmp_path):
-  """The README toy trained 12 steps, then continued at lr 1e4 with the
+  """The README toy trained 12 steps logging three losses (as 300 steps
+  at the default log_every=100 do), then continued at lr 1e4 with the
   default guard: its history is replayed from metrics.jsonl (a fresh one
   would still be warming up), and step 14, saved but not logged
   (checkpoint_every 1, log_every 4), is checked before its save. Its loss,
@@ -276,7 +277,7 @@ def test_the_default_divergence_guard_stops_a_resumed_run_before_a_save(
   still finite: the checkpoint of step 13 is moved aside as diverged, and
   budget.json names step 12 again."""
   c = config_lib.load_config_file('configs/toy2d.py:runlocal')
-  c.train.update(steps=12, log_every=2, checkpoint_every=4)
+  c.train.update(steps=12, log_every=4, checkpoint_every=4)
   c.eval.plot = False
   assert c.train.divergence_factor == config_lib.DEFAULT_DIVERGENCE_FACTOR
   runner.train_and_evaluate(c, str(tmp_path))
