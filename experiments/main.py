@@ -51,6 +51,7 @@ def _main(argv):
                      'checkpoints and logs; --help lists the flags)')
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   import jax
+  watch = None  # the peer watch of a multi-process run
   if FLAGS.jax_distributed:
     # Must precede any other JAX call.
     jax.distributed.initialize(FLAGS.coordinator, FLAGS.num_processes,
@@ -59,7 +60,7 @@ def _main(argv):
                                heartbeat_timeout_seconds=2 * FLAGS.peer_timeout
                                + 10)
     from drift_jax.train import peers
-    peers.watch(FLAGS.peer_timeout)
+    watch = peers.watch(FLAGS.peer_timeout)
   from drift_jax import methods
   from drift_jax.train import runner
   # Method-dependent defaults go after the --config.a.b overrides and do
@@ -71,6 +72,8 @@ def _main(argv):
     cli.print_config(config)
     return
   summary = runner.train_and_evaluate(config, FLAGS.workdir)
+  if watch is not None:
+    watch.finish()  # process 0's summary below may outlast the others
   if jax.process_index() == 0:
     from drift_jax.train import summary as summary_lib
     row = summary_lib.data_row(config)

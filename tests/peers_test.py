@@ -44,6 +44,21 @@ def test_a_silent_peer_is_named_after_the_timeout_and_not_before():
   assert a.silent().startswith('process 1 has not answered for')
 
 
+def test_a_peer_whose_training_ended_is_not_waited_for():
+  """Process 1 finished (it may exit while process 0 writes its
+  summary): process 0 does not stop, however long that takes."""
+  store = {}
+  a, b = _pair(store)
+  a.beat_once(1)
+  b.beat_once(1)
+  b.finish()
+  a.beat_once(2)
+  assert b.stopped.is_set() and store[peers.KEY.format(1)] == peers.DONE
+  time.sleep(TIMEOUT * 1.5)
+  a.beat_once(3)
+  assert a.silent() is None
+
+
 def test_a_store_that_stops_answering_stops_the_process_in_one_line():
   """The beating thread blocks in a remote call forever (a stopped
   coordinator); the checking thread still stops the process, once."""

@@ -23,6 +23,9 @@ import time
 from collections.abc import Callable
 
 KEY = 'drift_jax/alive/{}'
+# A process's last value, once its training has ended: it may exit (or wait
+# at JAX's shutdown barrier) while process 0 still writes its summary.
+DONE = 'done'
 # Exit status when a peer stopped answering (a failure, not a preemption:
 # nothing was saved at this step; the newest checkpoint resumes the run).
 EXIT_STATUS = 1
@@ -61,13 +64,20 @@ class Watch:
         self.seen[peer] = (value, now)
     self.round_trip = now
 
+  def finish(self) -> None:
+    """Ends the watch when this process's training has ended: it stops
+    beating and tells its peers not to wait for its beats."""
+    self.stopped.set()
+    self.put(KEY.format(self.process), DONE)
+
   def silent(self) -> str | None:
     """What has been silent for longer than the timeout (no remote call)."""
     now = time.monotonic()
     if now - self.round_trip > self.timeout_s:
       return ('the coordination service (process 0) has not answered for '
               f'{now - self.round_trip:.0f} s')
-    late = [p for p in self.peers if now - self.seen[p][1] > self.timeout_s]
+    late = [p for p in self.peers if self.seen[p][0] != DONE
+            and now - self.seen[p][1] > self.timeout_s]
     if late:
       return (f'process {late[0]} has not answered for '
               f'{now - self.seen[late[0]][1]:.0f} s')
