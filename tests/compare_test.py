@@ -478,3 +478,36 @@ def test_a_second_harness_on_one_results_directory_is_refused(finished,
   lines = [line for line in out.stderr.splitlines()
            if line.startswith('error')]
   assert len(lines) == 1 and 'is in use by pid' in lines[0], out.stderr
+
+
+def test_the_budget_axis_runs_the_finalists_at_each_budget(finished,
+                                                           tmp_path):
+  """A task's further `budgets`: the finalists' chosen points trained with
+  the final seeds for the steps each budget buys, and the leaderboard's
+  'Rank against budget' section."""
+  suite = _copy_of(finished, tmp_path)
+  task = suite['tasks'][0]
+  task['budgets'] = (0.6,)
+  suite_lib.check_suite(suite)
+  names = sorted(harness.finalists(suite, task))
+  todo = harness.run_suite(suite, dry_run=True)
+  assert sorted(t.split(':')[0] for t in todo) == [
+      f'ring@0.6s/{n}/final_seed{s}' for n in names
+      for s in suite['final_seeds']]
+  harness.run_suite(suite)
+  assert harness.run_suite(suite, dry_run=True) == []
+  table = leaderboard.load(suite)
+  calibrations = store.stored_calibrations(suite)
+  for name in names:
+    method = next(m for m in suite['methods'] if m['name'] == name)
+    main, longer = (table[(t, name)]['final'] for t in ('ring', 'ring@0.6s'))
+    assert [r['seed'] for r in longer] == list(suite['final_seeds'])
+    assert {r['point'] for r in longer} == {main[0]['point']}
+    config = suite_lib.point_config(task, method, main[0]['overrides'])
+    budget = budget_lib.split_budget(0.6, calibrations[f'ring/{name}'],
+                                     config, config.train.steps_per_call)
+    assert longer[0]['steps'] == budget.steps > main[0]['steps']
+  text = open(leaderboard.write(suite)).read()
+  assert '## Rank against budget' in text
+  assert '| method | 0.2 s | 0.6 s |' in text
+  assert 'At 0.2 s the order is' in text

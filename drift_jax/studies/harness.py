@@ -277,6 +277,41 @@ def run_finalists(suite, task, *, dry_run=False, classifier_dir=None):
   return todo
 
 
+def axis_methods(suite, task) -> list[dict] | None:
+  """The methods the budget axis trains on `task`: the finalists where
+  the suite has them (None until every method is tuned), every method
+  that applies otherwise."""
+  names = finalists(suite, task) if suite.get('finalists') else {
+      m['name'] for m in suite['methods'] if applies(task, m)}
+  if names is None:
+    return None
+  return [m for m in suite['methods'] if m['name'] in names]
+
+
+def run_budget_axis(suite, task, *, dry_run=False, classifier_dir=None):
+  """The task's further budgets (`suite.budget_tasks`): each axis method
+  at the point it chose on the task's own budget, trained with the final
+  seeds for the steps each budget buys under the cell's calibration."""
+  derived = suite_lib.budget_tasks(task)
+  if not derived:
+    return []
+  chosen_methods = axis_methods(suite, task)
+  if chosen_methods is None:
+    return [f'{task["name"]}: the budget axis (after tuning)']
+  todo, calibrations = [], store.stored_calibrations(suite)
+  for method in chosen_methods:
+    tuned = store.stored_cell(suite, task, method)['tune']
+    chosen = choose(tuned, task['metric'])
+    point = tuned_points(suite, task, method, tuned)[chosen]
+    for other in derived:
+      for seed in suite['final_seeds']:
+        _result_or_run(suite, Run(other, method, 'final', chosen, seed,
+                                  point),
+                       calibrations[f'{task["name"]}/{method["name"]}'],
+                       point, dry_run, classifier_dir, todo)
+  return todo
+
+
 def run_budget(run: Run, calibration) -> Budget:
   """The run's budget in steps, from its task's seconds and the cell's
   calibration."""
@@ -458,6 +493,8 @@ def run_suite(suite, *, dry_run=False, only_tasks=None, only_methods=None):
                        classifier_dir=classifier_dir)
     todo += run_finalists(suite, task, dry_run=dry_run,
                           classifier_dir=classifier_dir)
+    todo += run_budget_axis(suite, task, dry_run=dry_run,
+                            classifier_dir=classifier_dir)
   if not only_methods or suite.get('default_method') in only_methods:
     todo += run_defaults(suite, dry_run=dry_run, only_tasks=only_tasks)
   return todo

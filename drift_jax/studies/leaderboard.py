@@ -25,6 +25,7 @@ import numpy as np
 
 from drift_jax import evaluators
 from drift_jax import stats
+from drift_jax.studies import budget_report
 from drift_jax.studies import edges
 from drift_jax.studies import harness
 from drift_jax.studies import provenance
@@ -36,7 +37,8 @@ from drift_jax.train import reporting
 
 def load(suite) -> dict:
   """{(task, method): {'tune', 'final', 'default': [results]}} of the
-  stored result files, plus the data rows under (task, None)."""
+  stored result files (a budget-axis task under its own name,
+  'TASK@Bs'), plus the data rows under (task, None)."""
   out = {}
   for task in suite['tasks']:
     row = store.read_checked(store.data_row_path(suite, task),
@@ -48,11 +50,11 @@ def load(suite) -> dict:
             'again.', file=sys.stderr, flush=True)
     elif row is not None:
       out[(task['name'], None)] = row
-    for method in suite['methods']:
-      cell = current(suite, task, method,
-                     store.stored_cell(suite, task, method))
-      if any(cell.values()):
-        out[(task['name'], method['name'])] = cell
+    for t in [task, *suite_lib.budget_tasks(task)]:
+      for method in suite['methods']:
+        cell = current(suite, t, method, store.stored_cell(suite, t, method))
+        if any(cell.values()):
+          out[(t['name'], method['name'])] = cell
   return out
 
 
@@ -62,12 +64,16 @@ def current(suite, task, method, cell: dict) -> dict:
   changed since) is named in one line and left out, so no number shows
   under a label that did not produce it (unless `suite['reuse_stale']`)."""
   calibration = store.stored_calibrations(suite).get(
-      f'{task["name"]}/{method["name"]}')
+      f'{suite_lib.base_name(task)}/{method["name"]}')
   if calibration is None or suite.get('reuse_stale'):
     return cell
+  base = next(t for t in suite['tasks']
+              if t['name'] == suite_lib.base_name(task))
+  tuned = cell['tune'] if base is task else store.stored_cell(
+      suite, base, method)['tune']  # a budget-axis task tunes on its base
   points = {'default': suite_lib.search_points(method)}
   points['tune'] = points['final'] = harness.tuned_points(
-      suite, task, method, cell['tune'])
+      suite, base, method, tuned)
   out = {}
   for phase, results in cell.items():
     out[phase] = []
@@ -463,6 +469,7 @@ def write(suite) -> str:
     if any((task['name'], m['name']) in table for m in suite['methods']):
       lines += task_section(suite, task, table, figures_rel)
   lines += default_section(suite, table)
+  lines += budget_report.budget_section(suite, table)
   os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
   with open(path, 'w') as f:
     f.write('\n'.join(lines) + '\n')

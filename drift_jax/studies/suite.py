@@ -28,7 +28,8 @@ SUITE_KEYS = {'name', 'tasks', 'methods', 'search_points', 'final_seeds',
 # other one-step methods, best on validation, join them}.
 FINALIST_KEYS = {'seeds', 'always', 'best_rivals'}
 TASK_KEYS = {'name', 'config', 'overrides', 'budget_seconds', 'eval_seed',
-             'metric', 'metrics', 'needs'}
+             'metric', 'metrics', 'needs', 'budgets'}
+# budgets: further budgets in seconds (the budget axis, `budget_tasks`).
 METHOD_KEYS = {'name', 'overrides', 'search', 'needs', 'label',
                'upper_bound', 'reference'}
 
@@ -98,7 +99,17 @@ def check_suite(suite: dict) -> dict:
     if not task['budget_seconds'] > 0:
       raise ValueError(f'Task {task["name"]!r}: `budget_seconds` must be '
                        f'> 0, got {task["budget_seconds"]}.')
+    _check_budgets(task)
   return suite
+
+
+def _check_budgets(task) -> None:
+  budgets = list(task.get('budgets', ()))
+  if any(not isinstance(b, (int, float)) or not b > 0 for b in budgets) or (
+      len(set(budgets + [task['budget_seconds']])) != len(budgets) + 1):
+    raise ValueError(f'Task {task["name"]!r}: `budgets` must be distinct '
+                     'positive seconds other than `budget_seconds` '
+                     f'({task["budget_seconds"]}), got {budgets}.')
 
 
 def _check_keys(where, entry, allowed, required):
@@ -168,6 +179,26 @@ def results_dir(suite):
 
 def work_root(suite):
   return suite.get('workdir', os.path.join('runs', 'compare', suite['name']))
+
+
+def budget_tasks(task) -> list[dict]:
+  """The task at each of its further `budgets` (the budget axis), in
+  increasing order: the same config, data, evaluation sets and metric,
+  named 'TASK@Bs', with `base` naming the task. Each run's length, and
+  with it a cosine schedule's horizon, follows its own budget."""
+  out = []
+  for b in sorted(task.get('budgets', ())):
+    derived = {k: v for k, v in task.items() if k != 'budgets'}
+    derived.update(name=f'{task["name"]}@{b:g}s', budget_seconds=b,
+                   base=task['name'])
+    out.append(derived)
+  return out
+
+
+def base_name(task) -> str:
+  """The task a budget-axis task derives from (itself otherwise): its
+  calibration, tuning, data row and classifier are the base task's."""
+  return task.get('base', task['name'])
 
 
 def plan(suite, only_tasks=None, only_methods=None):
