@@ -61,3 +61,29 @@ def test_device_check_reads_the_run_summarys_wall_seconds():
                                      'eval/energy_distance': 1.0,
                                      'eval/energy_distance_floor': 0.5})
   assert device_check.summary_wall_seconds('\n'.join(lines)) == 12.3
+
+
+def test_precomputations_are_timed_warm_and_make_the_same_pairs(tmp_path):
+  """`runner.setup_seconds` times DMD's regression pairs (a teacher ODE per
+  pair) after a compiling call; the timed call makes the pairs the run
+  uses. A method with none declares nothing."""
+  from drift_jax.config import config_lib
+  from drift_jax.methods import dmd
+  config = config_lib.load_config_file('configs/gmm.py:runlocal')
+  config.method, config.dmd.teacher = 'dmd', 'oracle'
+  config = methods.finalize(config, overridden=('method', 'dmd.teacher'))
+  assert config.dmd.regression_weight > 0  # gmm's DMD regresses
+  assert methods.setups(config) == ('regression',)
+  seconds = runner.setup_seconds(config, str(tmp_path / 'dmd'))
+  assert list(seconds) == ['regression_setup_seconds']
+  assert 0 < seconds['regression_setup_seconds'] < 60
+  (tmp_path / 'again').mkdir()
+  _, method, ctx, *_ = runner._prepare(config, str(tmp_path / 'again'))  # noqa: SLF001
+  [make_again] = methods.setup_work(config, ctx).values()
+  pairs = dmd.regression_pairs(config, ctx.dim, ctx.get('teacher'))
+  again = make_again()
+  for key in ('z', 'y'):
+    assert jnp.array_equal(again[key], method.constants['regression'][key])
+    assert jnp.array_equal(pairs[key], again[key])
+  config.dmd.regression_weight = 0.0
+  assert runner.setup_seconds(config, str(tmp_path / 'none')) == {}

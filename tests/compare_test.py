@@ -54,6 +54,31 @@ def _dmd_config(share):
   return config
 
 
+def test_precomputations_are_charged_to_the_run():
+  """DMD's regression pairs (`methods.setups`) are paid from the run's
+  part of the budget at their calibrated seconds; a calibration from
+  before they were timed charges none (the results it made)."""
+  config = suite_lib.point_config(
+      {'config': 'configs/gmm.py:runlocal'},
+      {'overrides': {'method': 'dmd', 'dmd.teacher': 'train',
+                     'dmd.regression_weight': 0.25}},
+      {'dmd.teacher_share': 0.5})
+  calibration = {'seconds_per_step': 0.05, 'teacher_seconds_per_step': 0.01,
+                 'regression_setup_seconds': 1.0}
+  budget = budget_lib.split_budget(20.0, calibration, config)
+  # Teacher 10 s = 1,000 steps; the run (10 - 1) s = 180 steps.
+  assert (budget.prerequisites['teacher'].steps, budget.steps,
+          dict(budget.setups)) == (1000, 180, {'regression': 1.0})
+  assert budget.charged_seconds == pytest.approx(20.0)
+  assert budget.describe() == ('180 steps + 1000 teacher steps + '
+                               'regression (1 s)')
+  with pytest.raises(ValueError, match='leave nothing of the 1.0 s budget'):
+    budget_lib.split_budget(1.0, {**calibration,
+                                  'regression_setup_seconds': 0.6}, config)
+  del calibration['regression_setup_seconds']
+  assert budget_lib.split_budget(20.0, calibration, config).steps == 200
+
+
 def test_budget_becomes_steps_that_fit():
   steps_for_budget = budget_lib.steps_for_budget
   assert steps_for_budget(20.0, 0.054) == 370  # 370 x 0.054 = 19.98

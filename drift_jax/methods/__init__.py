@@ -9,7 +9,10 @@ A method is a module that provides
   prerequisites(config) -> {name: context.Prerequisite}: the runs it needs
     first (a teacher, a feature encoder), which the runner trains or loads
     and hands to `make` in the run context;
-  make(config, ctx: context.RunContext) -> common.Method.
+  make(config, ctx: context.RunContext) -> common.Method;
+  setups(config) -> names, and setup_work(config, ctx) -> {name: call}
+    (optional): precomputations `make` runs before the first step (DMD's
+    regression pairs), which a study times warm and charges (`setups`).
 Adding a method is one module plus one line in `METHODS` below.
 """
 
@@ -42,6 +45,18 @@ def get(name: str) -> types.ModuleType:
   """The method module registered as `name` (ValueError naming `method`)."""
   config_lib.check_choice('method', name, tuple(METHODS))
   return METHODS[name]
+
+
+def setups(config) -> tuple[str, ...]:
+  """The charged precomputations of `config`'s method (none if it
+  declares none)."""
+  return tuple(getattr(get(config.method), 'setups', lambda c: ())(config))
+
+
+def setup_work(config, ctx) -> dict:
+  """{name: a warm-timeable call} for each of `setups(config)`."""
+  return getattr(get(config.method), 'setup_work', lambda c, x: {})(
+      config, ctx)
 
 
 def base_config() -> ml_collections.ConfigDict:

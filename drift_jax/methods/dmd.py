@@ -425,6 +425,28 @@ def regression_pairs(config, dim, teacher):
   The ODE starts at sigma_max times the first `dim` noise coordinates, so
   the pair is a fixed deterministic coupling, as DMD's precomputed set.
   """
+  make_pairs, z = _pair_maker(config, dim, teacher)
+  return make_pairs(z)
+
+
+def setups(config) -> tuple[str, ...]:
+  """The precomputations a run makes before its first step and a study
+  charges to its budget (`studies.budget`): the regression pairs (one
+  teacher ODE per pair) when the regression loss is on."""
+  return ('regression',) if config.dmd.regression_weight > 0 else ()
+
+
+def setup_work(config, ctx: RunContext) -> dict:
+  """{name: a call that makes that precomputation again} for each of
+  `setups`, compiled on its first call, so a calibration times it warm."""
+  if not setups(config):
+    return {}
+  make_pairs, z = _pair_maker(config, ctx.dim, make_spec(config, ctx).teacher)
+  return {'regression': lambda: jax.block_until_ready(make_pairs(z))}
+
+
+def _pair_maker(config, dim, teacher):
+  """(jitted z -> {'z', 'y'}, z): the regression pairs' computation."""
   cfg, noise_dim = config.dmd, config.model.generator.noise_dim
   if teacher is None:
     raise ValueError('`dmd.regression_weight` > 0 needs a teacher.')
@@ -436,10 +458,10 @@ def regression_pairs(config, dim, teacher):
   z = jax.random.normal(key, (cfg.regression_pairs, noise_dim))
   sigmas = diffusion.sampling_sigmas(config.diffusion)
   params = teacher.params
-  y = jax.jit(lambda z: diffusion.heun_sample(
+  ode = jax.jit(lambda z: diffusion.heun_sample(
       lambda x, s: teacher.denoise(params, x, s), sigmas[0] * z[:, :dim],
-      sigmas))(z)
-  return {'z': z, 'y': y}
+      sigmas))
+  return (lambda z: {'z': z, 'y': ode(z)}), z
 
 
 def regression_loss(gen, params, pairs, key, batch):

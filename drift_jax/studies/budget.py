@@ -59,11 +59,14 @@ class Budget:
   seconds_per_step: float
   prerequisites: Mapping[str, PrerequisiteBudget] = dataclasses.field(
       default_factory=dict)
+  # Precomputations before the first step ({name: calibrated seconds}).
+  setups: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
   @property
   def charged_seconds(self) -> float:
-    """steps x s/step plus each prerequisite's charged seconds."""
-    return self.steps * self.seconds_per_step + self.prerequisite_seconds()
+    """steps x s/step plus each prerequisite's and setup's seconds."""
+    return (self.steps * self.seconds_per_step + self.prerequisite_seconds()
+            + sum(self.setups.values()))
 
   def prerequisite_seconds(self) -> float:
     """Charged seconds of the prerequisites, paid before the first step."""
@@ -74,7 +77,9 @@ class Budget:
     """'N steps' plus ' + M NAME steps' per prerequisite."""
     return f'{self.steps} steps' + ''.join(
         f' + {p.steps} {name} steps' for name, p in
-        self.prerequisites.items())
+        self.prerequisites.items()) + ''.join(
+            f' + {name} ({seconds:.3g} s)' for name, seconds in
+            self.setups.items())
 
 
 def config_value(config, key: str):
@@ -115,9 +120,26 @@ def split_budget(seconds: float, calibration: dict, config,
   if sum(shares.values()) >= 1:
     raise ValueError(f'The prerequisites\' shares {shares} leave nothing '
                      'of the budget for the run itself.')
-  steps = steps_for_budget((1 - sum(shares.values())) * seconds if shares
-                           else seconds, per_step, multiple)
-  return Budget(steps, per_step, allotted)
+  setups = charged_setups(config, calibration)
+  rest = ((1 - sum(shares.values())) * seconds if shares else seconds
+          ) - sum(setups.values())
+  if rest <= 0:
+    raise ValueError(f'The precomputations {setups} (seconds) leave '
+                     f'nothing of the {seconds} s budget for training.')
+  steps = steps_for_budget(rest, per_step, multiple)
+  return Budget(steps, per_step, allotted, setups)
+
+
+def charged_setups(config, calibration: dict) -> dict[str, float]:
+  """{name: calibrated seconds} of the precomputations `config`'s method
+  makes before its first step (`methods.setups`), paid from the run's
+  part of the budget. A calibration taken before precomputations were
+  timed has no `NAME_setup_seconds` and charges none: its results were
+  trained so (results/core), and keep their budgets; every calibration
+  since records them."""
+  return {name: calibration[f'{name}_setup_seconds']
+          for name in methods.setups(config)
+          if f'{name}_setup_seconds' in calibration}
 
 
 def apply_budget(config, budget: Budget) -> None:
@@ -222,6 +244,7 @@ def calibrate(suite, task, method) -> dict:
     entry[f'{name}_seconds_per_step'] = stable_seconds_per_step(
         request.run_config, os.path.join(work, f'{name}_timing'), seconds)
   entry['seconds_per_step'] = stable_seconds_per_step(config, work, seconds)
+  entry.update(runner.setup_seconds(config, work))
   entry['other_busy_cores_after'] = busy_cores()
   _warn_if_loaded(key, entry)
   print(f'calibrated {key}: {entry}', flush=True)

@@ -82,6 +82,7 @@ def execute(suite, run: Run, budget: Budget, classifier_dir=None) -> dict:
                 name: {'steps': p.steps,
                        'seconds_per_step': p.seconds_per_step}
                 for name, p in budget.prerequisites.items()},
+            'setups': dict(budget.setups),
             'charged_seconds': budget.charged_seconds,
             'seconds_per_step': budget.seconds_per_step,
             'provenance': provenance.of_run(run.task, config, budget),

@@ -50,7 +50,9 @@ def of_run(task, config, budget) -> dict:
       'budget_seconds': task['budget_seconds'],
       'calibration': {'seconds_per_step': budget.seconds_per_step,
                       **{f'{name}_seconds_per_step': p.seconds_per_step
-                         for name, p in budget.prerequisites.items()}},
+                         for name, p in budget.prerequisites.items()},
+                      **{f'{name}_setup_seconds': seconds
+                         for name, seconds in budget.setups.items()}},
       'eval': {'split': config.eval.split, 'seed': config.eval.seed,
                'floor_draws': config.eval.floor_draws,
                'num_samples': config.eval.num_samples,

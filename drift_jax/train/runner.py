@@ -289,6 +289,29 @@ def chained_step(config, workdir: str) -> ChainedStep:
                      init_state(method, ctx.mesh, config.seed), k)
 
 
+def setup_seconds(config, workdir: str, repeats: int = 3) -> dict:
+  """{'NAME_setup_seconds': warm wall seconds} of each precomputation
+  `config`'s method makes before its first step (`methods.setups`): each
+  made once to compile, then the fastest of `repeats`. Prerequisites are
+  resolved into `workdir` first (as `seconds_per_step` does) and not
+  timed."""
+  if not methods.setups(config):
+    return {}
+  os.makedirs(workdir, exist_ok=True)
+  with workdir_lib.lock(workdir):
+    config, _, ctx, _, _, _ = _prepare(config, workdir)
+  out = {}
+  for name, make_again in methods.setup_work(config, ctx).items():
+    make_again()
+    times = []
+    for _ in range(repeats):
+      start = time.perf_counter()
+      make_again()
+      times.append(time.perf_counter() - start)
+    out[f'{name}_setup_seconds'] = min(times)
+  return out
+
+
 def seconds_per_step(config, workdir: str, *, min_seconds: float = 2.0,
                      repeats: int = 3, agreement: float | None = None,
                      max_repeats: int = 8) -> float:
