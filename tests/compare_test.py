@@ -536,3 +536,22 @@ def test_the_budget_axis_runs_the_finalists_at_each_budget(finished,
   assert '## Rank against budget' in text
   assert '| method | 0.2 s | 0.6 s |' in text
   assert 'At 0.2 s the order is' in text
+
+
+def test_a_key_added_to_the_schema_leaves_results_current(finished,
+                                                          tmp_path):
+  """A result stored before a config key existed (its config lacks the key,
+  so its hash differs) is still current: the key takes its default, as on
+  resume. A key both configs hold with another value is a change."""
+  suite = _copy_of(finished, tmp_path)
+  run = suite_lib.Run(suite['tasks'][0], suite['methods'][0], 'final', 0, 1)
+  path = run.result_path(suite)
+  stored = json.load(open(path))
+  del stored['config']['optim.b2']  # "did not exist yet"
+  stored['provenance']['config_sha256'] = 'older schema'
+  store.write_json(path, stored)
+  assert harness.run_suite(suite, dry_run=True) == []
+  stored['config']['optim.b1'] = 0.5
+  store.write_json(path, stored)
+  [todo] = harness.run_suite(suite, dry_run=True)
+  assert todo.startswith('ring/drifting/final_seed1: stale (config_sha256')

@@ -325,9 +325,9 @@ def stale_changes(suite, run: Run, stored: dict, calibration) -> list[str]:
   """What no longer matches between a stored result and the suite's entry
   for it (`provenance`); [] when it is current."""
   budget = run_budget(run, calibration)
-  expected = provenance.of_run(run.task, run_config(suite, run, budget),
-                               budget)
-  return provenance.differences(stored, expected, run, budget)
+  config = run_config(suite, run, budget)
+  expected = provenance.of_run(run.task, config, budget)
+  return provenance.differences(stored, expected, run, budget, config)
 
 
 def _result_or_run(suite, run, calibration, point, dry_run, classifier_dir,

@@ -22,6 +22,7 @@ import json
 import os
 import sys
 
+from drift_jax import methods
 from drift_jax.studies import store
 from drift_jax.train import workdir as workdir_lib
 
@@ -59,18 +60,37 @@ def of_run(task, config, budget) -> dict:
                'metric': task['metric']}})
 
 
-def differences(stored: dict, expected: dict, run, budget) -> list[str]:
+def differences(stored: dict, expected: dict, run, budget,
+                config=None) -> list[str]:
   """What differs between a stored result and the suite's entry for it
-  ([] when it is current)."""
+  ([] when it is current). With the entry's `config`, a config hash that
+  differs only by keys one side lacks (added to or removed from the schema
+  since, so at their defaults: the rule a resumed workdir follows,
+  `workdir.config_changes`) is not a change."""
   if 'provenance' in stored:
     old = stored['provenance']
-    return [key for key in expected if old.get(key) != expected[key]]
+    changed = [key for key in expected if old.get(key) != expected[key]]
+    if ('config_sha256' in changed and config is not None
+        and same_config(stored.get('config'), resolved_config(config))):
+      changed.remove('config_sha256')
+    return changed
   # A result from before provenance: what it recorded (a key it lacks
   # cannot be checked).
   legacy = {'overrides': store.jsonable(run.overrides),
             'steps': budget.steps, 'split': expected['eval']['split']}
   return [key for key, new in legacy.items()
           if key in stored and stored[key] != new]
+
+
+def same_config(stored: dict | None, current: dict) -> bool:
+  """Whether a stored resolved config (flat) equals `current` on every key
+  both have, old keys renamed since mapped to their new names."""
+  if not isinstance(stored, dict):
+    return False
+  renamed = methods.renamed_keys()
+  old = {renamed.get(k, k): v for k, v in stored.items()}
+  new = json.loads(json.dumps(current))
+  return all(old[k] == new[k] for k in set(old) & set(new))
 
 
 def data_row_protocol(suite, task) -> dict:
