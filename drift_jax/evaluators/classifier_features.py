@@ -28,7 +28,7 @@ EVALUATOR = Evaluator(
         Metric('eval/recall', 'recall', higher_is_better=True, kept=True,
                tabled=True),
         Metric('eval/class_accuracy', 'class accuracy',
-               higher_is_better=True, tabled=True),
+               higher_is_better=True, kept=True, tabled=True),
         Metric('eval/classifier_held_out_accuracy',
                'classifier accuracy (held out)', higher_is_better=True),
     ),

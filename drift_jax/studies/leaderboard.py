@@ -99,6 +99,15 @@ def interval(results, metric) -> stats.Interval:
   return stats.mean_interval(values(results, metric))
 
 
+def metric_cell(results, metric) -> str:
+  """The metric's interval over `results`; '—' where no finished run
+  recorded it (a metric stored results did not keep, or one the data row
+  has no meaning for), which is not a failure."""
+  if not any(metric in r['final'] for r in results if r['status'] == 'ok'):
+    return '—'
+  return str(interval(results, metric))
+
+
 def _suffix(method) -> str:
   return (' (upper bound)' if method.get('upper_bound') else
           ' (reference)' if method.get('reference') else '')
@@ -134,7 +143,7 @@ def task_section(suite, task, table, figures_rel) -> list[str]:
   if row is not None:
     draws = [{'status': 'ok', 'final': d} for d in row['draws']]
     cells = [f'data ({len(draws)} draws)', '—', '—', '—',
-             *[str(interval(draws, m)) for m in metrics], '0']
+             *[metric_cell(draws, m) for m in metrics], '0']
     lines.append('| ' + ' | '.join(cells) + ' |')
   for method in suite['methods']:
     cell = table.get((task['name'], method['name']))
@@ -144,12 +153,14 @@ def task_section(suite, task, table, figures_rel) -> list[str]:
     first = final[0]
     steps = str(first['steps']) + ''.join(
         f' + {n} {name}'
-        for name, n in store.prerequisite_steps(first).items())
+        for name, n in store.prerequisite_steps(first).items()) + ''.join(
+            f' + {name} ({seconds:.3g} s)'
+            for name, seconds in first.get('setups', {}).items())
     name = method.get('label', method['name']) + _suffix(method)
     failed = sum(r['status'] != 'ok' for r in final)
     cells = [name, _chosen_point(suite, task, method, first), steps,
              f"{first['charged_seconds']:.3g}",
-             *[str(interval(final, m)) for m in metrics],
+             *[metric_cell(final, m) for m in metrics],
              f'{failed}/{len(final)}']
     lines.append('| ' + ' | '.join(cells) + ' |')
   figure = plot_curves(suite, task, table, figures_rel)
