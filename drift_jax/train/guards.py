@@ -41,11 +41,14 @@ class Checkpoints:
   run that falls back to an older checkpoint resumes its clock too.
   """
 
-  def __init__(self, manager, workdir: str):
+  def __init__(self, manager, workdir: str, on_recorded=None):
     self.manager = manager
     self._path = os.path.join(workdir, workdir_lib.BUDGET_FILE)
     self._budget = workdir_lib.read_budget(workdir)
     self._pending = None
+    # Called once budget.json names a completed save (a remote workdir's
+    # push, `mirror`).
+    self._on_recorded = on_recorded
 
   def save(self, step: int, state, wall_seconds: float) -> None:
     if not checkpoint.all_finite(state):
@@ -92,6 +95,8 @@ class Checkpoints:
       raise checkpoint.save_failed(self.manager, error, step) from None
     self._budget = {'steps': step, 'wall_seconds': wall,
                     'history': history}
+    if self._on_recorded is not None:
+      self._on_recorded()
 
   def discard_from(self, step: int) -> str:
     """After a rejected loss: moves aside, as '<s>.diverged', every

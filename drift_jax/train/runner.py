@@ -13,9 +13,11 @@ the trajectory of an uninterrupted one.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
 import shutil
+import sys
 import time
 import timeit
 from collections.abc import Callable
@@ -35,6 +37,7 @@ from drift_jax.methods.context import RunContext
 from drift_jax.parallel import sharding as parallel
 from drift_jax.train import checkpoint
 from drift_jax.train import guards
+from drift_jax.train import mirror
 from drift_jax.train import preemption
 from drift_jax.train import prerequisites as prerequisites_lib
 from drift_jax.train import reporting
@@ -200,11 +203,40 @@ def train_and_evaluate(config, workdir: str) -> dict:
   eval metrics), budget (steps and wall seconds, the prerequisites'
   included) and the number of compilations of the step.
   """
+  if mirror.is_remote(workdir):
+    return _train_mirrored(config, workdir)
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise ValueError(f'The workdir {workdir!r} is a file, not a directory.')
   os.makedirs(workdir, exist_ok=True)
   with preemption.handle_signals(), workdir_lib.lock(workdir):
     return _set_up_and_run(config, workdir)
+
+
+# What a completed save calls once budget.json names it (`mirror.push` of
+# a remote workdir's local copy; None for a local workdir).
+_AFTER_SAVE = contextvars.ContextVar('after_save', default=None)
+
+
+def _train_mirrored(config, remote: str) -> dict:
+  """A remote workdir (`mirror`): trains in its local copy, pulled first
+  and pushed after every recorded save and when the run ends, however it
+  ends (a failed final push is one warning, never the run's error)."""
+  if jax.process_count() > 1:
+    raise ValueError(f'The workdir {remote!r} is remote; a multi-process '
+                     'run writes its checkpoint shards from every host and '
+                     'needs a workdir every host shares.')
+  local = mirror.local_dir(remote)
+  mirror.pull(remote, local)
+  token = _AFTER_SAVE.set(lambda: mirror.push(local, remote))
+  try:
+    return train_and_evaluate(config, local)
+  finally:
+    _AFTER_SAVE.reset(token)
+    try:
+      mirror.push(local, remote)
+    except OSError as error:
+      print(f'warning: could not copy {local} to {remote}: {error}',
+            file=sys.stderr, flush=True)
 
 
 def _set_up_and_run(config, workdir: str) -> dict:
@@ -351,7 +383,7 @@ def _run(config, workdir, method, ctx, dataset, extra_costs,
       jax.eval_shape(method.init, _init_key(config.seed)), replicated)
   manager = checkpoint.make_manager(os.path.join(workdir, CHECKPOINT_DIR),
                                     max_to_keep=config.train.keep_checkpoints)
-  saver = guards.Checkpoints(manager, workdir)
+  saver = guards.Checkpoints(manager, workdir, on_recorded=_AFTER_SAVE.get())
   writer = None
   try:
     start, state = checkpoint.restore_latest(manager, abstract)

@@ -27,6 +27,7 @@ from drift_jax.encoders import pretrained
 from drift_jax.methods.context import RunContext
 from drift_jax.parallel import sharding as parallel
 from drift_jax.train import checkpoint
+from drift_jax.train import mirror
 from drift_jax.train import prerequisites as prerequisites_lib
 from drift_jax.train import runner
 from drift_jax.train import workdir as workdir_lib
@@ -92,6 +93,7 @@ def load_generator(workdir: str, ema: bool = True,
     not a run's workdir with a checkpoint, a method that does not generate,
     or an unfinished or missing prerequisite.
   """
+  workdir = mirror.readable(workdir)  # a bucket's: its local copy
   saved = workdir_lib.read_config(workdir)
   config = methods.finalize(ml_collections.ConfigDict(saved))
   module = methods.get(config.method)
