@@ -15,6 +15,9 @@ def test_a_metric_no_run_recorded_is_a_dash_not_a_failure():
   assert leaderboard.metric_cell(runs, 'eval/feature_fd').startswith('3 [')
   failed = [_run({}, 'failed'), _run({'eval/feature_fd': 2.0})]
   assert 'failed' in leaderboard.metric_cell(failed, 'eval/feature_fd')
+  all_failed = [_run({}, 'failed'), _run({}, 'failed')]
+  assert leaderboard.metric_cell(all_failed, 'eval/feature_fd') == (
+      'failed (2)')
 
 
 def test_class_accuracy_is_kept_in_stored_results():

@@ -103,7 +103,8 @@ def metric_cell(results, metric) -> str:
   """The metric's interval over `results`; '—' where no finished run
   recorded it (a metric stored results did not keep, or one the data row
   has no meaning for), which is not a failure."""
-  if not any(metric in r['final'] for r in results if r['status'] == 'ok'):
+  finished = [r for r in results if r['status'] == 'ok']
+  if finished and not any(metric in r['final'] for r in finished):
     return '—'
   return str(interval(results, metric))
 
