@@ -22,3 +22,10 @@ def test_a_metric_no_run_recorded_is_a_dash_not_a_failure():
 
 def test_class_accuracy_is_kept_in_stored_results():
   assert 'eval/class_accuracy' in evaluators.kept_metrics()
+
+
+def test_a_prerequisites_part_is_shown_in_charged_seconds():
+  result = {'prerequisites': {'encoder': {'steps': 213,
+                                          'seconds_per_step': 0.469}}}
+  assert leaderboard._charged_part(result, 'encoder', 213) == ' (99.9 s)'  # noqa: SLF001
+  assert leaderboard._charged_part({'teacher_steps': 5}, 'teacher', 5) == ''  # noqa: SLF001

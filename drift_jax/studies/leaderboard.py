@@ -99,6 +99,14 @@ def interval(results, metric) -> stats.Interval:
   return stats.mean_interval(values(results, metric))
 
 
+def _charged_part(result, name, steps) -> str:
+  """' (S s)': the charged seconds of a prerequisite's steps, where the
+  result records its seconds per step."""
+  per_step = result.get('prerequisites', {}).get(name, {}).get(
+      'seconds_per_step')
+  return f' ({steps * per_step:.3g} s)' if per_step else ''
+
+
 def metric_cell(results, metric) -> str:
   """The metric's interval over `results`; '—' where no finished run
   recorded it (a metric stored results did not keep, or one the data row
@@ -153,7 +161,7 @@ def task_section(suite, task, table, figures_rel) -> list[str]:
     final = cell['final']
     first = final[0]
     steps = str(first['steps']) + ''.join(
-        f' + {n} {name}'
+        f' + {n} {name}' + _charged_part(first, name, n)
         for name, n in store.prerequisite_steps(first).items()) + ''.join(
             f' + {name} ({seconds:.3g} s)'
             for name, seconds in first.get('setups', {}).items())
