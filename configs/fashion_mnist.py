@@ -92,7 +92,7 @@ def get_config(arg=None):
       'train': {'steps': 40, 'eval_every': 20, 'checkpoint_every': 20},
       'dmd': {'teacher_steps': 300}}
   c.defaults_by_method.diffusion = {'train': {
-      'steps': 350, 'eval_every': 175, 'checkpoint_every': 175}}
+      'steps': 300, 'eval_every': 150, 'checkpoint_every': 150}}
   c.eval.num_samples = 1000
   # The diffusion teacher's unrolled Heun sampler on 200 rows at a time:
   # all 1,000 at once took > 22 GB (2.1 GB peak in chunks).
