@@ -89,10 +89,16 @@ def test_laplace_field_splits_sum_to_the_field():
   x = np.full(d, 0.1)
   mu_p, mu_q = np.zeros(d), np.zeros(d)
   mu_p[0], mu_q[0] = 1.0, -0.5
-  parts = population.laplace_field(x, mu_p, mu_q, 0.5, 0.3)
+  parts = population.laplace_field(x, mu_p, mu_q, 0.5, 0.3, s_q=0.8)
   for score, residual in (('score_part', 'residual'),
                           ('kernel_score_part', 'residual_cov')):
     np.testing.assert_allclose(parts[score] + parts[residual],
                                parts['field'], rtol=1e-13, atol=1e-15)
+  # The covariance residual's two terms: scale mismatch + C_p - C_q.
+  np.testing.assert_allclose(parts['mismatch'] + parts['covariance'],
+                             parts['residual_cov'], rtol=1e-12, atol=1e-15)
+  # Unequal scales on the two sides: the mismatch term does not vanish.
+  assert np.linalg.norm(parts['mismatch']) > 1e-3 * np.linalg.norm(
+      parts['field'])
   # The field points from q's mean towards p's along the first axis.
   assert parts['field'][0] > 0

@@ -155,8 +155,9 @@ class Side:
       self.companion_score = self.shift / self.lam
 
 
-def laplace_field(x, mu_p, mu_q, s, tau):
-  """The population Laplace `nw` field V = V_p - V_q at x and its two
+def laplace_field(x, mu_p, mu_q, s, tau, s_q=None):
+  """The population Laplace `nw` field V = V_p - V_q at x, p = N(mu_p,
+  s^2 I) and q = N(mu_q, s_q^2 I) (s_q = s unless given), and its two
   splits (dict of [D] vectors):
 
     companion (scores.laplace_decomposition): V = score_part + residual,
@@ -164,9 +165,14 @@ def laplace_field(x, mu_p, mu_q, s, tau):
     covariance (scores.radial_decomposition): V = hbar (k_p - k_q)
       + residual_cov, k the Laplace kernel's own scores, hbar the mean of
       the two sides' E_w[h].
+
+  The covariance residual is itself two terms, since V_pi = h_pi k_pi +
+  C_pi on each side: residual_cov = mismatch + covariance, with the
+  scale mismatch 1/2 (h_p - h_q)(k_p + k_q) and the true covariance part
+  C_p - C_q, C_pi = Cov_w(h, (y - x) / h).
   """
   p = Side(x, mu_p, s, tau)
-  q = Side(x, mu_q, s, tau)
+  q = Side(x, mu_q, s if s_q is None else s_q, tau)
   field = p.shift - q.shift
   lbar = 0.5 * (p.lam + q.lam)
   hbar = 0.5 * (p.mean_h + q.mean_h)
@@ -176,4 +182,6 @@ def laplace_field(x, mu_p, mu_q, s, tau):
       'residual': field - lbar * (p.companion_score - q.companion_score),
       'kernel_score_part': hbar * (p.score - q.score),
       'residual_cov': field - hbar * (p.score - q.score),
+      'mismatch': 0.5 * (p.mean_h - q.mean_h) * (p.score + q.score),
+      'covariance': p.covariance - q.covariance,
   }
