@@ -129,6 +129,10 @@ def get_config(arg=None):
     c.model.denoiser.update(channels=(8, 16), dit_size='tiny')
     c.train.update(batch_size=40, gen_batch_size=40)
     c.eval.classifier_channels = (8, 16, 32)
+    # One evaluation, at the end, of 128 samples: a smoke run's evaluation
+    # (the teacher's Heun sampler above all) cost more than its training.
+    c.eval.num_samples = 128
+    c.train.eval_every = c.train.steps
   if a.generator == 'dit':
     # The DiT's noise is image-shaped plus its style codes (models/dit.py).
     gen.noise_dim = dit.generator_noise_dim(shape, gen)

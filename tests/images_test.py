@@ -35,7 +35,7 @@ def _last(workdir):
 
 
 def test_pixel_drifting_logs_classifier_metrics(tmp_path, digits_classifier):
-  c = _digits()
+  c = _digits(eval_every=6)  # one evaluation, at the end
   summary = runner.train_and_evaluate(c, str(tmp_path))
   for key in ('eval/feature_fd', 'eval/feature_fd_floor', 'eval/precision',
               'eval/recall', 'eval/classifier_held_out_accuracy'):
@@ -85,7 +85,7 @@ def test_feature_space_conditional_run_is_device_count_invariant(
 
 def test_conditional_dmd_trains_a_conditional_teacher(tmp_path,
                                                        digits_classifier):
-  c = _digits(',method=dmd,conditional')
+  c = _digits(',method=dmd,conditional', eval_every=6)  # one evaluation
   # The student and its teacher score with the session's classifier.
   c.eval.classifier = digits_classifier
   summary = runner.train_and_evaluate(c, str(tmp_path))
@@ -120,7 +120,7 @@ def test_class_balanced_batches_hold_each_class_equally():
 def test_raw_feature_set_reproduces_the_pixel_field():
   """The grouped path with the raw sample as its only feature set and one
   class is the plain drifting loss (same field, same value)."""
-  c = _digits()
+  c = _digits(eval_every=6)  # one evaluation, at the end
   mesh = parallel.make_mesh(1)
   field_fn = drifting.field_fn_from_config(c, mesh)
   x = jax.random.normal(jax.random.key(0), (40, 64))
@@ -148,7 +148,7 @@ def test_raw_feature_set_reproduces_the_pixel_field():
      'negatives_scope'),
 ])
 def test_image_config_errors_name_the_key(tmp_path, overrides, match):
-  c = _digits()
+  c = _digits(eval_every=6)  # one evaluation, at the end
   for key, value in overrides.items():
     config_lib.set_by_path(c, key, value)
   with pytest.raises(ValueError, match=match):

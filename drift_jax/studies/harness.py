@@ -254,6 +254,14 @@ def due_seeds(suite, task, method) -> tuple:
   return tuple(suite['final_seeds'])
 
 
+def chosen_point(suite, task, method) -> tuple[int, dict]:
+  """(index, overrides) of the point `method` chose on `task`'s
+  validation runs (every one of them stored)."""
+  tuned = store.stored_cell(suite, task, method)['tune']
+  chosen = choose(tuned, task['metric'])
+  return chosen, tuned_points(suite, task, method, tuned)[chosen]
+
+
 def run_finalists(suite, task, *, dry_run=False, classifier_dir=None):
   """The finalists' test seeds beyond `final_seeds`, once every method
   of the task is tuned (their first seeds are the usual final runs)."""
@@ -266,9 +274,7 @@ def run_finalists(suite, task, *, dry_run=False, classifier_dir=None):
   for method in suite['methods']:
     if method['name'] not in names:
       continue
-    tuned = store.stored_cell(suite, task, method)['tune']
-    chosen = choose(tuned, task['metric'])
-    point = tuned_points(suite, task, method, tuned)[chosen]
+    chosen, point = chosen_point(suite, task, method)
     for seed in due_seeds(suite, task, method):
       if seed in suite['final_seeds']:
         continue
@@ -301,9 +307,7 @@ def run_budget_axis(suite, task, *, dry_run=False, classifier_dir=None):
     return [f'{task["name"]}: the budget axis (after tuning)']
   todo, calibrations = [], store.stored_calibrations(suite)
   for method in chosen_methods:
-    tuned = store.stored_cell(suite, task, method)['tune']
-    chosen = choose(tuned, task['metric'])
-    point = tuned_points(suite, task, method, tuned)[chosen]
+    chosen, point = chosen_point(suite, task, method)
     for other in derived:
       for seed in suite['final_seeds']:
         _result_or_run(suite, Run(other, method, 'final', chosen, seed,
