@@ -72,11 +72,11 @@ def get_config(arg=None):
   # Distances in 784 pixel (or feature) dimensions: the authors'
   # normalised recipe (App. A.6) keeps the temperatures meaningful.
   drifting.authors_field_recipe(c)
-  # Lengths for at most 10 minutes of training each on the 2-core CPU,
-  # prerequisites included (the images suite's calibration, seconds per
-  # step: drifting on pixels 0.81, the diffusion teacher 1.0-1.55, DMD 6.0
-  # with its 5 fake updates, drifting in MAE features 2.5 and in teacher
-  # features 5.6, the MAE 0.47); the evaluations come on top.
+  # Lengths for at most 10 minutes each on the 2-core CPU, prerequisites
+  # and evaluations included (`experiments.image_quality` measures them):
+  # the U-Net teacher takes 1.55 s a step and ~100 s to evaluate (Heun
+  # sampling of 1,000 images), DMD's generator 5.7 s a step with its 5
+  # fake updates; feature-space drifting steps cost several pixel steps.
   c.train.update(steps=600, batch_size=200, gen_batch_size=200,
                  ema_decay=0.999, eval_every=300, checkpoint_every=300,
                  log_every=50)
@@ -87,12 +87,13 @@ def get_config(arg=None):
     drifting.leaderboard_defaults(c)
   c.diffusion.sigma_max = 10.0  # pixels in [-1, 1]
   c.dmd.update(teacher='train', teacher_steps=600)
-  # DMD: 300 teacher steps (about 5 minutes), then 40 generator steps.
+  # DMD: 150 teacher steps (about 5.5 minutes with the teacher's
+  # evaluation), then 40 generator steps.
   c.defaults_by_method.dmd = {
       'train': {'steps': 40, 'eval_every': 20, 'checkpoint_every': 20},
-      'dmd': {'teacher_steps': 300}}
+      'dmd': {'teacher_steps': 150}}
   c.defaults_by_method.diffusion = {'train': {
-      'steps': 300, 'eval_every': 150, 'checkpoint_every': 150}}
+      'steps': 300, 'eval_every': 300, 'checkpoint_every': 150}}
   c.eval.num_samples = 1000
   # The diffusion teacher's unrolled Heun sampler on 200 rows at a time:
   # all 1,000 at once took > 22 GB (2.1 GB peak in chunks).
@@ -113,15 +114,14 @@ def get_config(arg=None):
     # the coarser patch statistics, the global ones and the raw sample.
     c.features.update(encoder='train', encoder_kind=a.encoder,
                       location_chunk=49, max_locations=64)
-    # The encoder trains first within the run's 10 minutes; feature-space
-    # steps cost several pixel steps (MAE: 300 + 160 steps; teacher
-    # features: 200 teacher steps + 60).
-    c.mae.steps = 300
-    steps = 60 if a.encoder == 'teacher' else 160
+    # The encoder trains first within the run's 10 minutes (MAE: 200 +
+    # 100 steps; teacher features: 120 teacher steps + 30).
+    c.mae.steps = 200
+    steps = 30 if a.encoder == 'teacher' else 100
     c.train.update(steps=steps, eval_every=steps // 2,
                    checkpoint_every=steps // 2)
     if a.encoder == 'teacher':
-      c.dmd.teacher_steps = 200
+      c.dmd.teacher_steps = 120
   c.conditional.enabled = a.conditional
   if a.runlocal:
     methods.runlocal(c)
