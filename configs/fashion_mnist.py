@@ -75,7 +75,7 @@ def get_config(arg=None):
   # Lengths for at most 10 minutes each on the 2-core CPU, prerequisites
   # and evaluations included (`experiments.image_quality` measures them):
   # the U-Net teacher takes 1.55 s a step and ~100 s to evaluate (Heun
-  # sampling of 1,000 images), DMD's generator 5.7 s a step with its 5
+  # sampling of 1,000 images), DMD's generator about 9 s a step with its 5
   # fake updates; feature-space drifting steps cost several pixel steps.
   c.train.update(steps=600, batch_size=200, gen_batch_size=200,
                  ema_decay=0.999, eval_every=300, checkpoint_every=300,
@@ -87,11 +87,11 @@ def get_config(arg=None):
     drifting.leaderboard_defaults(c)
   c.diffusion.sigma_max = 10.0  # pixels in [-1, 1]
   c.dmd.update(teacher='train', teacher_steps=600)
-  # DMD: 150 teacher steps (about 5.5 minutes with the teacher's
-  # evaluation), then 40 generator steps.
+  # DMD: 120 teacher steps (about 5 minutes with the teacher's
+  # evaluation), then 25 generator steps, evaluated once.
   c.defaults_by_method.dmd = {
-      'train': {'steps': 40, 'eval_every': 20, 'checkpoint_every': 20},
-      'dmd': {'teacher_steps': 150}}
+      'train': {'steps': 25, 'eval_every': 25, 'checkpoint_every': 25},
+      'dmd': {'teacher_steps': 120}}
   c.defaults_by_method.diffusion = {'train': {
       'steps': 300, 'eval_every': 300, 'checkpoint_every': 150}}
   c.eval.num_samples = 1000
