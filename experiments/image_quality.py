@@ -85,7 +85,8 @@ def _record(summary):
   keys = ('eval/feature_fd', 'eval/feature_fd_floor', 'eval/kid',
           'eval/kid_se', 'eval/kid_floor', 'eval/precision', 'eval/recall',
           'time/total_wall_seconds', 'time/wall_seconds',
-          'time/teacher_wall_seconds', 'time/encoder_wall_seconds', 'step')
+          'time/teacher_wall_seconds', 'time/encoder_wall_seconds',
+          'time/eval_seconds', 'time/first_call_seconds', 'step')
   return {k: float(summary[k]) for k in keys if k in summary}
 
 

@@ -139,8 +139,9 @@ def test_field_vanishes_as_n_grows_when_p_equals_q(normalization):
       vals.append(jnp.sqrt(jnp.mean(v**2)))
     return float(np.mean(vals))
 
-  # Monte-Carlo error ~ 1/sqrt(n): 16x n should shrink it ~4x; require 2x.
-  small, large = rms(200), rms(3200)
+  # Monte-Carlo error ~ 1/sqrt(n): 16x n should shrink it ~4x; require 2x
+  # (measured 2.9x-3.4x over the normalisations from n = 100 to 1,600).
+  small, large = rms(100), rms(1600)
   assert large < small / 2, (small, large)
 
 
