@@ -2,7 +2,8 @@ r"""Lai et al.'s Laplace claims at the population level, with intervals
 (arXiv 2603.07514; the restatement of docs/reproduction.md §2).
 
   python -m experiments.population_queries [--queries 500] \
-      [--setups shifted,wider] [--processes 2] [--out results/population]
+      [--setups shifted,wider] [--processes 2] [--out results/population] \
+      [--summary_only]
 
 For each set-up, data p = N(delta e_1, s_p^2 I) and generated q = N(0,
 s_q^2 I), and each (d, tau) cell, the exact Laplace `nw` field
@@ -59,6 +60,8 @@ def _define_flags():
   flags.DEFINE_list('setups', list(SETUPS), f'Which of {list(SETUPS)}.')
   flags.DEFINE_integer('processes', 2, 'Worker processes.')
   flags.DEFINE_string('out', 'results/population', 'Output folder.')
+  flags.DEFINE_bool('summary_only', False, 'Summarise the cells computed '
+                    'so far; compute none.')
 
 
 def query_row(x, setup, tau) -> np.ndarray:
@@ -281,7 +284,8 @@ def main(argv):
   cli.check_subset('setups', FLAGS.setups, tuple(SETUPS))
   if FLAGS.queries < 2 or FLAGS.processes < 1:
     raise app.UsageError('--queries must be >= 2 and --processes >= 1.')
-  run_cells(FLAGS.out, FLAGS.setups, FLAGS.queries, FLAGS.processes)
+  if not FLAGS.summary_only:
+    run_cells(FLAGS.out, FLAGS.setups, FLAGS.queries, FLAGS.processes)
   summary = summarise(FLAGS.out, FLAGS.setups)
   workdir_lib.write_atomic(os.path.join(FLAGS.out, 'summary.json'),
                            json.dumps(summary, indent=1))
