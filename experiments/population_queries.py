@@ -39,6 +39,7 @@ from drift_jax.theory import population
 from drift_jax.train import reporting
 from drift_jax.train import workdir as workdir_lib
 from experiments import cli
+from experiments import population_study
 
 FLAGS = flags.FLAGS
 DIMS = (2, 8, 16, 32, 128, 512)
@@ -71,14 +72,13 @@ def query_row(x, setup, tau) -> np.ndarray:
   mu_p[0] = setup['delta']
   f = population.laplace_field(x, mu_p, np.zeros(d), setup['s_p'], tau,
                                s_q=setup['s_q'])
-  v = f['field']
-  norm = np.linalg.norm(v)
-
-  def cos(u):
-    return v @ u / (norm * np.linalg.norm(u))
-
-  return np.array([norm, *(np.linalg.norm(f[k]) / norm for k in RATIOS),
-                   cos(f['score_part']), cos(f['kernel_score_part'])])
+  norm = np.linalg.norm(f['field'])
+  r = population_study.ratios(f['field'], f['score_part'], f['residual'],
+                              f['kernel_score_part'], f['residual_cov'])
+  return np.array([norm, r['residual'], r['residual_cov'],
+                   np.linalg.norm(f['mismatch']) / norm,
+                   np.linalg.norm(f['covariance']) / norm,
+                   r['cosine'], r['cosine_cov']])
 
 
 def queries(setup, d, n, seed=0) -> np.ndarray:
