@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from drift_jax import methods
+from drift_jax.data import datasets as data_lib
 from drift_jax.methods.context import RunContext
 from drift_jax.parallel import sharding as parallel
 from drift_jax.train import runner
@@ -41,6 +42,27 @@ def test_an_uncommitted_state_would_compile_twice():
   on the CPU, inside the timed loop)."""
   method, mesh = _method_and_mesh()
   assert _chain(method.init(jax.random.key(0)), method, mesh) == 2
+
+
+def test_seeds_share_one_program():
+  """The step's and the data draw's keys are arguments (`parallel.keyed`),
+  not constants: two seeds lower to the same program text, so the
+  persistent compilation cache serves every seed of a config after the
+  first (with the key closed over, each seed compiled its own)."""
+  method, mesh = _method_and_mesh()
+  state = runner.init_state(method, mesh, seed=0)
+  batch = jnp.ones((1, 64, 2))
+  step = jnp.asarray(0, jnp.int32)
+  texts = [runner.make_step_fn(method, mesh, seed).lower(
+      state, method.constants, batch, step).as_text() for seed in (1, 2)]
+  assert texts[0] == texts[1]
+  dataset = data_lib.for_run(methods.base_config())
+  draws = [data_lib.make_batch_fn(dataset, mesh, batch_size=8,
+                                  steps_per_call=1, seed=seed)
+           for seed in (1, 2)]
+  assert draws[0].lower(step).as_text() == draws[1].lower(step).as_text()
+  # ... while the draws themselves differ by seed.
+  assert not jnp.array_equal(draws[0](step), draws[1](step))
 
 
 def test_device_check_runs_on_a_cpu_at_smoke_sizes():

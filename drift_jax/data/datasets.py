@@ -29,6 +29,7 @@ import numpy as np
 from absl import logging
 
 from drift_jax.data import images as image_data
+from drift_jax.parallel import keyed
 from drift_jax.parallel import sharding as parallel
 from drift_jax.theory import distributions
 
@@ -389,14 +390,14 @@ def make_batch_fn(dataset: Dataset, mesh, *, batch_size: int,
   if dataset.sampler is not None:
     sampler = dataset.sampler
 
-    def draw(step):
+    def draw(step, data_key):
       keys = jax.vmap(lambda i: jax.random.fold_in(data_key, step + i))(
           jnp.arange(steps_per_call))
       return jax.vmap(lambda k: sampler(k, batch_size))(keys)
 
     # out_shardings: each device (and so each process) computes only its
-    # own rows of the global batch.
-    return jax.jit(draw, out_shardings=sharding)
+    # own rows of the global batch. The key is an argument (`keyed`).
+    return keyed.KeyedJit(draw, data_key, out_shardings=sharding)
 
   train = dataset.train
   rows = parallel.process_slice(batch_size)

@@ -34,6 +34,7 @@ from drift_jax import evaluators
 from drift_jax import methods
 from drift_jax.data import datasets as data_lib
 from drift_jax.methods.context import RunContext
+from drift_jax.parallel import keyed
 from drift_jax.parallel import sharding as parallel
 from drift_jax.train import checkpoint
 from drift_jax.train import guards
@@ -86,7 +87,8 @@ def make_step_fn(method, mesh, seed, num_traces=None):
   base_key = jax.random.fold_in(jax.random.key(seed), 0x57E9)
   replicated = parallel.replicated(mesh)
 
-  def multi_step(state, constants, batches, step):  # batches [k, B, D]
+  # [k, B, D] batches; base_key an argument (`keyed`): seeds share a program
+  def multi_step(state, constants, batches, step, base_key):
     num_traces[0] += 1  # Python side effect: counts (re)compilations
 
     def body(carry, batch):
@@ -106,8 +108,8 @@ def make_step_fn(method, mesh, seed, num_traces=None):
     (state, _), metrics = lax.scan(body, (state, step), batches)
     return state, jax.tree.map(lambda m: m[-1], metrics)
 
-  return jax.jit(multi_step, donate_argnums=0,
-                 out_shardings=(replicated, replicated))
+  return keyed.KeyedJit(multi_step, base_key, donate_argnums=0,
+                        out_shardings=(replicated, replicated))
 
 
 class Scorer:
