@@ -1,5 +1,7 @@
 """Drifting fields against exact references (Tweedie, Algorithm 2, App. A.6)."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -425,3 +427,30 @@ def test_antisymmetry_scales_reject_non_finite():
     fields.drifting_field(x, x, x, pos_scale=float('nan'))
   with pytest.raises(ValueError, match='neg_scale'):
     fields.drifting_field(x, x, x, neg_scale='1')
+
+
+def test_temperature_factor_multiplies_every_temperature():
+  """`field.temperature_factor` (the ordered axis a suite's grid extends)
+  is the temperature set times the factor, exactly: the same field, and a
+  spec built from itself does not scale again; the annealing floors use
+  the scaled temperatures."""
+  from drift_jax import methods  # noqa: PLC0415 (only this test needs it)
+  from drift_jax.methods import drifting  # noqa: PLC0415
+  x, pos, neg = (jax.random.normal(jax.random.key(i), (32, 2))
+                 for i in range(3))
+  scaled = fields.FieldSpec(temperatures=(0.02, 0.2), temperature_factor=2.5,
+                            normalize_distances=True)
+  assert scaled.temperatures == (0.05, 0.5)
+  direct = fields.FieldSpec(temperatures=(0.05, 0.5), normalize_distances=True)
+  np.testing.assert_array_equal(scaled(x, pos, neg), direct(x, pos, neg))
+  assert dataclasses.replace(scaled).temperatures == (0.05, 0.5)
+  c = methods.base_config()
+  c.field.update(temperatures=(0.1, 0.4), temperature_factor=0.5)
+  c.drifting.update(temperature_schedule='exponential', anneal_rate=0.1,
+                    min_temperature=0.1)
+  # Floors min_temperature / tau_k over the scaled taus (0.05, 0.2).
+  np.testing.assert_allclose(drifting.temperature_schedule(c)(10**6),
+                             [2.0, 0.5])
+  c.field.temperature_factor = -1.0
+  with pytest.raises(ValueError, match='temperature_factor'):
+    fields.FieldSpec.from_config(c.field)

@@ -63,6 +63,12 @@ class FieldSpec:
   # The chosen normalisation's own options ({name: value}; its registry
   # entry declares them and their defaults, `Normalization.options`).
   options: Any = ()
+  # (Last, so positional construction keeps its meaning.)
+  # Multiplies every temperature: one ordered number per temperature set,
+  # so a grid over it extends at its edges (`studies.edges`) where a grid
+  # over tuples cannot. Applied at construction (`temperatures` is then
+  # the product and the factor 1), so a rebuilt spec never scales twice.
+  temperature_factor: float = 1.0
 
   def __post_init__(self):
     object.__setattr__(self, 'options', _checked_options(
@@ -77,8 +83,15 @@ class FieldSpec:
     validation.check_known_name('precision', self.precision,
                                 kernels_lib.PRECISIONS)
     kernels_lib.get_kernel(self.kernel)
-    object.__setattr__(self, 'temperatures',
-                       validation.as_temperatures(self.temperatures))
+    factor = self.temperature_factor
+    if isinstance(factor, bool) or not isinstance(
+        factor, (int, float)) or not 0 < factor < math.inf:
+      raise ValueError('`temperature_factor` must be a positive float, got '
+                       f'{factor!r}.')
+    object.__setattr__(self, 'temperatures', validation.as_temperatures(
+        tuple(t * factor for t in validation.as_temperatures(
+            self.temperatures))))
+    object.__setattr__(self, 'temperature_factor', 1.0)
     if not 0.0 <= float(self.affinity_floor) < 1.0:
       raise ValueError(f'`affinity_floor` must be in [0, 1), got '
                        f'{self.affinity_floor!r}.')

@@ -182,8 +182,9 @@ def temperature_schedule(config):
   if d.temperature_schedule == 'constant':
     return None
   rate = float(d.anneal_rate)
-  floors = jnp.asarray([d.min_temperature / t
-                        for t in config.field.temperatures], jnp.float32)
+  temperatures = fields.FieldSpec.from_config(config.field).temperatures
+  floors = jnp.asarray([d.min_temperature / t for t in temperatures],
+                       jnp.float32)
 
   def scale(step):
     return jnp.maximum(jnp.exp(-rate * jnp.asarray(step, jnp.float32)),

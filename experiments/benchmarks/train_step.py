@@ -16,6 +16,7 @@ import time
 import jax
 import jax.numpy as jnp
 
+from drift_jax import fields
 from drift_jax import methods
 from drift_jax import models
 from drift_jax.config import config_lib
@@ -60,7 +61,7 @@ def authors(config, batch):
   tx = common.make_optimizer(config.optim, total_steps=config.train.steps)
   params = gen.init(jax.random.key(0))
   n, noise_dim = config.train.gen_batch_size, config.model.generator.noise_dim
-  temps = tuple(config.field.temperatures)
+  temps = fields.FieldSpec.from_config(config.field).temperatures
   normalize = config.field.normalize_drift
 
   def base_step(params, opt, i):
