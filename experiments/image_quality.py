@@ -38,6 +38,9 @@ VARIANTS = {
     'drifting-mae': 'method=drifting,encoder=mae',
     'drifting-teacher': 'method=drifting,encoder=teacher',
     'dmd': 'method=dmd',
+    # DMD2's generator: the teacher's own network at sigma_max, initialised
+    # from the teacher (Yin et al. 2024b), in place of the conv generator.
+    'dmd2': 'method=dmd,generator=teacher',
     'diffusion': 'method=diffusion',
 }
 # Where a trained run keeps what its one-step twin reuses.
