@@ -33,6 +33,14 @@ Protocol (what changed from suites/core.py):
 - A budget axis on three tasks (a 2-D toy, a mixture, the digits): the
   finalists at 1/5 and 6 times the task's budget (30x end to end), each
   with its schedule fitted to its own length.
+
+Size, not yet within the issue's 8 CPU-hours: at the 32 s of wall a 20-s
+run took in suites/laplace_vs_score.py (3 evaluations, the compilation
+cache warm for seeds after the first), about 980 runs of the main grid
+(408 tuning, ~150 edge extensions, 153 final, 252 finalists' extra, the
+cross-task default) come to ~7 h on the toys and ~3 h on the digits, and
+the budget axis to ~2.7 h. Trim before running (fewer declared points or
+2 evaluations a run; a 60-s top budget over 2 s keeps the 30x span).
 """
 
 LRS = (1e-3, 3e-3)
