@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from drift_jax import fields
+from drift_jax import methods
+from drift_jax.methods import drifting
 from drift_jax.theory import distributions
 from tests import references
 
@@ -434,8 +436,6 @@ def test_temperature_factor_multiplies_every_temperature():
   is the temperature set times the factor, exactly: the same field, and a
   spec built from itself does not scale again; the annealing floors use
   the scaled temperatures."""
-  from drift_jax import methods  # noqa: PLC0415 (only this test needs it)
-  from drift_jax.methods import drifting  # noqa: PLC0415
   x, pos, neg = (jax.random.normal(jax.random.key(i), (32, 2))
                  for i in range(3))
   scaled = fields.FieldSpec(temperatures=(0.02, 0.2), temperature_factor=2.5,
