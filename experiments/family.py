@@ -13,6 +13,8 @@ rerun skips finished runs and resumes interrupted ones):
                   temperatures, float64, field API only (seconds);
   mass_transport  mass moved between separated modes (Gretton et al.
                   2605.05118), separation / tau from 40 to 2 (~20 min);
+  transport_law   steps until the mass moves against separation / tau,
+                  the exponential rate fitted per field (~40 min);
   temperature     temperature sensitivity (He et al. 2603.12366): tau over
                   two decades, checkerboard and 8-Gaussian ring (~25 min);
   annealing       the Gaussian bottleneck and bandwidth annealing (Turan &
@@ -273,6 +275,110 @@ def mass_transport(workdir, out):
   return table
 
 
+TRANSPORTED = 0.25  # the lighter mode holds a quarter of the mass
+# Predicted growth rate b of log(steps) in sep/tau: the far mode's signal
+# is e^(-sep/tau) under a one-sided softmax, e^(-sep/(2 tau)) under Alg. 2.
+PREDICTED_RATE = {'nw': 1.0, 'bidirectional': 0.5}
+
+
+def steps_to_transport(run_dir, threshold=TRANSPORTED):
+  """The first evaluated step at which the lighter mode holds at least
+  `threshold` of the mass; None if it never does (censored)."""
+  for record in reporting.read_metrics(run_dir):
+    if record.get(MASS_BALANCE, -1.0) >= threshold:
+      return int(record['step'])
+  return None
+
+
+def fit_rate(ratios, steps, draws=2000, seed=0):
+  """log(steps) = a + b sep/tau by least squares over the runs that
+  moved the mass: (b, its 95 % t-interval, a bootstrap sample of b over
+  the runs)."""
+  from scipy import stats as scipy_stats
+  x, y = np.asarray(ratios, float), np.log(np.asarray(steps, float))
+  fit = scipy_stats.linregress(x, y)
+  half = scipy_stats.t.ppf(0.975, len(x) - 2) * fit.stderr
+  rng = np.random.default_rng(seed)
+  boot = []
+  for _ in range(draws):
+    idx = rng.integers(0, len(x), len(x))
+    if np.ptp(x[idx]) > 0:
+      boot.append(scipy_stats.linregress(x[idx], y[idx]).slope)
+  return fit.slope, (fit.slope - half, fit.slope + half), np.asarray(boot)
+
+
+def transport_law(workdir, out):
+  rows, sweep_dir = _run_sweep('transport_law', workdir)
+  runs = []
+  for r in rows:
+    field, ratio = r['setting'].rsplit('_x', 1)
+    runs.append(dict(field=field, ratio=float(ratio), seed=r['seed'],
+                     steps=steps_to_transport(r['run_dir'])))
+  lines = ['| field | separation / tau | steps until the lighter mode '
+           f'holds {TRANSPORTED:g} (per seed; > horizon: never) |',
+           '|---|---|---|']
+  fits, boots = {}, {}
+  for field in dict.fromkeys(r['field'] for r in runs):
+    mine = [r for r in runs if r['field'] == field]
+    for ratio in sorted({r['ratio'] for r in mine}):
+      cells = [r['steps'] for r in mine if r['ratio'] == ratio]
+      lines.append(f'| {field} | {ratio:g} | ' + ', '.join(
+          '>3000' if s is None else str(s) for s in cells) + ' |')
+    moved = [r for r in mine if r['steps'] is not None]
+    if len({r['ratio'] for r in moved}) >= 2:
+      b, ci, boots[field] = fit_rate([r['ratio'] for r in moved],
+                                     [r['steps'] for r in moved])
+      fits[field] = dict(rate=b, interval=ci, runs=len(moved),
+                         censored=len(mine) - len(moved),
+                         predicted=PREDICTED_RATE.get(field))
+  lines += ['', '| field | fitted rate b (95 % interval) | predicted | '
+            'runs fitted (censored) |', '|---|---|---|---|']
+  for field, f in fits.items():
+    lines.append(f"| {field} | {f['rate']:.2f} ({f['interval'][0]:.2f}, "
+                 f"{f['interval'][1]:.2f}) | {f['predicted']} | "
+                 f"{f['runs']} ({f['censored']}) |")
+  if {'nw', 'bidirectional'} <= set(boots):
+    n = min(len(boots['nw']), len(boots['bidirectional']))
+    ratio = boots['nw'][:n] / boots['bidirectional'][:n]
+    point = fits['nw']['rate'] / fits['bidirectional']['rate']
+    lo, hi = np.percentile(ratio, [2.5, 97.5])
+    fits['ratio_nw_over_bidirectional'] = dict(rate=point,
+                                               interval=(lo, hi))
+    lines.append(f'\nRate of `nw` over Alg. 2: {point:.2f} (bootstrap '
+                 f'95 % interval {lo:.2f}, {hi:.2f}; predicted 2).')
+  _write_json(out, 'transport_law', dict(runs=runs, fits=fits))
+  table = '\n'.join(lines)
+  _write_text(out, 'transport_law.md', table)
+  _plot_transport_law(runs, fits, os.path.join(out, 'transport_law.png'))
+  return table
+
+
+def _plot_transport_law(runs, fits, path):
+  plt = reporting.pyplot()
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for i, field in enumerate(dict.fromkeys(r['field'] for r in runs)):
+    mine = [r for r in runs if r['field'] == field]
+    moved = [r for r in mine if r['steps'] is not None]
+    ax.scatter([r['ratio'] for r in moved], [r['steps'] for r in moved],
+               s=10, color=f'C{i}', label=field)
+    never = [r['ratio'] for r in mine if r['steps'] is None]
+    ax.scatter(never, [3000] * len(never), marker='^', s=14,
+               facecolors='none', edgecolors=f'C{i}')
+    if field in fits and moved:
+      xs = np.array(sorted({r['ratio'] for r in mine}))
+      y0 = np.exp(np.mean([np.log(r['steps']) - fits[field]['rate']
+                           * r['ratio'] for r in moved]))
+      ax.plot(xs, y0 * np.exp(fits[field]['rate'] * xs), color=f'C{i}',
+              lw=1, label=f"{field}: b = {fits[field]['rate']:.2f}")
+  ax.set(yscale='log', xlabel='separation / tau',
+         ylabel=f'steps until the lighter mode holds {TRANSPORTED:g}')
+  ax.legend(fontsize=7, title='open triangles: not within 3,000 steps',
+            title_fontsize=6)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
 def temperature(workdir, out):
   rows, sweep_dir = _run_sweep('temperature', workdir)
   groups = _group(rows, ('data.name', 'field.normalization',
@@ -366,7 +472,8 @@ def _write_text(out, name, text):
 
 
 SECTIONS = {'asymmetry': asymmetry, 'mass_transport': mass_transport,
-            'temperature': temperature, 'annealing': annealing}
+            'transport_law': transport_law, 'temperature': temperature,
+            'annealing': annealing}
 
 
 def run(sections, workdir, out):
