@@ -38,3 +38,18 @@ def test_fit_rate_recovers_an_exponential_law():
   assert np.median(boot) == pytest.approx(rate, abs=0.01)
   # Exact data: the slope is exact.
   assert family.fit_rate(x, np.exp(x))[0] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_window_sensitivity_is_measured_around_each_fields_optimum():
+  """The worse neighbour of the best temperature over the best, with an
+  interval from resampled seeds; an optimum at the grid's edge has no
+  window and says so."""
+  mmd = {0.01: [4.0, 4.2, 3.8], 0.03: [1.0, 1.1, 0.9], 0.1: [2.0, 2.0, 2.0],
+         0.3: [8.0, 8.0, 8.0]}
+  w = family.window_sensitivity(mmd)
+  assert w['best_temperature'] == 0.03 and w['window'] == [0.01, 0.03, 0.1]
+  assert w['spread'] == pytest.approx(4.0)
+  assert w['interval'][0] <= 4.0 <= w['interval'][1]
+  assert w['interval'][1] < 5.0  # seeds within +-10 %
+  edge = family.window_sensitivity({0.01: [1.0], 0.03: [2.0]})
+  assert edge['edge'] and 'spread' not in edge
