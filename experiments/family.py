@@ -276,6 +276,7 @@ def mass_transport(workdir, out):
 
 
 TRANSPORTED = 0.25  # the lighter mode holds a quarter of the mass
+TRANSPORT_EVAL_EVERY = 50  # sweeps/family_transport_law.py's eval_every
 # Predicted growth rate b of log(steps) in sep/tau: the far mode's signal
 # is e^(-sep/tau) under a one-sided softmax, e^(-sep/(2 tau)) under Alg. 2.
 PREDICTED_RATE = {'nw': 1.0, 'bidirectional': 0.5}
@@ -323,8 +324,13 @@ def transport_law(workdir, out):
     for ratio in sorted({r['ratio'] for r in mine}):
       cells = [r['steps'] for r in mine if r['ratio'] == ratio]
       lines.append(f'| {field} | {ratio:g} | ' + ', '.join(
-          '>3000' if s is None else str(s) for s in cells) + ' |')
-    moved = [r for r in mine if r['steps'] is not None]
+          '>3000' if s is None else f'<={s}' if s <= TRANSPORT_EVAL_EVERY
+          else str(s) for s in cells) + ' |')
+    # Runs that moved the mass by the first evaluation are left-censored
+    # (somewhere in (0, EVAL_EVERY]) and runs that never moved it right-
+    # censored: neither enters the fit.
+    moved = [r for r in mine if r['steps'] is not None
+             and r['steps'] > TRANSPORT_EVAL_EVERY]
     if len({r['ratio'] for r in moved}) >= 2:
       b, ci, boots[field] = fit_rate([r['ratio'] for r in moved],
                                      [r['steps'] for r in moved])
@@ -332,7 +338,8 @@ def transport_law(workdir, out):
                          censored=len(mine) - len(moved),
                          predicted=PREDICTED_RATE.get(field))
   lines += ['', '| field | fitted rate b (95 % interval) | predicted | '
-            'runs fitted (censored) |', '|---|---|---|---|']
+            'runs fitted (censored: by the first evaluation or never) |',
+            '|---|---|---|---|']
   for field, f in fits.items():
     lines.append(f"| {field} | {f['rate']:.2f} ({f['interval'][0]:.2f}, "
                  f"{f['interval'][1]:.2f}) | {f['predicted']} | "
@@ -358,22 +365,26 @@ def _plot_transport_law(runs, fits, path):
   fig, ax = plt.subplots(figsize=(6, 4))
   for i, field in enumerate(dict.fromkeys(r['field'] for r in runs)):
     mine = [r for r in runs if r['field'] == field]
-    moved = [r for r in mine if r['steps'] is not None]
-    ax.scatter([r['ratio'] for r in moved], [r['steps'] for r in moved],
+    fitted = [r for r in mine if r['steps'] is not None
+              and r['steps'] > TRANSPORT_EVAL_EVERY]
+    ax.scatter([r['ratio'] for r in fitted], [r['steps'] for r in fitted],
                s=10, color=f'C{i}', label=field)
-    never = [r['ratio'] for r in mine if r['steps'] is None]
-    ax.scatter(never, [3000] * len(never), marker='^', s=14,
-               facecolors='none', edgecolors=f'C{i}')
-    if field in fits and moved:
-      xs = np.array(sorted({r['ratio'] for r in mine}))
+    for steps, marker, value in ((None, '^', 3000),
+                                 (TRANSPORT_EVAL_EVERY, 'v',
+                                  TRANSPORT_EVAL_EVERY)):
+      xs = [r['ratio'] for r in mine if r['steps'] == steps]
+      ax.scatter(xs, [value] * len(xs), marker=marker, s=14,
+                 facecolors='none', edgecolors=f'C{i}')
+    if field in fits and fitted:
+      xs = np.array(sorted({r['ratio'] for r in fitted}))
       y0 = np.exp(np.mean([np.log(r['steps']) - fits[field]['rate']
-                           * r['ratio'] for r in moved]))
+                           * r['ratio'] for r in fitted]))
       ax.plot(xs, y0 * np.exp(fits[field]['rate'] * xs), color=f'C{i}',
               lw=1, label=f"{field}: b = {fits[field]['rate']:.2f}")
   ax.set(yscale='log', xlabel='separation / tau',
          ylabel=f'steps until the lighter mode holds {TRANSPORTED:g}')
-  ax.legend(fontsize=7, title='open triangles: not within 3,000 steps',
-            title_fontsize=6)
+  ax.legend(fontsize=7, title='open triangles: not within 3,000 steps (up), '
+            'by the first evaluation (down)', title_fontsize=6)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
