@@ -277,6 +277,7 @@ def mass_transport(workdir, out):
 
 TRANSPORTED = 0.25  # the lighter mode holds a quarter of the mass
 TRANSPORT_EVAL_EVERY = 50  # sweeps/family_transport_law.py's eval_every
+FIT_MIN_STEPS = 4 * TRANSPORT_EVAL_EVERY  # `_signal_limited`
 # Predicted growth rate b of log(steps) in sep/tau: the far mode's signal
 # is e^(-sep/tau) under a one-sided softmax, e^(-sep/(2 tau)) under Alg. 2.
 PREDICTED_RATE = {'nw': 1.0, 'bidirectional': 0.5}
@@ -289,6 +290,14 @@ def steps_to_transport(run_dir, threshold=TRANSPORTED):
     if record.get(MASS_BALANCE, -1.0) >= threshold:
       return int(record['step'])
   return None
+
+
+def _signal_limited(run):
+  """Whether a run enters the fit: it moved the mass, and took at least
+  `FIT_MIN_STEPS`. Below that the time is the transit itself (50-150
+  steps at every sep/tau where the far mode's signal is strong, measured),
+  not the signal's growth; a run that never moved the mass is censored."""
+  return run['steps'] is not None and run['steps'] >= FIT_MIN_STEPS
 
 
 def fit_rate(ratios, steps, draws=2000, seed=0):
@@ -326,11 +335,7 @@ def transport_law(workdir, out):
       lines.append(f'| {field} | {ratio:g} | ' + ', '.join(
           '>3000' if s is None else f'<={s}' if s <= TRANSPORT_EVAL_EVERY
           else str(s) for s in cells) + ' |')
-    # Runs that moved the mass by the first evaluation are left-censored
-    # (somewhere in (0, EVAL_EVERY]) and runs that never moved it right-
-    # censored: neither enters the fit.
-    moved = [r for r in mine if r['steps'] is not None
-             and r['steps'] > TRANSPORT_EVAL_EVERY]
+    moved = [r for r in mine if _signal_limited(r)]
     if len({r['ratio'] for r in moved}) >= 2:
       b, ci, boots[field] = fit_rate([r['ratio'] for r in moved],
                                      [r['steps'] for r in moved])
@@ -338,7 +343,7 @@ def transport_law(workdir, out):
                          censored=len(mine) - len(moved),
                          predicted=PREDICTED_RATE.get(field))
   lines += ['', '| field | fitted rate b (95 % interval) | predicted | '
-            'runs fitted (censored: by the first evaluation or never) |',
+            f'runs fitted (left out: under {FIT_MIN_STEPS} steps or never) |',
             '|---|---|---|---|']
   for field, f in fits.items():
     lines.append(f"| {field} | {f['rate']:.2f} ({f['interval'][0]:.2f}, "
@@ -365,10 +370,13 @@ def _plot_transport_law(runs, fits, path):
   fig, ax = plt.subplots(figsize=(6, 4))
   for i, field in enumerate(dict.fromkeys(r['field'] for r in runs)):
     mine = [r for r in runs if r['field'] == field]
-    fitted = [r for r in mine if r['steps'] is not None
-              and r['steps'] > TRANSPORT_EVAL_EVERY]
+    fitted = [r for r in mine if _signal_limited(r)]
     ax.scatter([r['ratio'] for r in fitted], [r['steps'] for r in fitted],
                s=10, color=f'C{i}', label=field)
+    short = [r for r in mine if r['steps'] is not None
+             and TRANSPORT_EVAL_EVERY < r['steps'] < FIT_MIN_STEPS]
+    ax.scatter([r['ratio'] for r in short], [r['steps'] for r in short],
+               s=10, facecolors='none', edgecolors=f'C{i}')
     for steps, marker, value in ((None, '^', 3000),
                                  (TRANSPORT_EVAL_EVERY, 'v',
                                   TRANSPORT_EVAL_EVERY)):
@@ -383,8 +391,9 @@ def _plot_transport_law(runs, fits, path):
               lw=1, label=f"{field}: b = {fits[field]['rate']:.2f}")
   ax.set(yscale='log', xlabel='separation / tau',
          ylabel=f'steps until the lighter mode holds {TRANSPORTED:g}')
-  ax.legend(fontsize=7, title='open triangles: not within 3,000 steps (up), '
-            'by the first evaluation (down)', title_fontsize=6)
+  ax.legend(fontsize=7, title='open: not fitted (triangles: never within '
+            '3,000 steps, up; by the first evaluation, down)',
+            title_fontsize=6)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
