@@ -14,7 +14,7 @@ rerun skips finished runs and resumes interrupted ones):
   mass_transport  mass moved between separated modes (Gretton et al.
                   2605.05118), separation / tau from 40 to 2 (~20 min);
   transport_law   steps until the mass moves against separation / tau,
-                  the exponential rate fitted per field (~40 min);
+                  the exponential rate fitted per field (~1 h);
   temperature     temperature sensitivity (He et al. 2603.12366): tau over
                   two decades, checkerboard and 8-Gaussian ring (~25 min);
   annealing       the Gaussian bottleneck and bandwidth annealing (Turan &
@@ -391,8 +391,8 @@ def _plot_transport_law(runs, fits, path):
               lw=1, label=f"{field}: b = {fits[field]['rate']:.2f}")
   ax.set(yscale='log', xlabel='separation / tau',
          ylabel=f'steps until the lighter mode holds {TRANSPORTED:g}')
-  ax.legend(fontsize=7, title='open: not fitted (triangles: never within '
-            '3,000 steps, up; by the first evaluation, down)',
+  ax.legend(fontsize=7, loc='center', title='open: not fitted\n(triangles: '
+            'never within 3,000 steps, up;\nby the first evaluation, down)',
             title_fontsize=6)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
