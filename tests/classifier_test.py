@@ -147,8 +147,8 @@ def test_the_runner_reproduces_the_retired_trainer(tmp_path):
   fresh = classifier.load(run, dataset)
   params, losses = retired_train(dataset, student.classifier,
                                  classifier_method.EVAL_SEED)
-  logged = [json.loads(line) for line in open(os.path.join(
-      run, 'metrics.jsonl'))]
+  logged = [json.loads(line) for line in pathlib.Path(
+      run, 'metrics.jsonl').read_text().splitlines()]
   run_losses = [m['train/loss'] for m in logged if 'train/loss' in m]
   assert len(run_losses) == len(losses) == student.classifier.steps
   np.testing.assert_allclose(run_losses, losses, rtol=1e-4)
