@@ -276,8 +276,7 @@ def mass_transport(workdir, out):
 
 
 TRANSPORTED = 0.25  # the lighter mode holds a quarter of the mass
-TRANSPORT_EVAL_EVERY = 50  # sweeps/family_transport_law.py's eval_every
-FIT_MIN_STEPS = 4 * TRANSPORT_EVAL_EVERY  # `_signal_limited`
+FIT_EVALUATIONS = 4  # `_signal_limited`
 # Predicted growth rate b of log(steps) in sep/tau: the far mode's signal
 # is e^(-sep/tau) under a one-sided softmax, e^(-sep/(2 tau)) under Alg. 2.
 PREDICTED_RATE = {'nw': 1.0, 'bidirectional': 0.5}
@@ -292,12 +291,22 @@ def steps_to_transport(run_dir, threshold=TRANSPORTED):
   return None
 
 
-def _signal_limited(run):
+def _transport_schedule():
+  """(evaluation interval, horizon) in steps of the transport-law sweep,
+  read from its file."""
+  overrides = sweep.load_sweep(os.path.join(
+      SWEEPS, 'family_transport_law.py'))['overrides']
+  return overrides['train.eval_every'], overrides['train.steps']
+
+
+def _signal_limited(run, eval_every):
   """Whether a run enters the fit: it moved the mass, and took at least
-  `FIT_MIN_STEPS`. Below that the time is the transit itself (50-150
-  steps at every sep/tau where the far mode's signal is strong, measured),
-  not the signal's growth; a run that never moved the mass is censored."""
-  return run['steps'] is not None and run['steps'] >= FIT_MIN_STEPS
+  `FIT_EVALUATIONS` evaluations. Below that the time is the transit itself
+  (50-150 steps at every sep/tau where the far mode's signal is strong,
+  measured), not the signal's growth; a run that never moved the mass is
+  censored."""
+  return (run['steps'] is not None
+          and run['steps'] >= FIT_EVALUATIONS * eval_every)
 
 
 def fit_rate(ratios, steps, draws=2000, seed=0):
@@ -318,7 +327,8 @@ def fit_rate(ratios, steps, draws=2000, seed=0):
 
 
 def transport_law(workdir, out):
-  rows, sweep_dir = _run_sweep('transport_law', workdir)
+  rows, _ = _run_sweep('transport_law', workdir)
+  eval_every, horizon = _transport_schedule()
   runs = []
   for r in rows:
     field, ratio = r['setting'].rsplit('_x', 1)
@@ -333,9 +343,9 @@ def transport_law(workdir, out):
     for ratio in sorted({r['ratio'] for r in mine}):
       cells = [r['steps'] for r in mine if r['ratio'] == ratio]
       lines.append(f'| {field} | {ratio:g} | ' + ', '.join(
-          '>3000' if s is None else f'<={s}' if s <= TRANSPORT_EVAL_EVERY
+          f'>{horizon}' if s is None else f'<={s}' if s <= eval_every
           else str(s) for s in cells) + ' |')
-    moved = [r for r in mine if _signal_limited(r)]
+    moved = [r for r in mine if _signal_limited(r, eval_every)]
     if len({r['ratio'] for r in moved}) >= 2:
       b, ci, boots[field] = fit_rate([r['ratio'] for r in moved],
                                      [r['steps'] for r in moved])
@@ -343,7 +353,8 @@ def transport_law(workdir, out):
                          censored=len(mine) - len(moved),
                          predicted=PREDICTED_RATE.get(field))
   lines += ['', '| field | fitted rate b (95 % interval) | predicted | '
-            f'runs fitted (left out: under {FIT_MIN_STEPS} steps or never) |',
+            f'runs fitted (left out: under {FIT_EVALUATIONS * eval_every} '
+            'steps or never) |',
             '|---|---|---|---|']
   for field, f in fits.items():
     lines.append(f"| {field} | {f['rate']:.2f} ({f['interval'][0]:.2f}, "
@@ -361,25 +372,25 @@ def transport_law(workdir, out):
   _write_json(out, 'transport_law', dict(runs=runs, fits=fits))
   table = '\n'.join(lines)
   _write_text(out, 'transport_law.md', table)
-  _plot_transport_law(runs, fits, os.path.join(out, 'transport_law.png'))
+  _plot_transport_law(runs, fits, os.path.join(out, 'transport_law.png'),
+                      eval_every, horizon)
   return table
 
 
-def _plot_transport_law(runs, fits, path):
+def _plot_transport_law(runs, fits, path, eval_every, horizon):
   plt = reporting.pyplot()
   fig, ax = plt.subplots(figsize=(6, 4))
   for i, field in enumerate(dict.fromkeys(r['field'] for r in runs)):
     mine = [r for r in runs if r['field'] == field]
-    fitted = [r for r in mine if _signal_limited(r)]
+    fitted = [r for r in mine if _signal_limited(r, eval_every)]
     ax.scatter([r['ratio'] for r in fitted], [r['steps'] for r in fitted],
                s=10, color=f'C{i}', label=field)
     short = [r for r in mine if r['steps'] is not None
-             and TRANSPORT_EVAL_EVERY < r['steps'] < FIT_MIN_STEPS]
+             and eval_every < r['steps'] and not _signal_limited(r, eval_every)]
     ax.scatter([r['ratio'] for r in short], [r['steps'] for r in short],
                s=10, facecolors='none', edgecolors=f'C{i}')
-    for steps, marker, value in ((None, '^', 3000),
-                                 (TRANSPORT_EVAL_EVERY, 'v',
-                                  TRANSPORT_EVAL_EVERY)):
+    for steps, marker, value in ((None, '^', horizon),
+                                 (eval_every, 'v', eval_every)):
       xs = [r['ratio'] for r in mine if r['steps'] == steps]
       ax.scatter(xs, [value] * len(xs), marker=marker, s=14,
                  facecolors='none', edgecolors=f'C{i}')
@@ -392,7 +403,8 @@ def _plot_transport_law(runs, fits, path):
   ax.set(yscale='log', xlabel='separation / tau',
          ylabel=f'steps until the lighter mode holds {TRANSPORTED:g}')
   ax.legend(fontsize=7, loc='center', title='open: not fitted\n(triangles: '
-            'never within 3,000 steps, up;\nby the first evaluation, down)',
+            f'never within {horizon:,} steps, up;\nby the first evaluation, '
+            'down)',
             title_fontsize=6)
   fig.tight_layout()
   fig.savefig(path, dpi=110)

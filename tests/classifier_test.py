@@ -22,6 +22,7 @@ from drift_jax.encoders import classifier
 from drift_jax.evaluators import image_eval
 from drift_jax.methods import classifier as classifier_method
 from drift_jax.train import prerequisites
+from drift_jax.train import reporting
 from drift_jax.train import runner
 
 LEGACY = pathlib.Path(__file__).parent / 'data' / 'legacy_classifier'
@@ -147,9 +148,8 @@ def test_the_runner_reproduces_the_retired_trainer(tmp_path):
   fresh = classifier.load(run, dataset)
   params, losses = retired_train(dataset, student.classifier,
                                  classifier_method.EVAL_SEED)
-  logged = [json.loads(line) for line in pathlib.Path(
-      run, 'metrics.jsonl').read_text().splitlines()]
-  run_losses = [m['train/loss'] for m in logged if 'train/loss' in m]
+  run_losses = [m['train/loss'] for m in reporting.read_metrics(run)
+                if 'train/loss' in m]
   assert len(run_losses) == len(losses) == student.classifier.steps
   np.testing.assert_allclose(run_losses, losses, rtol=1e-4)
   held_out = jnp.asarray(dataset.held_out[:256])
