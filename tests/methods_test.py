@@ -233,3 +233,19 @@ def test_dmd2_generator_starts_as_the_teacher_at_sigma_max():
   c.model.generator.noise_dim = 4
   with pytest.raises(ValueError, match='model.generator.noise_dim'):
     dmd.make(c, ctx)
+
+
+def test_teacher_run_evaluates_on_teacher_eval_samples():
+  """`dmd.teacher_eval_samples` sets only the trained teacher's evaluation
+  size (0 keeps the student's); a negative one is refused by name."""
+  c = methods.base_config()
+  c.update_from_flattened_dict({'method': 'dmd', 'dmd.teacher': 'train',
+                                'eval.num_samples': 1000})
+  assert dmd.teacher_config(c).eval.num_samples == 1000
+  c.dmd.teacher_eval_samples = 200
+  teacher = dmd.teacher_config(c)
+  assert (teacher.method, teacher.eval.num_samples) == ('diffusion', 200)
+  assert c.eval.num_samples == 1000  # the student's own is untouched
+  c.dmd.teacher_eval_samples = -1
+  with pytest.raises(ValueError, match='dmd.teacher_eval_samples'):
+    dmd.validate(c)

@@ -71,8 +71,12 @@ GENERATORS = ('network', 'teacher')  # dmd.generator
 CONFIG = {
     # teacher_share: the teacher's share of a study's compute budget (the
     # harness splits a budget by it and writes `teacher_steps`); a single
-    # run's teacher length is `teacher_steps` alone.
+    # run's teacher length is `teacher_steps` alone. teacher_eval_samples:
+    # how many samples the trained teacher's one evaluation draws (0: the
+    # student's eval.num_samples); its multi-step sampler can cost as much
+    # as a third of a short run, and only reports on the teacher.
     'dmd': dict(teacher=ORACLE, teacher_steps=5000, teacher_share=0.5,
+                teacher_eval_samples=0,
                 denoisers='network', generator='network',
                 fake_init='teacher', fake_steps_per_gen=5, fake_lr=0.0,
                 num_sigmas=1000, min_frac=0.02, max_frac=0.98, noised=True,
@@ -107,6 +111,9 @@ def validate(config) -> None:
   if not 0.0 < d.teacher_share < 1.0:
     raise ValueError(f'`dmd.teacher_share` must be in (0, 1), got '
                      f'{d.teacher_share}.')
+  if d.get('teacher_eval_samples', 0) < 0:
+    raise ValueError('`dmd.teacher_eval_samples` must be >= 0 (0: '
+                     f'eval.num_samples), got {d.teacher_eval_samples}.')
   if d.fake_steps_per_gen < 1:
     raise ValueError(f'`dmd.fake_steps_per_gen` must be >= 1, got '
                      f'{d.fake_steps_per_gen}.')
@@ -125,9 +132,12 @@ def validate(config) -> None:
 def teacher_config(config):
   """The diffusion run a `dmd.teacher='train'` student trains first: same
   data, denoiser and optimiser, `dmd.teacher_steps` steps, EMA,
-  checkpointed as often as the student (so a preempted teacher resumes)."""
+  checkpointed as often as the student (so a preempted teacher resumes),
+  evaluated once at its end on `dmd.teacher_eval_samples` samples."""
   c = ml_collections.ConfigDict(config.to_dict())
   c.method = diffusion.NAME
+  if config.dmd.get('teacher_eval_samples', 0):
+    c.eval.num_samples = config.dmd.teacher_eval_samples
   steps = config.dmd.teacher_steps
   c.train.update(steps=steps, steps_per_call=1, ema_decay=0.999,
                  eval_every=steps,
