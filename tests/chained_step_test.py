@@ -102,7 +102,7 @@ def test_precomputations_are_timed_warm_and_make_the_same_pairs(tmp_path):
   (tmp_path / 'again').mkdir()
   _, method, ctx, *_ = runner._prepare(config, str(tmp_path / 'again'))  # noqa: SLF001
   [make_again] = methods.setup_work(config, ctx).values()
-  pairs = dmd.regression_pairs(config, ctx.dim, ctx.get('teacher'))
+  pairs = dmd.regression_pairs(config, ctx, ctx.get('teacher'))
   again = make_again()
   for key in ('z', 'y'):
     assert jnp.array_equal(again[key], method.constants['regression'][key])

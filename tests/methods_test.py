@@ -111,6 +111,12 @@ def test_regression_pairs_follow_the_teacher_ode():
   again = diffusion.heun_sample(mixture.denoiser,
                                 sigmas[0] * pairs['z'][:, :2], sigmas)
   np.testing.assert_allclose(pairs['y'], again, rtol=1e-5, atol=1e-5)
+  # A quarter of the pairs at a time (eval.sample_chunk): the same pairs.
+  c.eval.sample_chunk = c.dmd.regression_pairs // 4
+  chunked = dmd.make(c, RunContext(dim=2, mesh=parallel.make_mesh(1),
+                                   prerequisites={'teacher': teacher}))
+  np.testing.assert_allclose(chunked.constants['regression']['y'],
+                             pairs['y'], rtol=1e-6, atol=1e-6)
   state = method.init(jax.random.key(0))
   _, metrics = method.train_step(state, method.constants,
                                  mixture.sample(jax.random.key(1), 64),
@@ -235,17 +241,24 @@ def test_dmd2_generator_starts_as_the_teacher_at_sigma_max():
     dmd.make(c, ctx)
 
 
-def test_teacher_run_evaluates_on_teacher_eval_samples():
-  """`dmd.teacher_eval_samples` sets only the trained teacher's evaluation
-  size (0 keeps the student's); a negative one is refused by name."""
+def test_teacher_run_takes_its_own_evaluation_size_and_batch():
+  """`dmd.teacher_eval_samples` and `dmd.teacher_batch_size` set only the
+  trained teacher's evaluation size and batch (0 keeps the student's); a
+  negative one is refused by name."""
   c = methods.base_config()
   c.update_from_flattened_dict({'method': 'dmd', 'dmd.teacher': 'train',
                                 'eval.num_samples': 1000})
-  assert dmd.teacher_config(c).eval.num_samples == 1000
-  c.dmd.teacher_eval_samples = 200
+  c.train.batch_size = 256
+  teacher = dmd.teacher_config(c)
+  assert (teacher.eval.num_samples, teacher.train.batch_size) == (1000, 256)
+  c.dmd.update(teacher_eval_samples=200, teacher_batch_size=64)
   teacher = dmd.teacher_config(c)
   assert (teacher.method, teacher.eval.num_samples) == ('diffusion', 200)
-  assert c.eval.num_samples == 1000  # the student's own is untouched
-  c.dmd.teacher_eval_samples = -1
-  with pytest.raises(ValueError, match='dmd.teacher_eval_samples'):
-    dmd.validate(c)
+  assert (teacher.train.batch_size, teacher.train.gen_batch_size) == (64, 64)
+  # The student's own are untouched.
+  assert (c.eval.num_samples, c.train.batch_size) == (1000, 256)
+  for key in ('teacher_eval_samples', 'teacher_batch_size'):
+    bad = c.copy_and_resolve_references()
+    bad.dmd[key] = -1
+    with pytest.raises(ValueError, match=f'dmd.{key}'):
+      dmd.validate(bad)

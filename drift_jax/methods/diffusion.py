@@ -184,7 +184,22 @@ def sample(spec: DiffusionSpec, state, constants, key, n):
   x_init = spec.sample_sigmas[0] * jax.random.normal(key, (n, spec.dim))
   labels = (data_lib.class_major_labels(n, spec.num_classes)
             if spec.num_classes else None)
-  chunk = spec.sample_chunk or n
+  return chunked_heun_sample(
+      lambda rows: functools.partial(
+          _denoise, spec, params,
+          labels[rows] if labels is not None else None),
+      x_init, spec.sample_sigmas, chunk=spec.sample_chunk,
+      unroll=spec.unroll)
+
+
+def chunked_heun_sample(denoiser_for, x_init, sigmas, *, chunk: int,
+                        unroll: bool):
+  """`heun_sample` on `chunk` rows at a time (0: all at once), one chunk
+  after the other, with the noise of one call: the same samples, with one
+  chunk's unrolled solver in memory. `denoiser_for(rows)`: the denoiser of
+  the rows in slice `rows` (their labels)."""
+  n = x_init.shape[0]
+  chunk = chunk or n
   chunks = []
   for start in range(0, n, chunk):
     rows = slice(start, start + chunk)
@@ -194,10 +209,7 @@ def sample(spec: DiffusionSpec, state, constants, key, n):
       # XLA holds one chunk's unrolled solver at a time (the solver is
       # row-wise: the noise and the samples are those of one call).
       chunks[-1], x = lax.optimization_barrier((chunks[-1], x))
-    chunk_labels = labels[rows] if labels is not None else None
-    chunks.append(heun_sample(
-        functools.partial(_denoise, spec, params, chunk_labels), x,
-        spec.sample_sigmas, unroll=spec.unroll))
+    chunks.append(heun_sample(denoiser_for(rows), x, sigmas, unroll=unroll))
   return chunks[0] if len(chunks) == 1 else jnp.concatenate(chunks)
 
 

@@ -75,8 +75,9 @@ CONFIG = {
     # how many samples the trained teacher's one evaluation draws (0: the
     # student's eval.num_samples); its multi-step sampler can cost as much
     # as a third of a short run, and only reports on the teacher.
+    # teacher_batch_size: the teacher run's batch (0: train.batch_size).
     'dmd': dict(teacher=ORACLE, teacher_steps=5000, teacher_share=0.5,
-                teacher_eval_samples=0,
+                teacher_eval_samples=0, teacher_batch_size=0,
                 denoisers='network', generator='network',
                 fake_init='teacher', fake_steps_per_gen=5, fake_lr=0.0,
                 num_sigmas=1000, min_frac=0.02, max_frac=0.98, noised=True,
@@ -111,9 +112,11 @@ def validate(config) -> None:
   if not 0.0 < d.teacher_share < 1.0:
     raise ValueError(f'`dmd.teacher_share` must be in (0, 1), got '
                      f'{d.teacher_share}.')
-  if d.get('teacher_eval_samples', 0) < 0:
-    raise ValueError('`dmd.teacher_eval_samples` must be >= 0 (0: '
-                     f'eval.num_samples), got {d.teacher_eval_samples}.')
+  for key, zero in (('teacher_eval_samples', 'eval.num_samples'),
+                    ('teacher_batch_size', 'train.batch_size')):
+    if d.get(key, 0) < 0:
+      raise ValueError(f'`dmd.{key}` must be >= 0 (0: {zero}), got '
+                       f'{d[key]}.')
   if d.fake_steps_per_gen < 1:
     raise ValueError(f'`dmd.fake_steps_per_gen` must be >= 1, got '
                      f'{d.fake_steps_per_gen}.')
@@ -133,11 +136,15 @@ def teacher_config(config):
   """The diffusion run a `dmd.teacher='train'` student trains first: same
   data, denoiser and optimiser, `dmd.teacher_steps` steps, EMA,
   checkpointed as often as the student (so a preempted teacher resumes),
-  evaluated once at its end on `dmd.teacher_eval_samples` samples."""
+  evaluated once at its end on `dmd.teacher_eval_samples` samples, with
+  batches of `dmd.teacher_batch_size` where it is set."""
   c = ml_collections.ConfigDict(config.to_dict())
   c.method = diffusion.NAME
   if config.dmd.get('teacher_eval_samples', 0):
     c.eval.num_samples = config.dmd.teacher_eval_samples
+  if config.dmd.get('teacher_batch_size', 0):
+    c.train.update(batch_size=config.dmd.teacher_batch_size,
+                   gen_batch_size=config.dmd.teacher_batch_size)
   steps = config.dmd.teacher_steps
   c.train.update(steps=steps, steps_per_call=1, ema_decay=0.999,
                  eval_every=steps,
@@ -198,8 +205,7 @@ def make(config, ctx: RunContext) -> common.Method:
   constants = {'teacher': None if spec.teacher is None
                else spec.teacher.params}
   if config.dmd.regression_weight > 0:
-    constants['regression'] = regression_pairs(config, ctx.dim,
-                                               spec.teacher)
+    constants['regression'] = regression_pairs(config, ctx, spec.teacher)
   return common.Method(functools.partial(init, spec),
                        functools.partial(train_step, spec),
                        functools.partial(sample, spec), constants)
@@ -429,13 +435,13 @@ def sample(spec: DMDSpec, state, constants, key, n):
                                  num_classes=spec.num_classes)
 
 
-def regression_pairs(config, dim, teacher):
+def regression_pairs(config, ctx: RunContext, teacher):
   """DMD's paired set: noise z and the teacher's ODE output from it.
 
-  The ODE starts at sigma_max times the first `dim` noise coordinates, so
-  the pair is a fixed deterministic coupling, as DMD's precomputed set.
+  The ODE starts at sigma_max times the first `ctx.dim` noise coordinates,
+  so the pair is a fixed deterministic coupling, as DMD's precomputed set.
   """
-  make_pairs, z = _pair_maker(config, dim, teacher)
+  make_pairs, z = _pair_maker(config, ctx, teacher)
   return make_pairs(z)
 
 
@@ -451,13 +457,16 @@ def setup_work(config, ctx: RunContext) -> dict:
   `setups`, compiled on its first call, so a calibration times it warm."""
   if not setups(config):
     return {}
-  make_pairs, z = _pair_maker(config, ctx.dim, make_spec(config, ctx).teacher)
+  make_pairs, z = _pair_maker(config, ctx, make_spec(config, ctx).teacher)
   return {'regression': lambda: jax.block_until_ready(make_pairs(z))}
 
 
-def _pair_maker(config, dim, teacher):
-  """(jitted z -> {'z', 'y'}, z): the regression pairs' computation."""
+def _pair_maker(config, ctx: RunContext, teacher):
+  """(jitted z -> {'z', 'y'}, z): the regression pairs' computation. On
+  images the solver is unrolled (XLA:CPU runs convolutions in a loop many
+  times slower) and runs `eval.sample_chunk` pairs at a time (memory)."""
   cfg, noise_dim = config.dmd, config.model.generator.noise_dim
+  dim = ctx.dim
   if teacher is None:
     raise ValueError('`dmd.regression_weight` > 0 needs a teacher.')
   if noise_dim < dim:
@@ -468,9 +477,11 @@ def _pair_maker(config, dim, teacher):
   z = jax.random.normal(key, (cfg.regression_pairs, noise_dim))
   sigmas = diffusion.sampling_sigmas(config.diffusion)
   params = teacher.params
-  ode = jax.jit(lambda z: diffusion.heun_sample(
-      lambda x, s: teacher.denoise(params, x, s), sigmas[0] * z[:, :dim],
-      sigmas))
+  ode = jax.jit(lambda z: diffusion.chunked_heun_sample(
+      lambda rows: lambda x, s: teacher.denoise(params, x, s),
+      sigmas[0] * z[:, :dim], sigmas,
+      chunk=config.eval.get('sample_chunk', 0),
+      unroll=common.loop_unroll(ctx.image_shape)))
   return (lambda z: {'z': z, 'y': ode(z)}), z
 
 
