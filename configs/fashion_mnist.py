@@ -49,9 +49,12 @@ ENCODERS = ('raw', 'classifier', 'mae', 'teacher')
 
 
 # The teacher DMD and teacher-feature drifting train first within their
-# 10 minutes: 500 steps of 64 images (measured, 500-image Heun samples'
-# feature FD: 4.5 after 400 such steps, 3.8 after 600; the old 120 steps
-# of 200 images cost as much as 300 of 64 and reached 11).
+# 10 minutes: 500 steps of 64 images. A teacher of 64-image steps scores
+# 4.5 after 400 and 3.8 after 600 (feature FD of 500 Heun samples;
+# `experiments.image_quality --variants diffusion --set
+# train.batch_size=64 --set train.gen_batch_size=64 --set train.steps=600
+# --set train.eval_every=200 --set eval.num_samples=500`); the former
+# 120 steps of 200 images cost about as much and scored 11.
 SHORT_TEACHER_STEPS = 500
 
 
@@ -92,7 +95,8 @@ def get_config(arg=None):
   # the U-Net teacher takes 1.55 s a step and ~100 s to evaluate (Heun
   # sampling of 1,000 images), DMD's generator about 9 s a step with its 5
   # fake updates; feature-space drifting steps cost several pixel steps.
-  c.train.update(steps=600, batch_size=200, gen_batch_size=200,
+  # Drifting on pixels: 400 steps (600 took ~1.1 s a step, 670 s).
+  c.train.update(steps=400, batch_size=200, gen_batch_size=200,
                  ema_decay=0.999, eval_every=300, checkpoint_every=300,
                  log_every=50)
   c.optim.update(lr=1e-3, schedule='cosine')
@@ -135,10 +139,9 @@ def get_config(arg=None):
     # The encoder trains first within the run's 10 minutes
     # (`experiments.image_quality` measures them). MAE: 100 + 200 steps
     # (at 200 + 100 the drift had flattened at 4.2x). Teacher features:
-    # the teacher of DMD below (500 steps of 64), then 120 drift steps on
-    # the sets of at most 4 vectors (global and coarse patch statistics
-    # and the raw sample; with the 7x7 maps' locations a step cost 2x and
-    # ended higher, 7.5 vs 6.8 at 120 steps of a 120-step teacher).
+    # DMD's short teacher, then 120 drift steps on the sets of at most 4
+    # vectors (global and coarse patch statistics, the raw sample): the
+    # 7x7 maps' per-location sets made a step about twice as dear.
     c.mae.steps = 100
     steps = 120 if a.encoder == 'teacher' else 200
     c.train.update(steps=steps, eval_every=steps // 2,

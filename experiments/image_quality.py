@@ -11,6 +11,14 @@ run cost with everything it trained first (`time/total_wall_seconds`).
   python -m experiments.image_quality --workdir runs/image_quality \
       --out results/images/quality.json
 
+`--set key=value` (repeatable) trains the chosen variants with those
+config keys changed, for trials of another length or recipe (give them
+their own --out and --workdir):
+
+  python -m experiments.image_quality --variants dmd \
+      --set dmd.regression_weight=0.25 --set model.generator.noise_dim=784 \
+      --workdir runs/iq_dmd_reg --out results/images/quality_dmd_reg.json
+
 Resumable: finished variants are read back from `--out` and skipped, and
 an interrupted run resumes in its workdir. Each variant's sample grid is
 copied to `results/images/figures/<variant>.png`.
@@ -18,6 +26,7 @@ copied to `results/images/figures/<variant>.png`.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -26,9 +35,8 @@ import ml_collections
 from absl import app
 from absl import flags
 
-from drift_jax import methods
-from drift_jax.config import config_lib
 from drift_jax.data import datasets
+from drift_jax.studies import suite as suite_lib
 from drift_jax.train import prerequisites
 from drift_jax.train import runner
 from drift_jax.train import workdir as workdir_lib
@@ -54,17 +62,39 @@ _VARIANTS = flags.DEFINE_list('variants', list(VARIANTS),
                               f'Which of {list(VARIANTS)}.')
 _SEED = flags.DEFINE_integer('seed', 0, 'The runs\' seed.')
 _SMOKE = flags.DEFINE_bool('runlocal', False, 'Tiny sizes (a test).')
+_SET = flags.DEFINE_multi_string(
+    'set', [], 'key=value: a config key of every variant trained (dotted '
+    'path; the value a Python literal, else a string). Repeatable.')
 
 
-def _config(arg):
+def _overrides() -> dict:
+  """--set as {dotted key: value}."""
+  out = {}
+  for item in _SET.value:
+    key, sep, text = item.partition('=')
+    if not sep or not key:
+      raise app.UsageError(f'--set: expected key=value, got {item!r}.')
+    try:
+      out[key] = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      out[key] = text
+  return out
+
+
+def _config(arg, overrides=None):
+  """The variant's finalized config (the method's own defaults, DMD's
+  length among them, on every key `overrides` leaves alone)."""
   extra = ',runlocal' if _SMOKE.value else ''
-  c = config_lib.load_config_file(f'configs/fashion_mnist.py:{arg}{extra}')
-  c.seed = _SEED.value
-  return methods.finalize(c)  # the method's own defaults (DMD's length)
+  try:
+    return suite_lib.config_with_overrides(
+        f'configs/fashion_mnist.py:{arg}{extra}',
+        {**(overrides or {}), 'seed': _SEED.value})
+  except (KeyError, TypeError, ValueError) as error:
+    raise app.UsageError(f'--set: {error}') from None
 
 
 def _shared_classifier(workdir):
-  """The evaluation classifier every variant scores with."""
+  """The evaluation classifier every variant scores with (no --set)."""
   student = _config('method=drifting')  # finalized
   request = prerequisites.eval_classifier(student, datasets.for_run(student))
   directory = os.path.join(workdir, 'classifier')
@@ -106,7 +136,7 @@ def _record(summary):
 def _run_variant(name, classifier_dir, figures):
   """Trains variant `name`, scores it at its initialisation, copies its
   sample grid; returns its results entry."""
-  config = _config(VARIANTS[name])
+  config = _config(VARIANTS[name], _overrides())
   config.eval.classifier = classifier_dir
   trained_dir = os.path.join(_WORKDIR.value, name)
   trained = runner.train_and_evaluate(config, trained_dir)
@@ -117,6 +147,7 @@ def _run_variant(name, classifier_dir, figures):
   shutil.copyfile(os.path.join(trained_dir, 'samples.png'),
                   os.path.join(figures, f'{name}.png'))
   return {'config': VARIANTS[name], 'seed': _SEED.value,
+          'set': _SET.value,
           'trained': _record(trained), 'initialisation': _record(initial),
           'fd_improvement': (initial['eval/feature_fd']
                              / trained['eval/feature_fd'])}
