@@ -85,11 +85,15 @@ def _config(arg, overrides=None):
   """The variant's finalized config (the method's own defaults, DMD's
   length among them, on every key `overrides` leaves alone)."""
   extra = ',runlocal' if _SMOKE.value else ''
+  spec = f'configs/fashion_mnist.py:{arg}{extra}'
+  if not overrides:
+    return suite_lib.config_with_overrides(spec, {'seed': _SEED.value})
   try:
     return suite_lib.config_with_overrides(
-        f'configs/fashion_mnist.py:{arg}{extra}',
-        {**(overrides or {}), 'seed': _SEED.value})
+        spec, {**overrides, 'seed': _SEED.value})
   except (KeyError, TypeError, ValueError) as error:
+    # Blamed on --set only when it was given: a fault of the config file
+    # itself keeps its own message (the branch above).
     raise app.UsageError(f'--set: {error}') from None
 
 
