@@ -31,6 +31,13 @@ def test_only_numeric_axes_are_ordered_and_steps_follow_their_spacing():
   assert edges.step_beyond([1e-3, 3e-3], 1) == pytest.approx(9e-3)
   assert edges.step_beyond([1e-3, 3e-3], -1) == pytest.approx(1e-3 / 3)
   assert edges.step_beyond([-1.2, -0.4], 1) == pytest.approx(0.4)
+  # An integer axis (Sinkhorn iterations) extends by integers: 90, not
+  # 90.0, which an int config field refuses.
+  assert type(edges.step_beyond([10, 30], 1)) is int
+  assert edges.step_beyond([10, 30], 1) == 90
+  assert edges.step_beyond([10, 30], -1) == 3
+  assert edges.step_beyond([1, 2], -1) == 1  # a count stays positive
+  assert edges.step_beyond([2, 3], 1) == 4  # 4.5 rounds to the even 4
   assert edges.ordered_axes({'name': 'x', 'search': [{'a': 1}]}) == {}
 
 

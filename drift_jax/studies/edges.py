@@ -36,13 +36,26 @@ def ordered_axes(method) -> dict[str, list]:
 
 
 def step_beyond(values, direction: int) -> float:
-  """The next value past the low (-1) or high (+1) end of `values`."""
+  """The next value past the low (-1) or high (+1) end of `values`.
+
+  An axis of integers (iteration counts, sizes) stays integer: the step
+  is rounded, and moved one further when rounding lands on the edge, so
+  an int config field never receives a float such as 90.0."""
   values = sorted(values)
   edge, neighbour = ((values[-1], values[-2]) if direction > 0
                      else (values[0], values[1]))
   if all(v > 0 for v in values):
-    return edge * (edge / neighbour)
-  return edge + (edge - neighbour)
+    beyond = edge * (edge / neighbour)
+  else:
+    beyond = edge + (edge - neighbour)
+  if not all(isinstance(v, numbers.Integral) for v in values):
+    return beyond
+  beyond = round(beyond)
+  if beyond == edge:
+    beyond = edge + direction
+  if all(v > 0 for v in values):
+    beyond = max(beyond, 1)  # a positive axis (a count) stays positive
+  return beyond
 
 
 def _edge_moves(method, points, chosen, limit):
