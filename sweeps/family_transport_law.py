@@ -23,6 +23,17 @@ masses are evaluated every 50 steps on 2,000 samples.
   python -m experiments.family --sections transport_law
 """
 
+import importlib.util
+import os
+
+# The mass-transport sweep's set-up, read from its file (sweeps are loaded
+# by path, not imported as a package), so the two cannot drift apart.
+_spec = importlib.util.spec_from_file_location(
+    '_mass_transport',
+    os.path.join(os.path.dirname(__file__), 'family_mass_transport.py'))
+_mass_transport = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_mass_transport)
+
 SEPARATION = 2.0
 RATIOS = {'nw': (8, 9, 10, 11, 12, 13),
           'bidirectional': (16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36)}
@@ -41,10 +52,7 @@ def get_sweep():
       'overrides': {'train.steps': 3000, 'train.eval_every': 50,
                     'train.checkpoint_every': 1000,
                     'eval.num_samples': 2000,
-                    'train.batch_size': 512, 'train.gen_batch_size': 512,
-                    'field.normalize_drift': True,
-                    'model.generator.init_offset': (1.0, 0.0),
-                    'model.generator.init_scale': 0.1},
+                    **_mass_transport.START_ON_ONE_MODE},
       'grid': {'setting': _settings()},
       'seeds': 3,
       'plot_metrics': ('eval/min_mode_mass',),
