@@ -9,7 +9,10 @@ Per generator update:
    indices (DMD Eq. 7-8; `losses.dmd_direction`), and the loss
    1/2 mean ||x - sg(x + V)||^2, optionally plus DMD's regression loss
    lambda_reg |G(z_reg) - y_reg|^2 on noise/teacher-ODE pairs (DMD Eq. 9,
-   with L2 instead of LPIPS as DMD's own CIFAR ablation).
+   with L2 instead of LPIPS as DMD's own CIFAR ablation);
+3. optionally DMD2's GAN term (`dmd_gan`: a classifier head on D_fake's
+   middle hidden map, trained with D_fake on noised real against noised
+   generated images; `dmd.gan_gen_weight`, `dmd.gan_disc_weight`).
 
 The generator is `model.generator` (`dmd.generator='network'`), or, as in
 DMD2, the teacher's own network evaluated at sigma_max on noise of the
@@ -52,6 +55,7 @@ from drift_jax.config import config_lib
 from drift_jax.data import datasets as data_lib
 from drift_jax.methods import common
 from drift_jax.methods import diffusion
+from drift_jax.methods import dmd_gan
 from drift_jax.methods.context import Prerequisite
 from drift_jax.methods.context import RunContext
 from drift_jax.methods.context import Teacher
@@ -76,13 +80,16 @@ CONFIG = {
     # student's eval.num_samples); its multi-step sampler can cost as much
     # as a third of a short run, and only reports on the teacher.
     # teacher_batch_size: the teacher run's batch (0: train.batch_size).
+    # gan_gen_weight, gan_disc_weight: DMD2's GAN term on the generator
+    # and on D_fake with its head (`dmd_gan`; 0: off).
     'dmd': dict(teacher=ORACLE, teacher_steps=5000, teacher_share=0.5,
                 teacher_eval_samples=0, teacher_batch_size=0,
                 denoisers='network', generator='network',
                 fake_init='teacher', fake_steps_per_gen=5, fake_lr=0.0,
                 num_sigmas=1000, min_frac=0.02, max_frac=0.98, noised=True,
                 fixed_sigma=0.0, normalize=True, regression_weight=0.0,
-                regression_pairs=4096, regression_batch=256),
+                regression_pairs=4096, regression_batch=256,
+                gan_gen_weight=0.0, gan_disc_weight=0.0),
 }
 
 SMOKE = {'dmd': dict(teacher_steps=6, fake_steps_per_gen=2,
@@ -126,10 +133,33 @@ def validate(config) -> None:
   if d.denoisers == 'kde' and d.regression_weight > 0:
     raise ValueError('`dmd.regression_weight` > 0 needs a network teacher, '
                      "not dmd.denoisers='kde'.")
+  _validate_gan(config)
   if config.conditional.enabled and (d.denoisers == 'kde'
                                      or d.regression_weight > 0):
     raise ValueError("Class-conditional DMD needs dmd.denoisers='network' "
                      'and dmd.regression_weight=0.')
+
+
+def _validate_gan(config) -> None:
+  d = config.dmd
+  gen_w, disc_w = d.get('gan_gen_weight', 0.0), d.get('gan_disc_weight', 0.0)
+  if gen_w < 0 or disc_w < 0:
+    raise ValueError(f'`dmd.gan_gen_weight` and `dmd.gan_disc_weight` must '
+                     f'be >= 0, got {gen_w} and {disc_w}.')
+  if gen_w == 0 and disc_w == 0:
+    return
+  if gen_w == 0 or disc_w == 0:
+    raise ValueError('DMD2\'s GAN term needs both `dmd.gan_gen_weight` and '
+                     f'`dmd.gan_disc_weight` > 0 (got {gen_w} and {disc_w}): '
+                     'an untrained head, or one the generator never reads, '
+                     'adds nothing.')
+  if d.denoisers != 'network' or config.model.denoiser.name not in (
+      'unet', 'dit'):
+    raise ValueError(
+        "DMD2's GAN term reads D_fake's hidden maps: it needs "
+        "dmd.denoisers='network' and an image denoiser "
+        "(model.denoiser.name='unet' or 'dit'), got "
+        f'{d.denoisers!r} and {config.model.denoiser.name!r}.')
 
 
 def teacher_config(config):
@@ -172,6 +202,7 @@ class DMDSpec:
   """Everything a DMD step needs, built once from config and context."""
   gen: common.Network | TeacherGenerator
   fake: common.Network
+  gan_head: common.Network | None  # DMD2's GAN head (None: no GAN term)
   teacher: Teacher | None
   fake_from_teacher: bool
   gen_from_teacher: bool
@@ -187,6 +218,8 @@ class DMDSpec:
   fake_steps: int
   regression_weight: float
   regression_batch: int
+  gan_gen_weight: float
+  gan_disc_weight: float
   sigma_data: float
   noise_dim: int
   gen_batch: int
@@ -230,8 +263,12 @@ def make_spec(config, ctx: RunContext) -> DMDSpec:
         gen_config, ctx.dim, rngs, image_shape=ctx.image_shape,
         num_classes=ctx.num_classes))
   steps, gen_batch = config.train.steps, config.train.gen_batch_size
+  gan = cfg.get('gan_gen_weight', 0.0) > 0
   return DMDSpec(
       gen=gen, fake=fake, teacher=teacher,
+      gan_head=dmd_gan.make_head(fake, ctx.dim) if gan else None,
+      gan_gen_weight=cfg.get('gan_gen_weight', 0.0),
+      gan_disc_weight=cfg.get('gan_disc_weight', 0.0),
       fake_from_teacher=_fake_from_teacher(cfg, teacher, fake, use_kde),
       gen_from_teacher=gen_from_teacher,
       tx_gen=common.make_optimizer(config.optim, total_steps=steps),
@@ -326,6 +363,10 @@ def init(spec: DMDSpec, key):
     if spec.fake_from_teacher:
       fake_params = spec.teacher.params  # DMD: D_fake starts as the teacher
     state['fake'] = common.net_state(fake_params, spec.tx_fake, ema=False)
+  if spec.gan_head is not None:
+    state['gan_head'] = common.net_state(
+        spec.gan_head.init(jax.random.fold_in(key, 2)), spec.tx_fake,
+        ema=False)
   return state
 
 
@@ -341,8 +382,11 @@ def draw_noise(spec: DMDSpec, key):
                                 spec.mesh)
 
 
-def fake_update(spec: DMDSpec, fake_state, gen_params, key):
-  """One denoising-score-matching step of D_fake on sg(G(z))."""
+def fake_update(spec: DMDSpec, fake_state, gen_params, key, gan=None):
+  """One denoising-score-matching step of D_fake on sg(G(z)) ->
+  (fake_state, its loss, head_state). With `gan` = (head_state, real
+  [B, D], real labels or None), DMD2's discriminator loss joins it, and
+  D_fake and the head step together."""
   k_z, k_sigma, k_eps = jax.random.split(key, 3)
   x0 = lax.stop_gradient(spec.gen.apply(gen_params, draw_noise(spec, k_z),
                                         **_gen_cond(spec)))
@@ -354,8 +398,40 @@ def fake_update(spec: DMDSpec, fake_state, gen_params, key):
         spec.fake.apply(params, x_t, sigma, labels=spec.gen_labels), x0,
         sigma, spec.sigma_data)
 
-  loss, grads = jax.value_and_grad(loss_fn)(fake_state['params'])
-  return common.apply_gradients(fake_state, grads, spec.tx_fake), loss
+  if gan is None:
+    loss, grads = jax.value_and_grad(loss_fn)(fake_state['params'])
+    return common.apply_gradients(fake_state, grads, spec.tx_fake), loss, None
+  head_state, real, real_labels = gan
+  real_t, real_sigma = _noised(spec, real, jax.random.fold_in(key, 3))
+
+  def with_gan(params):
+    fake_params, head_params = params
+    d = functools.partial(dmd_gan.logits, spec.fake, spec.gan_head,
+                          fake_params, head_params)
+    gan_loss = dmd_gan.discriminator_loss(
+        d(real_t, real_sigma, real_labels), d(x_t, sigma, spec.gen_labels))
+    dsm = loss_fn(fake_params)
+    return dsm + spec.gan_disc_weight * gan_loss, dsm
+
+  (_, loss), (fake_grads, head_grads) = jax.value_and_grad(
+      with_gan, has_aux=True)((fake_state['params'], head_state['params']))
+  return (common.apply_gradients(fake_state, fake_grads, spec.tx_fake), loss,
+          common.apply_gradients(head_state, head_grads, spec.tx_fake))
+
+
+def _noised(spec: DMDSpec, x, key):
+  """(x + sigma eps, sigma), sigma uniform over the grid's indices."""
+  k_sigma, k_eps = jax.random.split(key)
+  sigma = noise_lib.sample_grid_sigmas(k_sigma, x.shape[0], spec.grid)
+  return x + sigma[:, None] * jax.random.normal(k_eps, x.shape), sigma
+
+
+def generator_gan_loss(spec: DMDSpec, state, x, key):
+  """DMD2's generator GAN loss on generated x (D_fake and head fixed)."""
+  x_t, sigma = _noised(spec, x, key)
+  return dmd_gan.generator_loss(dmd_gan.logits(
+      spec.fake, spec.gan_head, state['fake']['params'],
+      state['gan_head']['params'], x_t, sigma, spec.gen_labels))
 
 
 def denoisers(spec: DMDSpec, state, constants, batch, x):
@@ -387,12 +463,16 @@ def direction(spec: DMDSpec, state, constants, batch, x, key):
                               normalize=spec.normalize)
 
 
-def _fake_updates(spec: DMDSpec, state, key):
+def _fake_updates(spec: DMDSpec, state, key, real, real_labels):
+  """`fake_steps` updates -> (fake_state, head_state or None, last loss)."""
   def body(i, carry):
-    fake_state, _ = carry
-    return fake_update(spec, fake_state, state['gen']['params'],
-                       jax.random.fold_in(key, i))
-  carry = (state['fake'], jnp.zeros(()))
+    fake_state, head_state, _ = carry
+    gan = None if head_state is None else (head_state, real, real_labels)
+    fake_state, loss, head_state = fake_update(
+        spec, fake_state, state['gen']['params'], jax.random.fold_in(key, i),
+        gan)
+    return fake_state, head_state, loss
+  carry = (state['fake'], state.get('gan_head'), jnp.zeros(()))
   if spec.unroll:
     # A Python loop: `fori_loop(unroll=True)` of one trip still emits a
     # while loop (JAX 0.10), in which XLA:CPU ran the U-Net ~5x slower
@@ -405,13 +485,17 @@ def _fake_updates(spec: DMDSpec, state, key):
 
 def train_step(spec: DMDSpec, state, constants, batch, key, step=0):
   del step  # DMD has no schedule
-  # The data batch's labels are not needed: generated labels are fixed.
-  batch, _ = common.split_batch(batch)
+  # The data batch's labels reach only the GAN head's real side: generated
+  # labels are fixed.
+  batch, real_labels = common.split_batch(batch)
   k_fake, k_dir, k_reg = (jax.random.fold_in(key, i) for i in (1, 2, 3))
   metrics = {}
   if not spec.use_kde:
-    fake_state, fake_loss = _fake_updates(spec, state, k_fake)
+    fake_state, head_state, fake_loss = _fake_updates(
+        spec, state, k_fake, batch, real_labels)
     state = {**state, 'fake': fake_state}
+    if head_state is not None:
+      state['gan_head'] = head_state
     metrics['train/fake_loss'] = fake_loss
   z = draw_noise(spec, key)
 
@@ -419,18 +503,23 @@ def train_step(spec: DMDSpec, state, constants, batch, key, step=0):
     x = spec.gen.apply(params, z, **_gen_cond(spec))
     v = direction(spec, state, constants, batch, x, k_dir)
     dm = losses.drift_loss(x, v)
+    aux = {'train/dm_loss': dm, 'train/regression_loss': jnp.zeros(())}
+    if spec.gan_head is not None:
+      aux['train/gan_loss'] = generator_gan_loss(
+          spec, state, x, jax.random.fold_in(key, 4))
+      dm = dm + spec.gan_gen_weight * aux['train/gan_loss']
     if spec.regression_weight <= 0:
-      return dm, (dm, jnp.zeros(()))
-    reg = regression_loss(spec.gen, params, constants['regression'], k_reg,
-                          spec.regression_batch)
-    return dm + spec.regression_weight * reg, (dm, reg)
+      return dm, aux
+    aux['train/regression_loss'] = regression_loss(
+        spec.gen, params, constants['regression'], k_reg,
+        spec.regression_batch)
+    return dm + spec.regression_weight * aux['train/regression_loss'], aux
 
-  (loss, (dm, reg)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+  (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state['gen']['params'])
   new_gen = common.apply_gradients(state['gen'], grads, spec.tx_gen,
                                    spec.ema_decay)
-  metrics.update({'train/loss': loss, 'train/dm_loss': dm,
-                  'train/regression_loss': reg})
+  metrics.update({'train/loss': loss, **aux})
   return {**state, 'gen': new_gen}, metrics
 
 
