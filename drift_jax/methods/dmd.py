@@ -402,6 +402,10 @@ def fake_update(spec: DMDSpec, fake_state, gen_params, key, gan=None):
     loss, grads = jax.value_and_grad(loss_fn)(fake_state['params'])
     return common.apply_gradients(fake_state, grads, spec.tx_fake), loss, None
   head_state, real, real_labels = gan
+  # As many real images as generated ones (DMD2's batches are equal): the
+  # head's real side costs no more than its generated side.
+  real = real[:spec.gen_batch]
+  real_labels = None if real_labels is None else real_labels[:spec.gen_batch]
   real_t, real_sigma = _noised(spec, real, jax.random.fold_in(key, 3))
 
   def with_gan(params):
