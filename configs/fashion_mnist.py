@@ -118,9 +118,10 @@ def get_config(arg=None):
   drifting.authors_field_recipe(c)
   # Lengths for at most 10 minutes each on the 2-core CPU, prerequisites
   # and evaluations included (`experiments.image_quality` measures them):
-  # the U-Net teacher takes 1.55 s a step and ~100 s to evaluate (Heun
-  # sampling of 1,000 images), DMD's generator about 9 s a step with its 5
-  # fake updates; feature-space drifting steps cost several pixel steps.
+  # the U-Net teacher takes 1.55 s a step at 200 images and ~100 s to
+  # evaluate (Heun sampling of 1,000 images), DMD's generator about 9 s a
+  # step at 200 with its 5 fake updates (`_dmd_defaults` for its own);
+  # feature-space drifting steps cost several pixel steps.
   # Drifting on pixels: 400 steps (600 took ~1.1 s a step, 670 s).
   c.train.update(steps=400, batch_size=200, gen_batch_size=200,
                  ema_decay=0.999, eval_every=300, checkpoint_every=300,
@@ -132,7 +133,8 @@ def get_config(arg=None):
     drifting.leaderboard_defaults(c)
   c.diffusion.sigma_max = 10.0  # pixels in [-1, 1]
   c.dmd.update(teacher='train', teacher_steps=600)
-  # DMD: the teacher of `_short_teacher`, then 100 generator steps of 64.
+  # DMD by override (the images suite): `_short_teacher`'s length, then
+  # 100 generator steps; `method=dmd` itself: `_dmd_defaults`.
   c.defaults_by_method.dmd = {
       'train': {'steps': 100, 'eval_every': 50, 'checkpoint_every': 50},
       'dmd': {'teacher_steps': SHORT_TEACHER_STEPS}}
