@@ -71,9 +71,10 @@ def _dmd_defaults(c):
   found to improve most within 10 minutes of the 2-core CPU
   (`experiments.image_quality --variants dmd --set ...` trials, README):
   - teacher and D_fake a U-Net of widths (16, 32, 64): the teacher trains
-    1,000 steps of 64 images in ~170 s (Heun FD 3.5 on 500 samples,
-    better than the (32, 64, 128) U-Net's 3.8 after 600 steps, ~250 s),
-    and a generator step with its 5 fake updates costs ~0.9 s, not ~2.8;
+    1,000 steps of 64 images in 162 s (Heun FD 3.5 on 500 samples; the
+    (32, 64, 128) U-Net took 208 s for 500 such steps and scored 3.8
+    after 600), and 300 generator steps with 5 fake updates each took
+    418 s with two evaluations (100 of the larger U-Net's took 286 s);
   - 300 generator steps of 64 (the FD fell 6.96, 6.39, 5.92 at steps 100,
     200, 300; lr 2e-3 or 5e-4 did worse, and 2 or 1 fake updates a step);
   - the DMD direction's sigma from the grid's upper 60 % of indices
