@@ -85,9 +85,11 @@ def _dmd_defaults(c):
   sets `method=dmd` on the drifting config) keeps `defaults_by_method`'s
   shorter set-up, which its committed results were trained with."""
   c.model.denoiser.channels = (16, 32, 64)
-  c.dmd.update(teacher_steps=1000, teacher_batch_size=64,
-               teacher_eval_samples=200, min_frac=0.4)
+  c.dmd.update(teacher_batch_size=64, teacher_eval_samples=200,
+               min_frac=0.4)
   c.train.gen_batch_size = 64
+  # The lengths as `method=dmd`'s defaults (they replace the override
+  # route's), so command-line keys still win over them.
   c.defaults_by_method.dmd = {
       'train': {'steps': 300, 'eval_every': 150, 'checkpoint_every': 150},
       'dmd': {'teacher_steps': 1000}}

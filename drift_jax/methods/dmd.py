@@ -263,11 +263,12 @@ def make_spec(config, ctx: RunContext) -> DMDSpec:
         gen_config, ctx.dim, rngs, image_shape=ctx.image_shape,
         num_classes=ctx.num_classes))
   steps, gen_batch = config.train.steps, config.train.gen_batch_size
-  gan = cfg.get('gan_gen_weight', 0.0) > 0
+  gan_gen_weight = cfg.get('gan_gen_weight', 0.0)
   return DMDSpec(
       gen=gen, fake=fake, teacher=teacher,
-      gan_head=dmd_gan.make_head(fake, ctx.dim) if gan else None,
-      gan_gen_weight=cfg.get('gan_gen_weight', 0.0),
+      gan_head=(dmd_gan.make_head(fake, ctx.dim) if gan_gen_weight > 0
+                else None),
+      gan_gen_weight=gan_gen_weight,
       gan_disc_weight=cfg.get('gan_disc_weight', 0.0),
       fake_from_teacher=_fake_from_teacher(cfg, teacher, fake, use_kde),
       gen_from_teacher=gen_from_teacher,
@@ -390,8 +391,7 @@ def fake_update(spec: DMDSpec, fake_state, gen_params, key, gan=None):
   k_z, k_sigma, k_eps = jax.random.split(key, 3)
   x0 = lax.stop_gradient(spec.gen.apply(gen_params, draw_noise(spec, k_z),
                                         **_gen_cond(spec)))
-  sigma = noise_lib.sample_grid_sigmas(k_sigma, spec.gen_batch, spec.grid)
-  x_t = x0 + sigma[:, None] * jax.random.normal(k_eps, x0.shape)
+  x_t, sigma = _noised(spec, x0, k_sigma, k_eps)
 
   def loss_fn(params):
     return losses.denoising_loss(
@@ -406,7 +406,8 @@ def fake_update(spec: DMDSpec, fake_state, gen_params, key, gan=None):
   # head's real side costs no more than its generated side.
   real = real[:spec.gen_batch]
   real_labels = None if real_labels is None else real_labels[:spec.gen_batch]
-  real_t, real_sigma = _noised(spec, real, jax.random.fold_in(key, 3))
+  real_t, real_sigma = _noised(
+      spec, real, *jax.random.split(jax.random.fold_in(key, 3)))
 
   def with_gan(params):
     fake_params, head_params = params
@@ -423,16 +424,16 @@ def fake_update(spec: DMDSpec, fake_state, gen_params, key, gan=None):
           common.apply_gradients(head_state, head_grads, spec.tx_fake))
 
 
-def _noised(spec: DMDSpec, x, key):
-  """(x + sigma eps, sigma), sigma uniform over the grid's indices."""
-  k_sigma, k_eps = jax.random.split(key)
+def _noised(spec: DMDSpec, x, k_sigma, k_eps):
+  """(x + sigma eps, sigma), sigma uniform over the grid's indices: what
+  D_fake is trained on, and what the GAN head reads."""
   sigma = noise_lib.sample_grid_sigmas(k_sigma, x.shape[0], spec.grid)
   return x + sigma[:, None] * jax.random.normal(k_eps, x.shape), sigma
 
 
 def generator_gan_loss(spec: DMDSpec, state, x, key):
   """DMD2's generator GAN loss on generated x (D_fake and head fixed)."""
-  x_t, sigma = _noised(spec, x, key)
+  x_t, sigma = _noised(spec, x, *jax.random.split(key))
   return dmd_gan.generator_loss(dmd_gan.logits(
       spec.fake, spec.gan_head, state['fake']['params'],
       state['gan_head']['params'], x_t, sigma, spec.gen_labels))

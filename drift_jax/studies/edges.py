@@ -44,7 +44,8 @@ def step_beyond(values, direction: int) -> float:
   values = sorted(values)
   edge, neighbour = ((values[-1], values[-2]) if direction > 0
                      else (values[0], values[1]))
-  if all(v > 0 for v in values):
+  positive = all(v > 0 for v in values)
+  if positive:
     beyond = edge * (edge / neighbour)
   else:
     beyond = edge + (edge - neighbour)
@@ -53,7 +54,7 @@ def step_beyond(values, direction: int) -> float:
   beyond = round(beyond)
   if beyond == edge:
     beyond = edge + direction
-  if all(v > 0 for v in values):
+  if positive:
     beyond = max(beyond, 1)  # a positive axis (a count) stays positive
   return beyond
 
