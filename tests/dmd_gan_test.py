@@ -9,36 +9,23 @@ import numpy as np
 import optax
 import pytest
 
-from drift_jax import methods
 from drift_jax.methods import diffusion
 from drift_jax.methods import dmd
 from drift_jax.methods import dmd_gan
-from drift_jax.methods.context import RunContext
-from drift_jax.parallel import sharding as parallel
+from tests import runner_helpers
 
 SHAPE = (8, 8, 1)
 DIM = 64
 
 
 def _config(**dmd_keys):
-  c = methods.base_config()
-  methods.runlocal(c)
-  c.update_from_flattened_dict({
-      'method': 'dmd', 'dmd.teacher': '/unused', 'dmd.fake_init': 'scratch',
-      'dmd.fake_steps_per_gen': 2, 'model.generator.noise_dim': 4,
-      'model.generator.name': 'conv', 'model.generator.channels': (4, 4),
-      'model.denoiser.name': 'unet', 'model.denoiser.channels': (4, 8, 16),
+  return runner_helpers.tiny_image_dmd_config(**{
+      'dmd.fake_steps_per_gen': 2, 'model.denoiser.channels': (4, 8, 16),
       **{f'dmd.{k}': v for k, v in dmd_keys.items()}})
-  c.train.gen_batch_size = 4
-  return c
 
 
 def _method(c):
-  den = diffusion.make_denoiser_net(c, DIM, image_shape=SHAPE)
-  teacher = dmd.Teacher(den.apply, den.init(jax.random.key(7)))
-  ctx = RunContext(dim=DIM, mesh=parallel.make_mesh(1), image_shape=SHAPE,
-                   prerequisites={'teacher': teacher})
-  return dmd.make(c, ctx), den
+  return runner_helpers.tiny_image_dmd(c)
 
 
 def test_the_head_reads_the_unet_bottleneck():

@@ -17,6 +17,7 @@ from drift_jax.methods.context import RunContext
 from drift_jax.parallel import sharding as parallel
 from drift_jax.theory import distributions
 from drift_jax.train import prerequisites
+from tests import runner_helpers
 
 SIGMA = 0.3
 
@@ -273,20 +274,10 @@ def test_dmd_on_images_runs_its_fake_updates_without_a_device_loop(
   """On images DMD's fake-denoiser updates are unrolled, one trip
   included: JAX keeps a while loop for `fori_loop(0, 1, unroll=True)`,
   and XLA:CPU runs convolutions inside one several times slower."""
-  c = methods.base_config()
-  methods.runlocal(c)
-  c.update_from_flattened_dict({
-      'method': 'dmd', 'dmd.teacher': '/unused', 'dmd.fake_init': 'scratch',
-      'dmd.fake_steps_per_gen': fake_steps, 'model.generator.noise_dim': 4,
-      'model.generator.name': 'conv', 'model.generator.channels': (4, 4),
-      'model.denoiser.name': 'unet', 'model.denoiser.channels': (4, 8)})
-  c.train.gen_batch_size = 4
-  ctx_kwargs = dict(dim=64, mesh=parallel.make_mesh(1),
-                    image_shape=(8, 8, 1))
-  den = diffusion.make_denoiser_net(c, 64, image_shape=(8, 8, 1))
-  teacher = dmd.Teacher(den.apply, den.init(jax.random.key(7)))
-  ctx = RunContext(prerequisites={'teacher': teacher}, **ctx_kwargs)
-  method = dmd.make(c, ctx)
+  method, _ = runner_helpers.tiny_image_dmd(
+      runner_helpers.tiny_image_dmd_config(**{
+          'dmd.fake_steps_per_gen': fake_steps,
+          'model.denoiser.channels': (4, 8)}))
   state = method.init(jax.random.key(0))
   batch = jnp.zeros((4, 64))
 

@@ -1,11 +1,20 @@
 """Shared helpers for the tests: tiny configs, configs loaded as absl does,
 metric readers."""
 
+import math
+
+import jax
 from absl import flags
 from ml_collections import config_flags
 
 from drift_jax import methods
+from drift_jax.methods import diffusion
+from drift_jax.methods import dmd
+from drift_jax.methods.context import RunContext
+from drift_jax.parallel import sharding as parallel
 from drift_jax.train import reporting
+
+TINY_IMAGE_SHAPE = (8, 8, 1)
 
 
 def tiny_config(method='drifting', dataset='checkerboard', **train):
@@ -17,6 +26,33 @@ def tiny_config(method='drifting', dataset='checkerboard', **train):
   c.eval.plot = False
   c.train.update(train)
   return c
+
+
+def tiny_image_dmd_config(**flat_keys):
+  """A runlocal DMD config on 8x8 images: a tiny conv generator, a U-Net
+  fake denoiser from scratch, generated batches of 4; `flat_keys` (dotted)
+  on top."""
+  c = methods.base_config()
+  methods.runlocal(c)
+  c.update_from_flattened_dict({
+      'method': 'dmd', 'dmd.teacher': '/unused', 'dmd.fake_init': 'scratch',
+      'model.generator.noise_dim': 4, 'model.generator.name': 'conv',
+      'model.generator.channels': (4, 4), 'model.denoiser.name': 'unet',
+      **flat_keys})
+  c.train.gen_batch_size = 4
+  return c
+
+
+def tiny_image_dmd(c):
+  """(DMD method, its denoiser network) for `c` on 8x8 images, with a
+  randomly initialised teacher of the denoiser's architecture."""
+  dim = math.prod(TINY_IMAGE_SHAPE)
+  den = diffusion.make_denoiser_net(c, dim, image_shape=TINY_IMAGE_SHAPE)
+  teacher = dmd.Teacher(den.apply, den.init(jax.random.key(7)))
+  ctx = RunContext(dim=dim, mesh=parallel.make_mesh(1),
+                   image_shape=TINY_IMAGE_SHAPE,
+                   prerequisites={'teacher': teacher})
+  return dmd.make(c, ctx), den
 
 
 def losses(workdir):
