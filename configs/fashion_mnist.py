@@ -70,21 +70,22 @@ def _dmd_defaults(c):
   """DMD's own default (`method=dmd` in the config argument), the one
   found to improve most within 10 minutes of the 2-core CPU
   (`experiments.image_quality --variants dmd --set ...` trials, README):
-  - teacher and D_fake a U-Net of widths (16, 32, 64): the teacher trains
-    1,000 steps of 64 images in 162 s (Heun FD 3.5 on 500 samples; the
-    (32, 64, 128) U-Net took 208 s for 500 such steps and scored 3.8
-    after 600), and 300 generator steps with 5 fake updates each took
-    418 s with two evaluations (100 of the larger U-Net's took 286 s);
-  - 300 generator steps of 64 (the FD fell 6.96, 6.39, 5.92 at steps 100,
-    200, 300; lr 2e-3 or 5e-4 did worse, and 2 or 1 fake updates a step);
+  - teacher and D_fake a U-Net of widths (16, 32, 64) (the (32, 64, 128)
+    U-Net took 208 s for 500 teacher steps of 64 and 2.8 s a generator
+    step); the teacher trains 800 steps of 64 images (1,000 took 162-197
+    s, Heun FD 3.2-3.6 on 200 samples), the generator 300 steps of 64
+    with 5 fake updates each (~1.3 s a step), evaluated once at its end:
+    with 1,000 teacher steps and a midpoint evaluation the whole run took
+    605 s;
   - the DMD direction's sigma from the grid's upper 60 % of indices
     (`dmd.min_frac=0.4`: sigma >= ~0.2) instead of DMD2's 2-98 %: with
     the short teacher, whose small-sigma denoising is barely trained,
     FD 7.0 against 9.4 after 100 steps;
   - constant learning rates, as DMD2 trains (its App. B; no warm-up in
     300 steps): under the cosine decay D_fake's rate fell to 0 with the
-    generator's and stopped tracking it (FD 6.03 after 300 steps on 1,000
-    samples; 4.32 at constant rates, with the same teacher).
+    generator's and stopped tracking it (feature FD after 300 steps 6.03;
+    4.32 at constant rates with the same teacher). At cosine rates lr
+    2e-3 or 5e-4, and 2 or 1 fake updates a step, did worse.
   DMD reached by override from another method's config (the images suite
   sets `method=dmd` on the drifting config) keeps `defaults_by_method`'s
   shorter set-up, which its committed results were trained with."""
@@ -96,8 +97,8 @@ def _dmd_defaults(c):
   # The lengths as `method=dmd`'s defaults (they replace the override
   # route's), so command-line keys still win over them.
   c.defaults_by_method.dmd = {
-      'train': {'steps': 300, 'eval_every': 150, 'checkpoint_every': 150},
-      'dmd': {'teacher_steps': 1000}}
+      'train': {'steps': 300, 'eval_every': 300, 'checkpoint_every': 150},
+      'dmd': {'teacher_steps': 800}}
 
 
 def get_config(arg=None):
