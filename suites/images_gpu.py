@@ -32,5 +32,6 @@ def get_suite():
       calibration_seconds=30.0)
   suite['tasks'] = [{**suite['tasks'][0], 'config': TASK_CONFIG,
                      'overrides': SIZES, 'budget_seconds': 3600}]
-  suite['methods'] = images.methods()
+  # DMD at the task's DiT sizes, not the CPU suite's small U-Net.
+  suite['methods'] = images.methods(dmd_overrides={})
   return suite
