@@ -555,3 +555,30 @@ def test_a_key_added_to_the_schema_leaves_results_current(finished,
   store.write_json(path, stored)
   [todo] = harness.run_suite(suite, dry_run=True)
   assert todo.startswith('ring/drifting/final_seed1: stale (config_sha256')
+
+
+def test_a_cell_whose_step_changed_is_calibrated_again(finished, tmp_path):
+  """A calibration records the config it timed: a changed network (or
+  batch) makes the cell's calibration out of date, so it is measured
+  again (and its results trained again); a changed evaluation, or an
+  entry from before configs were recorded, keeps it."""
+  suite = _copy_of(finished, tmp_path)
+  task, method = suite['tasks'][0], suite['methods'][0]
+  entry = budget_lib.current_calibration(suite, task, method)
+  assert entry is not None and 'config' in entry
+  wider = copy.deepcopy(method)
+  wider['overrides']['model.generator.width'] = 2 * entry['config'][
+      'model.generator.width']
+  assert budget_lib.outdated_keys(entry, task, wider) == [
+      'model.generator.width']
+  assert budget_lib.current_calibration(suite, task, wider) is None
+  suite['methods'][0] = wider
+  todo = harness.run_suite(suite, dry_run=True)
+  assert 'ring/drifting: calibrate, then 2 tuning and 2 final runs' in todo
+  assert budget_lib.calibrate(suite, task, wider)['config'][
+      'model.generator.width'] == wider['overrides']['model.generator.width']
+  evaluated = copy.deepcopy(method)
+  evaluated['overrides']['eval.num_samples'] = 64  # not timed
+  assert budget_lib.outdated_keys(entry, task, evaluated) == []
+  legacy = {k: v for k, v in entry.items() if k != 'config'}
+  assert budget_lib.outdated_keys(legacy, task, wider) == []

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 
 from drift_jax import methods
 from drift_jax.config import config_lib
+from drift_jax.studies import provenance
 from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
 from drift_jax.train import prerequisites
@@ -217,20 +218,63 @@ def _warn_if_loaded(key: str, entry: dict) -> None:
           'machine.', flush=True)
 
 
-def calibrate(suite, task, method) -> dict:
-  """Seconds per step of the method's first search point on the task (and
-  of each prerequisite it trains, as its own run), measured once and
-  stored. The search axes must not change a step's cost (learning rates,
-  temperatures, shares): the first point's cost stands for all of them."""
-  path = store.calibration_path(suite)
-  table = store.calibration_file(suite) or {'machine': machine(), 'runs': {}}
-  key = f'{task["name"]}/{method["name"]}'
-  if key in table['runs']:
-    return table['runs'][key]
+def timed_config(task, method):
+  """The config a cell's calibration times: its first search point."""
   point = suite_lib.search_points(method)[0]
   config = suite_lib.point_config(task, method, point)
   config.eval.seed = task['eval_seed']
   config.train.progress = False
+  return config
+
+
+def _timed_keys(config) -> dict:
+  """What a calibration records of the config it timed: every resolved key
+  but the evaluation's, which a step's cost does not depend on."""
+  return {k: v for k, v in provenance.resolved_config(config).items()
+          if not k.startswith('eval.')}
+
+
+def outdated_keys(entry: dict, task, method) -> list[str]:
+  """The keys on which the config a stored calibration timed differs from
+  the cell's now (a network or batch changed: its step costs what it did
+  no longer), renamed keys mapped and keys one side lacks skipped, as for
+  results (`provenance.same_config`). [] when current, or when the entry
+  predates recording its config and cannot be checked."""
+  if 'config' not in entry:
+    return []
+  return provenance.changed_keys(entry['config'],
+                                 _timed_keys(timed_config(task, method)))
+
+
+def current_calibration(suite, task, method) -> dict | None:
+  """The cell's stored calibration, or None when there is none or it timed
+  a config that has changed since (`outdated_keys`)."""
+  entry = store.stored_calibrations(suite).get(
+      f'{task["name"]}/{method["name"]}')
+  if entry is None or outdated_keys(entry, task, method):
+    return None
+  return entry
+
+
+def calibrate(suite, task, method) -> dict:
+  """Seconds per step of the method's first search point on the task (and
+  of each prerequisite it trains, as its own run), measured once and
+  stored with the config it timed, and measured again when that config
+  changes (`outdated_keys`). The search axes must not change a step's
+  cost (learning rates, temperatures, shares): the first point's cost
+  stands for all of them."""
+  path = store.calibration_path(suite)
+  table = store.calibration_file(suite) or {'machine': machine(), 'runs': {}}
+  key = f'{task["name"]}/{method["name"]}'
+  stored = table['runs'].get(key)
+  if stored is not None:
+    changed = outdated_keys(stored, task, method)
+    if not changed:
+      return stored
+    print(f'{key}: calibrated with another config ({", ".join(changed)} '
+          'changed since); calibrating again', flush=True)
+  config = timed_config(task, method)
+  timed = _timed_keys(config)
   work = os.path.join(suite_lib.work_root(suite), 'calibration',
                       task['name'], method['name'])
   entry = {}
@@ -248,6 +292,7 @@ def calibrate(suite, task, method) -> dict:
   entry['other_busy_cores_after'] = busy_cores()
   _warn_if_loaded(key, entry)
   print(f'calibrated {key}: {entry}', flush=True)
+  entry['config'] = timed
   table = store.calibration_file(suite) or {'machine': machine(), 'runs': {}}
   table['runs'][key] = entry
   store.write_json(path, table)

@@ -175,8 +175,7 @@ def choose(results: list[dict], metric: str) -> int:
 def run_cell(suite, task, method, *, dry_run=False, classifier_dir=None):
   """Tunes one method on one task, then trains the chosen point with the
   final seeds. Returns the runs still to do (dry run) or done."""
-  calibration = store.stored_calibrations(suite).get(
-      f'{task["name"]}/{method["name"]}')
+  calibration = budget_lib.current_calibration(suite, task, method)
   if dry_run:
     suite_lib.check_cell(task, method, jax.device_count())
   if calibration is None and dry_run:

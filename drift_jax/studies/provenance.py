@@ -82,15 +82,19 @@ def differences(stored: dict, expected: dict, run, budget,
           if key in stored and stored[key] != new]
 
 
-def same_config(stored: dict | None, current: dict) -> bool:
-  """Whether a stored resolved config (flat) equals `current` on every key
-  both have, old keys renamed since mapped to their new names."""
-  if not isinstance(stored, dict):
-    return False
+def changed_keys(stored: dict, current: dict) -> list[str]:
+  """The keys both a stored resolved config (flat) and `current` have on
+  which they differ, old keys renamed since mapped to their new names."""
   renamed = methods.renamed_keys()
   old = {renamed.get(k, k): v for k, v in stored.items()}
   new = json.loads(json.dumps(current))
-  return all(old[k] == new[k] for k in set(old) & set(new))
+  return sorted(k for k in set(old) & set(new) if old[k] != new[k])
+
+
+def same_config(stored: dict | None, current: dict) -> bool:
+  """Whether a stored resolved config (flat) equals `current` on every key
+  both have (`changed_keys`)."""
+  return isinstance(stored, dict) and not changed_keys(stored, current)
 
 
 def data_row_protocol(suite, task) -> dict:
