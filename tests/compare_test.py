@@ -577,6 +577,13 @@ def test_a_cell_whose_step_changed_is_calibrated_again(finished, tmp_path):
   assert 'ring/drifting: calibrate, then 2 tuning and 2 final runs' in todo
   assert budget_lib.calibrate(suite, task, wider)['config'][
       'model.generator.width'] == wider['overrides']['model.generator.width']
+  # DMD's timing runs include its teacher's, whose checkpoints of the old
+  # config are cleared rather than refused.
+  dmd = copy.deepcopy(suite['methods'][1])
+  dmd['overrides']['model.denoiser.width'] = 2 * entry['config'][
+      'model.denoiser.width']
+  assert budget_lib.calibrate(suite, task, dmd)['config'][
+      'model.denoiser.width'] == dmd['overrides']['model.denoiser.width']
   evaluated = copy.deepcopy(method)
   evaluated['overrides']['eval.num_samples'] = 64  # not timed
   assert budget_lib.outdated_keys(entry, task, evaluated) == []

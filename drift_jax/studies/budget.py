@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import os
 import platform
+import shutil
 import time
 from collections.abc import Mapping
 
@@ -277,6 +278,10 @@ def calibrate(suite, task, method) -> dict:
   timed = _timed_keys(config)
   work = os.path.join(suite_lib.work_root(suite), 'calibration',
                       task['name'], method['name'])
+  if stored is not None:
+    # Its timing runs (a teacher among them) hold the old config's
+    # checkpoints, which the runner would refuse to continue from.
+    shutil.rmtree(work, ignore_errors=True)
   entry = {}
   start = time.perf_counter()
   seconds = suite.get('calibration_seconds', 2.0)
