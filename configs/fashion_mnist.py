@@ -66,6 +66,11 @@ def _short_teacher(c):
                teacher_eval_samples=200)
 
 
+# DMD's networks and sigma range at CPU size: `_dmd_defaults` and the
+# images suite (`suites/images.py`) both train DMD with them.
+DMD_CPU = {'model.denoiser.channels': (16, 32, 64), 'dmd.min_frac': 0.4}
+
+
 def _dmd_defaults(c):
   """DMD's own default (`method=dmd` in the config argument), the one
   found to improve most within 10 minutes of the 2-core CPU
@@ -86,12 +91,11 @@ def _dmd_defaults(c):
     generator's and stopped tracking it (feature FD after 300 steps 6.03;
     4.32 at constant rates with the same teacher). At cosine rates lr
     2e-3 or 5e-4, and 2 or 1 fake updates a step, did worse.
-  DMD reached by override from another method's config (the images suite
-  sets `method=dmd` on the drifting config) keeps `defaults_by_method`'s
-  shorter set-up, which its committed results were trained with."""
-  c.model.denoiser.channels = (16, 32, 64)
-  c.dmd.update(teacher_batch_size=64, teacher_eval_samples=200,
-               min_frac=0.4)
+  DMD reached by override from another method's config keeps
+  `defaults_by_method`'s shorter set-up; the images suite gives it
+  `DMD_CPU` (and constant rates) itself."""
+  c.update_from_flattened_dict(DMD_CPU)
+  c.dmd.update(teacher_batch_size=64, teacher_eval_samples=200)
   c.train.gen_batch_size = 64
   c.optim.schedule = 'constant'
   # The lengths as `method=dmd`'s defaults (they replace the override
@@ -142,8 +146,8 @@ def get_config(arg=None):
     drifting.leaderboard_defaults(c)
   c.diffusion.sigma_max = 10.0  # pixels in [-1, 1]
   c.dmd.update(teacher='train', teacher_steps=600)
-  # DMD by override (the images suite): `_short_teacher`'s length, then
-  # 100 generator steps; `method=dmd` itself: `_dmd_defaults`.
+  # DMD by override from another method's config: `_short_teacher`'s
+  # length, then 100 generator steps; `method=dmd` itself: `_dmd_defaults`.
   c.defaults_by_method.dmd = {
       'train': {'steps': 100, 'eval_every': 50, 'checkpoint_every': 50},
       'dmd': {'teacher_steps': SHORT_TEACHER_STEPS}}

@@ -21,6 +21,9 @@ reference's Heun sampler costs the most), calibration, the classifier and
 the data row: about 4-5 h of the 2-core CPU.
 """
 
+import importlib.util
+import os
+
 TASK_CONFIG = 'configs/fashion_mnist.py:conditional'
 # The evaluation classifier's features: FD (headline), KID, precision and
 # recall, and the accuracy and per-class FD of the intended class.
@@ -29,17 +32,23 @@ METRICS = ('eval/kid', 'eval/precision', 'eval/recall',
 ENCODER_SHARES = (0.25, 0.5)
 
 
+# The task config's module, for DMD's recipe at CPU size.
+_spec = importlib.util.spec_from_file_location(
+    '_fashion_mnist_config', os.path.join(os.path.dirname(__file__), '..',
+                                          'configs', 'fashion_mnist.py'))
+fashion_mnist = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fashion_mnist)
+
 # DMD's own recipe at CPU size, as `configs/fashion_mnist.py:method=dmd`
-# (`_dmd_defaults`) trains it: a (16, 32, 64) U-Net teacher and D_fake on
-# batches of 80 (64 there; here a multiple of the 10 classes, which a
-# conditional batch holds equally, and of 8 devices) and the DMD
-# direction's sigma from the grid's upper 60 %.
+# trains it (`DMD_CPU` there: a (16, 32, 64) U-Net teacher and D_fake, the
+# DMD direction's sigma from the grid's upper 60 %), on batches of 80 (64
+# there; here a multiple of the 10 classes, which a conditional batch holds
+# equally, and of 8 devices).
 # With the drifting config's (32, 64, 128) U-Net and batches of 200 (the
 # suite's first DMD cells, kept as *.stale), the teacher and the fake
 # updates left DMD 33 generator steps in 400 s.
-DMD_CPU = {'model.denoiser.channels': (16, 32, 64),
-           'train.gen_batch_size': 80, 'dmd.teacher_batch_size': 80,
-           'dmd.min_frac': 0.4}
+DMD_CPU = {**fashion_mnist.DMD_CPU, 'train.gen_batch_size': 80,
+           'dmd.teacher_batch_size': 80}
 
 
 def methods(encoder_overrides=None, dmd_overrides=None):
