@@ -152,6 +152,7 @@ def get_suite():
       'results': 'results/core_v2',
       'workdir': 'runs/core_v2',
       'report': 'docs/leaderboard_v2.md',
+      'previous': 'suites/core.py',
       'figures': 'docs/figures/leaderboard_v2',
       'tasks': _tasks(),
       'methods': _methods(),

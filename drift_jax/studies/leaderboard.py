@@ -26,6 +26,7 @@ import numpy as np
 from drift_jax import evaluators
 from drift_jax import stats
 from drift_jax.studies import budget_report
+from drift_jax.studies import changes
 from drift_jax.studies import edges
 from drift_jax.studies import harness
 from drift_jax.studies import provenance
@@ -451,6 +452,15 @@ def summary_section(suite, table) -> list[str]:
   return lines
 
 
+def changes_section(suite, table) -> list[str]:
+  """What moved from the suite this one replaces (`previous`), from both
+  suites' stored results (`studies/changes.py`)."""
+  if not suite.get('previous'):
+    return []
+  previous = suite_lib.load_suite(suite['previous'])
+  return changes.section(suite, table, previous, load(previous))
+
+
 def write(suite) -> str:
   """Writes the leaderboard (and its figures) and returns its path."""
   table = load(suite)
@@ -490,6 +500,7 @@ def write(suite) -> str:
       lines += task_section(suite, task, table, figures_rel)
   lines += default_section(suite, table)
   lines += budget_report.budget_section(suite, table)
+  lines += changes_section(suite, table)
   os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
   with open(path, 'w') as f:
     f.write('\n'.join(lines) + '\n')

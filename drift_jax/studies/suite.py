@@ -22,7 +22,9 @@ SUITE_KEYS = {'name', 'tasks', 'methods', 'search_points', 'final_seeds',
               'tuning_seed', 'floor_draws', 'data_draws', 'evals_per_run',
               'calibration_seconds', 'results', 'workdir', 'report',
               'figures', 'title', 'notes', 'default_method', 'finalists',
-              'extend_edges', 'tuning_seeds'}
+              'extend_edges', 'tuning_seeds', 'previous'}
+# previous: the path of the suite file this one replaces (its leaderboard
+# gains a "What changed" section, `studies/changes.py`).
 # finalists: {'seeds': the finalists' test seeds (a superset of
 # final_seeds), 'always': method names, 'best_rivals': how many of the
 # other one-step methods, best on validation, join them}.

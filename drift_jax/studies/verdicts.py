@@ -16,6 +16,7 @@ gives the ratios the data still allow and the ratio the design detects at
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -144,30 +145,56 @@ def summary_rows(suite, table) -> list[dict]:
   return rows
 
 
-def headline(suite, table) -> list[str]:
-  """The README's headline: the suite's `default_method` against every
-  other ranked one-step method on every task (one Holm family), then each
-  multi-step reference against it (one family each). Empty until every
-  task has the default method's test seeds."""
+class DefaultClaims(NamedTuple):
+  """The headline's claims: the `test`; `rivals`, (rival, task,
+  comparison, verdict after Holm over all of them); `references`,
+  {reference: [(task, comparison of it against the default, verdict after
+  Holm over its tasks)]}."""
+  test: str
+  rivals: list
+  references: dict
+
+
+def default_claims(suite, table, tasks=None) -> DefaultClaims | None:
+  """The suite's `default_method` against every other ranked one-step
+  method on each of `tasks` (default: all of the suite's), one Holm
+  family, and each multi-step reference against it, one family each.
+  None while one of those tasks lacks the default method's test seeds."""
   name = suite.get('default_method')
-  pairs = _default_pairs(suite, table, name) if name else None
+  pairs = _default_pairs(suite, table, name, tasks) if name else None
   if not pairs or not pairs[0]:
-    return []
+    return None
   rivals, references = pairs
   test = table_test([(a, b, t) for _, t, a, b in rivals + references],
                     lambda t: t['metric'])
   compared = [(o, t, compare(test, a, b, t['metric']))
               for o, t, a, b in rivals]
   said = stats.holm_verdicts([c for *_, c in compared])
-  lines = _rival_sentences(suite, name, test, compared, said)
   by_reference = {}
   for other, task, a, b in references:
     by_reference.setdefault(other, []).append(
-        (task['name'], compare(test, b, a, task['metric'])))
-  for other, rows in by_reference.items():
-    verdicts = stats.holm_verdicts([c for _, c in rows])
+        (task, compare(test, b, a, task['metric'])))
+  return DefaultClaims(
+      test, [(*c, v) for c, v in zip(compared, said, strict=True)],
+      {other: [(*r, v) for r, v in zip(
+          rows, stats.holm_verdicts([c for _, c in rows]), strict=True)]
+       for other, rows in by_reference.items()})
+
+
+def headline(suite, table) -> list[str]:
+  """The README's headline (`default_claims` in sentences). Empty until
+  every task has the default method's test seeds."""
+  claims = default_claims(suite, table)
+  if claims is None:
+    return []
+  name = suite['default_method']
+  lines = _rival_sentences(suite, name, claims.test,
+                           [c[:3] for c in claims.rivals],
+                           [c[3] for c in claims.rivals])
+  for other, rows in claims.references.items():
+    verdicts = [v for *_, v in rows]
     parts = [f'{v} on ' + ', '.join(
-        t for (t, _), w in zip(rows, verdicts, strict=True) if w == v)
+        t['name'] for t, _, w in rows if w == v)
              for v in (stats.BETTER, stats.WORSE, stats.NOT_SHOWN)
              if v in verdicts]
     lines.append(f'The {label_of(suite, other)}, trained for the same time, '
@@ -176,11 +203,14 @@ def headline(suite, table) -> list[str]:
   return lines
 
 
-def _default_pairs(suite, table, name):
-  """([(rival, task, ours, theirs)], [the same for references]), or None
-  while a task lacks the default method's test seeds."""
+def _default_pairs(suite, table, name, tasks=None):
+  """([(rival, task, ours, theirs)], [the same for references]) on
+  `tasks` (task names; default all), or None while one of them lacks the
+  default method's test seeds."""
   rivals, references = [], []
   for task in suite['tasks']:
+    if tasks is not None and task['name'] not in tasks:
+      continue
     if not suite_lib.applies(task, method_of(suite, name)):
       continue
     done = finished(suite, task, table)
@@ -193,6 +223,16 @@ def _default_pairs(suite, table, name):
       (references if method.get('reference') else rivals).append(
           (other, task, done[name], results))
   return rivals, references
+
+
+def seeds_phrase(suite) -> str:
+  """'3 test seeds', or with finalists '3 test seeds (10 for the
+  finalists)'."""
+  phrase = f'{len(suite["final_seeds"])} test seeds'
+  finalists = suite.get('finalists')
+  if finalists:
+    phrase += f' ({len(finalists["seeds"])} for the finalists)'
+  return phrase
 
 
 def _rival_sentences(suite, name, test, compared, said) -> list[str]:
@@ -214,7 +254,7 @@ def _rival_sentences(suite, name, test, compared, said) -> list[str]:
       f'At equal compute ({" or ".join(f"{b:g}" for b in budgets)} s of the '
       'calibration CPU per run, a DMD teacher\'s training paid from it), '
       f'equal tuning ({suite["search_points"]} points per method, chosen on '
-      f'a validation set) and {len(suite["final_seeds"])} test seeds, '
+      f'a validation set) and {seeds_phrase(suite)}, '
       f'{method.get("label", name)} against each other one-step generator '
       f'on each of {len(tasks)} tasks ({len(compared)} comparisons, '
       f'{TEST_NAMES[test]} on the log ratios, Holm-corrected over all '
