@@ -24,6 +24,7 @@ from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
 from drift_jax.studies import verdicts
 from drift_jax.train import runner
+from experiments import compare
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -477,6 +478,25 @@ def test_the_report_names_what_is_missing_and_trains_nothing(finished,
   assert missing[0] == 'ring: data row'
   assert [m for m in missing[1:] if 'final_seed1' in m] == missing[1:]
   assert len(missing) == 2 and missing[1].startswith('ring/drifting/')
+
+
+def test_the_harness_caches_compilations_under_the_suites_workdir(
+    tmp_path, monkeypatch):
+  suite = tiny_suite(str(tmp_path))
+  updates = {}
+  monkeypatch.setattr(compare.jax.config, 'update',
+                      lambda name, value: updates.update({name: value}))
+  monkeypatch.setenv('JAX_COMPILATION_CACHE_DIR', '/elsewhere')
+  compare.use_compilation_cache(suite, 'SUITE_WORKDIR/jax_cache')
+  assert not updates  # the environment wins
+  monkeypatch.delenv('JAX_COMPILATION_CACHE_DIR')
+  compare.use_compilation_cache(suite, '')
+  assert not updates  # off
+  compare.use_compilation_cache(suite, 'SUITE_WORKDIR/jax_cache')
+  assert updates == {
+      'jax_compilation_cache_dir': os.path.join(tmp_path, 'runs', 'jax_cache'),
+      'jax_persistent_cache_min_compile_time_secs': 0,
+      'jax_persistent_cache_min_entry_size_bytes': 0}
 
 
 def test_a_second_harness_on_one_results_directory_is_refused(finished,

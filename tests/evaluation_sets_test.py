@@ -70,6 +70,32 @@ def test_floor_averages_independent_draws():
       dataset.floor_reference, dataset.held_out)), rel=1e-12)
 
 
+def test_cached_bandwidths_are_the_held_out_sets_own(monkeypatch):
+  """The per-process caches of fixed sets (a suite's runs share them)
+  return what a fresh evaluator computes, per split."""
+  c = methods.finalize(tiny_config(dataset='checkerboard'))
+  c.data.validation_fraction = 0.2
+  c.eval.update(seed=5, floor_draws=2)
+  monkeypatch.setattr(distances, '_BANDWIDTH_CACHE', {})
+  monkeypatch.setattr(distances, '_FLOOR_CACHE', {})
+  made = {}
+  for split in ('test', 'validation', 'test'):  # the second test: cached
+    c.eval.split = split
+    dataset = data_lib.for_run(c)
+    median = float(metrics_lib.median_distance(dataset.held_out))
+    expected = tuple(f * median for f in metrics_lib.MMD_BANDWIDTH_FACTORS)
+    made[split] = distances.Distances(dataset, c), dataset
+    assert made[split][0]._bandwidths == expected, split
+  assert len(distances._BANDWIDTH_CACHE) == 2
+  monkeypatch.setattr(distances, '_BANDWIDTH_CACHE', {})
+  monkeypatch.setattr(distances, '_FLOOR_CACHE', {})
+  for split, (cached, dataset) in made.items():
+    c.eval.split = split
+    fresh = distances.Distances(dataset, c)
+    assert fresh.floors == cached.floors
+    assert fresh(dataset.floor_reference) == cached(dataset.floor_reference)
+
+
 @pytest.mark.parametrize('key, value', [('eval.split', 'train'),
                                         ('eval.floor_draws', 0),
                                         ('data.validation_fraction', 0.6)])
