@@ -7,6 +7,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -23,6 +24,7 @@ from drift_jax.studies import provenance
 from drift_jax.studies import store
 from drift_jax.studies import suite as suite_lib
 from drift_jax.studies import verdicts
+from drift_jax.train import preemption
 from drift_jax.train import runner
 from experiments import compare
 
@@ -367,6 +369,36 @@ def _copy_of(finished, tmp_path):
     shutil.copytree(suite[key], target)
     suite[key] = target
   return suite
+
+
+def test_a_signal_after_a_runs_last_step_stops_the_suite_before_the_next(
+    finished, tmp_path, monkeypatch):
+  """SIGTERM landing after a run's last poll (its final evaluation) used to
+  be cleared with the run's handler and the suite went on; now the next
+  run never starts, and the finished one is stored."""
+  suite = _copy_of(finished, tmp_path)
+  for seed in (2, 3):
+    os.remove(os.path.join(suite['results'], 'ring', 'drifting',
+                           f'final_seed{seed}.json'))
+    shutil.rmtree(os.path.join(suite['workdir'], 'ring', 'drifting',
+                               f'final_seed{seed}'))
+  real = harness.execute
+
+  def then_a_signal(*args, **kwargs):
+    result = real(*args, **kwargs)
+    preemption._record(signal.SIGTERM, None)  # as the handler would
+    return result
+
+  monkeypatch.setattr(harness, 'execute', then_a_signal)
+  with pytest.raises(preemption.Preempted,
+                     match='SIGTERM received: stopped before '
+                     'ring/drifting/final_seed3'):
+    harness.run_suite(suite)
+  ring = os.path.join(suite['results'], 'ring', 'drifting')
+  assert os.path.exists(os.path.join(ring, 'final_seed2.json'))
+  assert not os.path.exists(os.path.join(suite['workdir'], 'ring',
+                                         'drifting', 'final_seed3'))
+  assert preemption.requested() is None  # cleared with the suite's handler
 
 
 def test_damaged_results_files_heal(finished, tmp_path, capsys):

@@ -43,6 +43,7 @@ from drift_jax.studies.suite import plan
 from drift_jax.studies.suite import point_config
 from drift_jax.studies.suite import search_points
 from drift_jax.studies.suite import work_root
+from drift_jax.train import preemption
 from drift_jax.train import reporting
 from drift_jax.train import runner
 from drift_jax.train import workdir as workdir_lib
@@ -182,7 +183,10 @@ def run_cell(suite, task, method, *, dry_run=False, classifier_dir=None):
     return [f'{task["name"]}/{method["name"]}: calibrate, then '
             f'{len(search_points(method))} tuning and '
             f'{len(suite["final_seeds"])} final runs']
-  calibration = calibration or budget_lib.calibrate(suite, task, method)
+  if calibration is None:
+    preemption.stop_if_requested(
+        f'calibrating {task["name"]}/{method["name"]}')
+    calibration = budget_lib.calibrate(suite, task, method)
   todo, tuned, seeds = [], {}, suite_lib.tuning_seeds(suite)
   while True:  # the declared points, then any edge extensions they call for
     points = tuned_points(suite, task, method, list(tuned.values()))
@@ -349,10 +353,11 @@ def _result_or_run(suite, run, calibration, point, dry_run, classifier_dir,
       return None
     provenance.set_aside(suite, run, changed)
   budget = run_budget(run, calibration)
-  todo.append(f'{run.task["name"]}/{run.method["name"]}/{run.name}: '
-              f'{budget.describe()}')
+  name = f'{run.task["name"]}/{run.method["name"]}/{run.name}'
+  todo.append(f'{name}: {budget.describe()}')
   if dry_run:
     return None
+  preemption.stop_if_requested(name)
   return execute(suite, run, budget, classifier_dir)
 
 
@@ -481,7 +486,14 @@ def missing_entries(suite, only_tasks=None, only_methods=None) -> list[str]:
 
 def run_suite(suite, *, dry_run=False, only_tasks=None, only_methods=None):
   """Every cell of the suite (resumable); returns the runs still to do on
-  a dry run, [] otherwise."""
+  a dry run, [] otherwise. A SIGTERM or SIGINT stops it within the run it
+  lands in (`runner`), or before the next run or calibration when it lands
+  between steps' polls (`preemption.stop_if_requested`)."""
+  with preemption.handle_signals():  # the outermost: a signal outlives a run
+    return _run_suite(suite, dry_run, only_tasks, only_methods)
+
+
+def _run_suite(suite, dry_run, only_tasks, only_methods):
   todo = []
   for task in suite['tasks']:
     if only_tasks and task['name'] not in only_tasks:

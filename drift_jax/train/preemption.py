@@ -35,10 +35,24 @@ _received: list[str] = []
 class Preempted(Exception):
   """Raised by a training loop after it saved a checkpoint at a signal."""
 
-  def __init__(self, signal_name: str, step: int, directory: str):
-    super().__init__(f'{signal_name} received: saved step {step} in '
-                     f'{directory}; rerun the same command to continue.')
+  def __init__(self, signal_name: str, step: int, directory: str,
+               message: str | None = None):
+    super().__init__(message or (
+        f'{signal_name} received: saved step {step} in {directory}; '
+        'rerun the same command to continue.'))
     self.step = step
+
+
+def stop_if_requested(before: str) -> None:
+  """Between units of work (a comparison suite's runs): raises `Preempted`
+  if a signal arrived since the outermost `handle_signals` began, so one
+  that landed after a run's last step (in its final evaluation, where no
+  loop polls) still stops the suite before `before` starts."""
+  name = agreed()
+  if name:
+    raise Preempted(name, -1, '', f'{name} received: stopped before '
+                    f'{before}; every finished run is stored; rerun the '
+                    'same command to continue.')
 
 
 def requested() -> str | None:
