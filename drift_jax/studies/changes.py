@@ -3,9 +3,13 @@ path of the older suite file), generated from both suites' stored results
 for the leaderboard's "What changed" section.
 
 A claim is one of the verdicts a leaderboard states (`studies/verdicts.py`):
-per task, the best one-step method on the headline metric; the default
+per task, the best one-step method on the headline metric and each other
+one against it (a summary row, one Holm family per task); the default
 method against each ranked rival (the headline's claims, one Holm family);
 each multi-step reference against the default (one family per reference).
+The summary rows and the headline are separate families, each with the
+test its own table chose, so a pair can be "worse" in one and "not shown
+to differ" in the other.
 Both suites are judged by the same code on the same tasks: the tasks this
 suite has finished (every method with all the test seeds it is due), so the
 Holm families are alike in size, and the whole headline's once every task
@@ -17,7 +21,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from drift_jax import evaluators
 from drift_jax import stats
 from drift_jax.studies import harness
 from drift_jax.studies import suite as suite_lib
@@ -58,17 +61,18 @@ def describe(comparison: stats.RatioComparison, verdict: str) -> str:
 def claims(suite, table, tasks) -> dict:
   """{key: Claim} of the verdicts the suite's results state on `tasks`."""
   out = {}
-  for task in suite['tasks']:
-    if task['name'] not in tasks:
+  for row in verdicts.summary_rows(suite, table):
+    if row['task'] not in tasks:
       continue
-    done = {n: r for n, r in verdicts.finished(suite, task, table).items()
-            if not verdicts.not_competing(verdicts.method_of(suite, n))}
-    if done:
-      lower = not evaluators.higher_is_better(task['metric'])
-      best = min(done, key=lambda n: verdicts.rank(done[n], task['metric'],
-                                                   lower))
-      key = (task['name'], 'best one-step method')
-      out[key] = Claim(key, best, verdicts.label_of(suite, best))
+    best = row['best']
+    key = (row['task'], 'best one-step method')
+    out[key] = Claim(key, best, verdicts.label_of(suite, best))
+    for other, comparison, verdict in row['claims']:
+      # The summary row's claims are against its best: a new best moves
+      # every one of them.
+      key = (row['task'], f'{other} against the best')
+      out[key] = Claim(key, f'{verdict} than {best}',
+                       f'{best}: {describe(comparison, verdict)}')
   found = verdicts.default_claims(suite, table, tasks)
   if found is None:
     return out
@@ -97,8 +101,8 @@ def section(suite, table, previous, previous_table) -> list[str]:
   after = claims(suite, table, tasks)
   keys = [k for k in after if k in before]
   moved = [k for k in keys if before[k].verdict != after[k].verdict]
-  scope = (f'the {len(tasks)} tasks finished in both' if pending
-           else f'all {len(tasks)} tasks')
+  scope = (f'the {len(tasks)} task{"s" * (len(tasks) > 1)} finished in '
+           'both' if pending else f'all {len(tasks)} tasks')
   lines.append(
       f'Both suites\' stored results judged by the same code on {scope} '
       f'({", ".join(tasks)}; each suite\'s own test and Holm families over '

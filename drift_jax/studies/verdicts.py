@@ -135,6 +135,7 @@ def summary_rows(suite, table) -> list[dict]:
     rows.append({
         'task': task['name'], 'metric': task['metric'], 'best': best,
         'test': test,
+        'claims': list(zip(others, found, said, strict=True)),
         'worse': [n for n, v in zip(others, said, strict=True)
                   if v == stats.WORSE],
         'not_shown': [(n, c) for n, c, v in zip(others, found, said,
