@@ -132,6 +132,52 @@ def test_regression_pairs_follow_the_teacher_ode():
       rtol=1e-6)
 
 
+class _ClassTeacher:
+  """A conditional teacher whose denoiser returns the class index in every
+  coordinate (an EDM Heun ODE then ends exactly there); it refuses to run
+  without labels, as the label-free row of a trained teacher is untrained."""
+  params = None
+
+  def denoise(self, params, x, sigma, labels=None):
+    del params, sigma
+    assert labels is not None, 'the conditional teacher got no labels'
+    return jnp.broadcast_to(labels[:, None].astype(x.dtype), x.shape)
+
+
+class _ClassGenerator:
+  """G(z, c) = c + offset in every coordinate."""
+
+  def __init__(self, offset):
+    self.offset = offset
+
+  def apply(self, params, z, labels=None, alpha=None):
+    del params, alpha
+    assert labels is not None, 'the generator was regressed without labels'
+    return jnp.broadcast_to(labels[:, None] + self.offset, (z.shape[0], 2))
+
+
+def test_conditional_regression_pairs_and_loss_carry_their_classes():
+  """DMD's pairs of a class-conditional run: class-major labels, the
+  teacher's ODE run at each pair's class, the generator regressed at it."""
+  c = methods.base_config()
+  methods.runlocal(c)
+  c.update_from_flattened_dict({'method': 'dmd',
+                                'dmd.regression_weight': 0.25})
+  ctx = RunContext(dim=2, mesh=parallel.make_mesh(1), num_classes=4)
+  pairs = dmd.regression_pairs(c, ctx, _ClassTeacher())
+  n = c.dmd.regression_pairs
+  labels = np.repeat(np.arange(4), n // 4)
+  np.testing.assert_array_equal(pairs['labels'], labels)
+  np.testing.assert_allclose(pairs['y'], np.stack([labels] * 2, axis=1),
+                             atol=1e-5)
+  key = jax.random.key(0)
+  assert float(dmd.regression_loss(_ClassGenerator(0.0), None, pairs, key,
+                                   16)) == pytest.approx(0.0, abs=1e-9)
+  # Off by one in both coordinates: |(1, 1)|^2 = 2 per pair.
+  assert float(dmd.regression_loss(_ClassGenerator(1.0), None, pairs, key,
+                                   16)) == pytest.approx(2.0, abs=1e-4)
+
+
 def test_dmd_without_teacher_is_a_clear_error():
   c = methods.base_config()
   c.method = 'dmd'

@@ -134,10 +134,8 @@ def validate(config) -> None:
     raise ValueError('`dmd.regression_weight` > 0 needs a network teacher, '
                      "not dmd.denoisers='kde'.")
   _validate_gan(config)
-  if config.conditional.enabled and (d.denoisers == 'kde'
-                                     or d.regression_weight > 0):
-    raise ValueError("Class-conditional DMD needs dmd.denoisers='network' "
-                     'and dmd.regression_weight=0.')
+  if config.conditional.enabled and d.denoisers == 'kde':
+    raise ValueError("Class-conditional DMD needs dmd.denoisers='network'.")
 
 
 def _validate_gan(config) -> None:
@@ -578,16 +576,35 @@ def _pair_maker(config, ctx: RunContext, teacher):
   z = jax.random.normal(key, (cfg.regression_pairs, noise_dim))
   sigmas = diffusion.sampling_sigmas(config.diffusion)
   params = teacher.params
+  # Conditional: each pair has a class (class-major, as every conditional
+  # sample), the teacher's ODE runs at it and the generator is regressed
+  # at it, as DMD's class-conditional ImageNet pairs; the label-free
+  # embedding row is never trained (the teacher has no label dropout).
+  labels = (data_lib.class_major_labels(cfg.regression_pairs,
+                                        ctx.num_classes)
+            if ctx.num_classes else None)
   ode = jax.jit(lambda z: diffusion.chunked_heun_sample(
-      lambda rows: lambda x, s: teacher.denoise(params, x, s),
+      lambda rows: lambda x, s: teacher.denoise(
+          params, x, s, labels=None if labels is None else labels[rows]),
       sigmas[0] * z[:, :dim], sigmas,
       chunk=config.eval.get('sample_chunk', 0),
       unroll=common.loop_unroll(ctx.image_shape)))
-  return (lambda z: {'z': z, 'y': ode(z)}), z
+
+  def make_pairs(z):
+    pairs = {'z': z, 'y': ode(z)}
+    if labels is not None:
+      pairs['labels'] = labels
+    return pairs
+  return make_pairs, z
 
 
 def regression_loss(gen, params, pairs, key, batch):
-  """|G(z_reg) - y_reg|^2 on a random batch of the regression pairs."""
+  """|G(z_reg, c_reg) - y_reg|^2 on a random batch of the regression pairs
+  (c_reg: their classes when conditional, at alpha = 1)."""
   idx = jax.random.randint(key, (batch,), 0, pairs['z'].shape[0])
-  pred = gen.apply(params, pairs['z'][idx])
+  cond = {}
+  if 'labels' in pairs:
+    cond = dict(labels=pairs['labels'][idx], alpha=jnp.ones((batch,)))
+  pred = gen.apply(params, pairs['z'][idx], **cond)
   return jnp.mean(jnp.sum((pred - pairs['y'][idx])**2, axis=-1))
+
