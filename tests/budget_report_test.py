@@ -47,6 +47,14 @@ def test_a_clear_swap_is_a_change_and_a_noisy_one_is_not_shown():
       SUITE, noisy, [20, 600], METRIC)
 
 
+def test_the_tasks_own_budget_is_checked_first_then_the_shortest():
+  own = {'budget_seconds': 20}
+  assert budget_report.reference_budgets(own, [2, 20, 60]) == [20, 2]
+  assert budget_report.reference_budgets(own, [20, 600]) == [20]
+  assert budget_report.reference_budgets({'budget_seconds': 60},
+                                         [2, 20, 60]) == [2]
+
+
 def test_budget_tasks_and_their_checks():
   task = {'name': 'ring', 'config': 'configs/gmm.py', 'budget_seconds': 20,
           'eval_seed': 1, 'metric': METRIC, 'budgets': (600, 100)}

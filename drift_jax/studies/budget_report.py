@@ -1,15 +1,16 @@
 """The leaderboard's budget axis: rank against budget, with intervals, and
-whether the ranking at the shortest budget holds at the longest.
+whether the ranking at the task's own budget (the leaderboard's), and at
+the shortest, holds at the longest.
 
 A task that declares `budgets` is run again at each (`harness.
 run_budget_axis`): the axis methods (the finalists) at the point they chose
 on the task's own budget, with the final seeds, each run's length (and its
 cosine schedule's horizon) from its own budget. At the longest budget,
 every pair of one-step methods whose order by geometric mean differs from
-the shortest budget's is compared on the log scale (Welch's t: the main
-budget's finalists have more seeds than the others), with Holm's
-correction over those pairs, so a changed order is called a change only
-where the data show it.
+the task's own budget's (then the shortest's) is compared on the log
+scale (Welch's t: the main budget's finalists have more seeds than the
+others), with Holm's correction over those pairs, so a changed order is
+called a change only where the data show it.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ def order(runs: dict, budget, metric) -> list[str]:
 
 
 def changes(runs: dict, budgets, metric) -> list[tuple]:
-  """(a, b, comparison of a against b at the longest budget, verdict after
-  Holm) for each pair ranked a before b at the longest budget and b before
-  a at the shortest."""
+  """(a, b, comparison of a against b at budgets[-1], verdict after Holm)
+  for each pair ranked a before b at budgets[-1] and b before a at
+  budgets[0]."""
   first, last = order(runs, budgets[0], metric), order(runs, budgets[-1],
                                                        metric)
   swapped = [(a, b) for a, b in itertools.combinations(last, 2)
@@ -63,6 +64,14 @@ def changes(runs: dict, budgets, metric) -> list[tuple]:
                                                 strict=True)]
 
 
+def reference_budgets(task, budgets) -> list:
+  """The budgets whose ranking is checked at the longest: the task's own
+  (the leaderboard's: the question the axis answers), then the shortest,
+  each once and never the longest itself."""
+  own = task['budget_seconds']
+  return [b for b in dict.fromkeys([own, budgets[0]]) if b != budgets[-1]]
+
+
 def _cell(results, metric, place) -> str:
   i = stats.mean_interval(verdicts.values(results, metric))
   return (f'{i.mean:.3g} [{i.low:.3g}, {i.high:.3g}] ({place})'
@@ -70,7 +79,7 @@ def _cell(results, metric, place) -> str:
 
 
 def sentence(suite, runs, budgets, metric) -> str:
-  """Whether the shortest budget's ranking holds at the longest."""
+  """Whether the ranking at budgets[0] holds at budgets[-1]."""
   label = lambda n: verdicts.label_of(suite, n)
   first = order(runs, budgets[0], metric)
   found = changes(runs, budgets, metric)
@@ -83,9 +92,10 @@ def sentence(suite, runs, budgets, metric) -> str:
              if v != stats.NOT_SHOWN else f'{c.describe(v)})')
           for a, b, c, v in found]
   shown = sum(v != stats.NOT_SHOWN for *_, v in found)
-  return (head + f'{len(found)} pair{"s" if len(found) > 1 else ""} '
-          f'change order: {"; ".join(said)}. Holm over these pairs: '
-          f'{shown} of the changes shown.')
+  pairs = ('1 pair changes' if len(found) == 1
+           else f'{len(found)} pairs change')
+  return (head + f'{pairs} order: {"; ".join(said)}. Holm over these '
+          f'pairs: {shown} of the changes shown.')
 
 
 def budget_section(suite, table) -> list[str]:
@@ -111,7 +121,9 @@ def budget_section(suite, table) -> list[str]:
                for b in budgets]
       lines.append(f'| {verdicts.label_of(suite, name)} | '
                    + ' | '.join(cells) + ' |')
-    lines += ['', sentence(suite, ranked, budgets, metric), '']
+    said = [sentence(suite, ranked, [b, budgets[-1]], metric)
+            for b in reference_budgets(task, budgets)]
+    lines += ['', ' '.join(said), '']
   if not lines:
     return []
   return ['## Rank against budget', '',
