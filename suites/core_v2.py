@@ -46,15 +46,14 @@ and suites/laplace_vs_score.py measured), the 10-seed finalists alone are
 several sessions (results committed as they finish).
 """
 
-import importlib.util
 import os
+
+from drift_jax.config import config_lib
 
 # The same six tasks as suites/core.py, read from it (as images_gpu reads
 # images), so that the rerun cannot drift from the suite it replaces.
-_spec = importlib.util.spec_from_file_location(
-    '_core_suite', os.path.join(os.path.dirname(__file__), 'core.py'))
-core = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(core)
+core = config_lib.load_module(
+    os.path.join(os.path.dirname(__file__), 'core.py'), '_core_suite')
 
 LRS = core.LRS
 TEMPERATURE_FACTORS = (1.0, 2.5)

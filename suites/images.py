@@ -21,8 +21,9 @@ reference's Heun sampler costs the most), calibration, the classifier and
 the data row: about 4-5 h of the 2-core CPU.
 """
 
-import importlib.util
 import os
+
+from drift_jax.config import config_lib
 
 TASK_CONFIG = 'configs/fashion_mnist.py:conditional'
 # The evaluation classifier's features: FD (headline), KID, precision and
@@ -33,11 +34,9 @@ ENCODER_SHARES = (0.25, 0.5)
 
 
 # The task config's module, for DMD's recipe at CPU size.
-_spec = importlib.util.spec_from_file_location(
-    '_fashion_mnist_config', os.path.join(os.path.dirname(__file__), '..',
-                                          'configs', 'fashion_mnist.py'))
-fashion_mnist = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fashion_mnist)
+fashion_mnist = config_lib.load_module(
+    os.path.join(os.path.dirname(__file__), '..', 'configs',
+                 'fashion_mnist.py'), '_fashion_mnist_config')
 
 # DMD's own recipe at CPU size, as `configs/fashion_mnist.py:method=dmd`
 # trains it (`DMD_CPU` there: a (16, 32, 64) U-Net teacher and D_fake, the

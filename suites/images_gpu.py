@@ -7,13 +7,12 @@ every cell's config there.
   python -m experiments.compare --suite suites/images_gpu.py   # on a GPU
 """
 
-import importlib.util
 import os
 
-_spec = importlib.util.spec_from_file_location(
-    '_images_suite', os.path.join(os.path.dirname(__file__), 'images.py'))
-images = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(images)
+from drift_jax.config import config_lib
+
+images = config_lib.load_module(
+    os.path.join(os.path.dirname(__file__), 'images.py'), '_images_suite')
 
 TASK_CONFIG = ('configs/fashion_mnist.py:conditional,generator=dit,'
                'denoiser=dit,size=32')

@@ -23,16 +23,15 @@ masses are evaluated every 50 steps on 2,000 samples.
   python -m experiments.family --sections transport_law
 """
 
-import importlib.util
 import os
+
+from drift_jax.config import config_lib
 
 # The mass-transport sweep's set-up, read from its file (sweeps are loaded
 # by path, not imported as a package), so the two cannot drift apart.
-_spec = importlib.util.spec_from_file_location(
-    '_mass_transport',
-    os.path.join(os.path.dirname(__file__), 'family_mass_transport.py'))
-_mass_transport = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_mass_transport)
+_mass_transport = config_lib.load_module(
+    os.path.join(os.path.dirname(__file__), 'family_mass_transport.py'),
+    '_mass_transport')
 
 SEPARATION = 2.0
 RATIOS = {'nw': (8, 9, 10, 11, 12, 13),

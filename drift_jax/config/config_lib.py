@@ -88,6 +88,16 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   return result
 
 
+def load_module(path: str, name: str):
+  """The Python file at `path` executed as a module named `name`: configs,
+  suites and sweeps are loaded by path, not imported as packages (and a
+  suite or sweep reads a sibling file's set-up this way)."""
+  module_spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module
+
+
 def load_config_file(spec: str) -> ml_collections.ConfigDict:
   """'path/to/config.py:args' -> that file's get_config(args), as the
   --config flag of experiments/main.py would load it. A relative path is
@@ -100,10 +110,7 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
   if not os.path.isfile(path):
     raise FileNotFoundError(f'Config file {path!r} (from {spec!r}) does not '
                             'exist.')
-  module_spec = importlib.util.spec_from_file_location(
-      f'_drift_jax_config_{abs(hash(path))}', path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
+  module = load_module(path, f'_drift_jax_config_{abs(hash(path))}')
   if not hasattr(module, 'get_config'):
     raise ValueError(f'Config file {path!r} defines no get_config().')
   return module.get_config(arg or None)

@@ -10,7 +10,6 @@ number for every method (equal tuning effort).
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import itertools
 import os
 
@@ -57,10 +56,7 @@ def load_suite(path: str) -> dict:
   """A suite file's `get_suite()`, checked (ValueError naming the key)."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f'Suite file {path!r} does not exist.')
-  spec = importlib.util.spec_from_file_location('_suite', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return check_suite(module.get_suite())
+  return check_suite(config_lib.load_module(path, '_suite').get_suite())
 
 
 def check_suite(suite: dict) -> dict:

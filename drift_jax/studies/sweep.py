@@ -25,7 +25,6 @@ time included) and, for 2-D drifting points, fields.png.
 """
 
 import csv
-import importlib.util
 import itertools
 import math
 import os
@@ -59,10 +58,7 @@ TARGET_RATIO = 2.0  # time-to-quality: first evaluation at <= 2x the floor
 def load_sweep(path):
   if not os.path.isfile(path):
     raise FileNotFoundError(f'Sweep file {path!r} does not exist.')
-  spec = importlib.util.spec_from_file_location('_sweep', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  sweep = module.get_sweep()
+  sweep = config_lib.load_module(path, '_sweep').get_sweep()
   unknown = set(sweep) - {'base', 'overrides', 'grid', 'seeds',
                           'plot_metrics', 'eval_protocol'}
   if unknown or 'base' not in sweep:
