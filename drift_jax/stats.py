@@ -130,6 +130,11 @@ class RatioComparison:
     """The largest factor, either way, the interval still allows."""
     return max(self.high, 1 / self.low)
 
+  @property
+  def ratio_text(self) -> str:
+    """'0.3× [0.165, 0.545]': the ratio and its interval."""
+    return f'{self.ratio:.3g}× [{self.low:.3g}, {self.high:.3g}]'
+
   def describe(self, verdict: str | None = None) -> str:
     """'better', 'worse' or 'not shown to differ (allows up to X×)'."""
     verdict = verdict or self.verdict

@@ -88,7 +88,7 @@ def sentence(suite, runs, budgets, metric) -> str:
   if not found:
     return head + 'it holds.'
   said = [f'{label(a)} now ranks above {label(b)} ('
-          + (f'{c.ratio:.3g}× [{c.low:.3g}, {c.high:.3g}], {v})'
+          + (f'{c.ratio_text}, {v})'
              if v != stats.NOT_SHOWN else f'{c.describe(v)})')
           for a, b, c, v in found]
   shown = sum(v != stats.NOT_SHOWN for *_, v in found)

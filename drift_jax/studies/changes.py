@@ -54,8 +54,7 @@ def describe(comparison: stats.RatioComparison, verdict: str) -> str:
   (allows up to X×)'."""
   if verdict == stats.NOT_SHOWN:
     return comparison.describe(verdict)
-  return (f'{verdict} ({comparison.ratio:.3g}× [{comparison.low:.3g}, '
-          f'{comparison.high:.3g}])')
+  return f'{verdict} ({comparison.ratio_text})'
 
 
 def claims(suite, table, tasks) -> dict:

@@ -189,9 +189,7 @@ def headline(suite, table) -> list[str]:
   if claims is None:
     return []
   name = suite['default_method']
-  lines = _rival_sentences(suite, name, claims.test,
-                           [c[:3] for c in claims.rivals],
-                           [c[3] for c in claims.rivals])
+  lines = _rival_sentences(suite, name, claims.test, claims.rivals)
   for other, rows in claims.references.items():
     verdicts = [v for *_, v in rows]
     parts = [f'{v} on ' + ', '.join(
@@ -236,14 +234,16 @@ def seeds_phrase(suite) -> str:
   return phrase
 
 
-def _rival_sentences(suite, name, test, compared, said) -> list[str]:
+def _rival_sentences(suite, name, test, rivals) -> list[str]:
+  """`DefaultClaims.rivals` in the headline's sentences."""
   method = method_of(suite, name)
   budgets = sorted({t['budget_seconds'] for t in suite['tasks']})
-  tasks = {t['name'] for _, t, _ in compared}
+  tasks = {t['name'] for _, t, _, _ in rivals}
+  said = [v for *_, v in rivals]
 
   def grouped(verdict):
     by_rival = {}
-    for (other, task, _), v in zip(compared, said, strict=True):
+    for other, task, _, v in rivals:
       if v == verdict:
         by_rival.setdefault(other, []).append(task['name'])
     return '; '.join(f'{label_of(suite, o)} ({", ".join(ts)})'
@@ -257,14 +257,14 @@ def _rival_sentences(suite, name, test, compared, said) -> list[str]:
       f'equal tuning ({suite["search_points"]} points per method, chosen on '
       f'a validation set) and {seeds_phrase(suite)}, '
       f'{method.get("label", name)} against each other one-step generator '
-      f'on each of {len(tasks)} tasks ({len(compared)} comparisons, '
+      f'on each of {len(tasks)} tasks ({len(rivals)} comparisons, '
       f'{TEST_NAMES[test]} on the log ratios, Holm-corrected over all '
-      f'{len(compared)}): better in {count[stats.BETTER]}, worse in '
+      f'{len(rivals)}): better in {count[stats.BETTER]}, worse in '
       f'{count[stats.WORSE]}, not shown to differ in '
       f'{count[stats.NOT_SHOWN]}.',
       f'Better than: {grouped(stats.BETTER)}.',
       f'Worse than: {grouped(stats.WORSE)}.']
-  tied = [(o, t, c) for (o, t, c), v in zip(compared, said, strict=True)
+  tied = [(o, t, c) for o, t, c, v in rivals
           if v == stats.NOT_SHOWN and math.isfinite(c.high)]
   if tied:
     other, task, worst = max(tied, key=lambda x: x[2].high)
