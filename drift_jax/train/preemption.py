@@ -33,14 +33,23 @@ _received: list[str] = []
 
 
 class Preempted(Exception):
-  """Raised by a training loop after it saved a checkpoint at a signal."""
+  """Raised by a training loop after it saved a checkpoint at a signal
+  (`step` is that step), or between units of work (`between`; no step)."""
 
-  def __init__(self, signal_name: str, step: int, directory: str,
+  def __init__(self, signal_name: str, step: int | None, directory: str,
                message: str | None = None):
     super().__init__(message or (
         f'{signal_name} received: saved step {step} in {directory}; '
         'rerun the same command to continue.'))
     self.step = step
+
+  @classmethod
+  def between(cls, signal_name: str, before: str) -> Preempted:
+    """A stop between units of work: nothing was training, so no step or
+    directory was saved; every finished unit is already stored."""
+    return cls(signal_name, None, '', f'{signal_name} received: stopped '
+               f'before {before}; every finished run is stored; rerun the '
+               'same command to continue.')
 
 
 def stop_if_requested(before: str) -> None:
@@ -50,9 +59,7 @@ def stop_if_requested(before: str) -> None:
   loop polls) still stops the suite before `before` starts."""
   name = agreed()
   if name:
-    raise Preempted(name, -1, '', f'{name} received: stopped before '
-                    f'{before}; every finished run is stored; rerun the '
-                    'same command to continue.')
+    raise Preempted.between(name, before)
 
 
 def requested() -> str | None:
