@@ -442,10 +442,12 @@ def summary_section(suite, table) -> list[str]:
             '|---|---|---|---|---|---|']
   for r in rows:
     best = r['best'] + (' (so far)' if r['pending'] else '')
+    worse = [n for n, _, verdict in r['claims'] if verdict == stats.WORSE]
     tied = ', '.join(f'{n} ≤ {c.allows:.3g}× ({c.detectable:.3g}×)'
-                     for n, c in r['not_shown'])
+                     for n, c, verdict in r['claims']
+                     if verdict != stats.WORSE)
     lines.append(f'| {r["task"]} | {evaluators.label(r["metric"])} '
-                 f'| {best} | {", ".join(r["worse"]) or "—"} | '
+                 f'| {best} | {", ".join(worse) or "—"} | '
                  f'{tied or "—"} | '
                  f'{", ".join(r["pending"]) or "—"} |')
   lines.append('')

@@ -111,9 +111,9 @@ def rank(results, metric, lower):
 
 
 def summary_rows(suite, table) -> list[dict]:
-  """Per task: the best competing method on the headline metric, the
-  ones worse than it and the ones not shown to differ (with their
-  comparisons), Holm over each row."""
+  """Per task: the best competing method on the headline metric and
+  `claims`, (other, its comparison with the best, verdict after Holm over
+  the row) for every other competing method."""
   cells = []
   for task in suite['tasks']:
     metric = task['metric']
@@ -136,11 +136,6 @@ def summary_rows(suite, table) -> list[dict]:
         'task': task['name'], 'metric': task['metric'], 'best': best,
         'test': test,
         'claims': list(zip(others, found, said, strict=True)),
-        'worse': [n for n, v in zip(others, said, strict=True)
-                  if v == stats.WORSE],
-        'not_shown': [(n, c) for n, c, v in zip(others, found, said,
-                                                 strict=True)
-                      if v != stats.WORSE],
         'pending': [m['name'] for m in suite['methods']
                     if suite_lib.applies(task, m) and m['name'] not in done]})
   return rows
