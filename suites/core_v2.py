@@ -118,7 +118,9 @@ def _methods():
        'overrides': {'method': 'dmd', 'dmd.teacher': 'train',
                      'dmd.denoisers': 'network', **REGRESSION},
        'search': {'dmd.teacher_share': (0.25, 0.5),
-                  'dmd.fake_steps_per_gen': (2, 5)}},
+                  'dmd.fake_steps_per_gen': (2, 5)},
+       # A share lies in (0, 1): the upward extension of 0.25, 0.5 is 0.75.
+       'bounds': {'dmd.teacher_share': (0.0, 1.0)}},
       {'name': 'dmd_oracle', 'label': 'DMD, oracle teacher',
        'upper_bound': True, 'needs': ('mixture',),
        'overrides': {'method': 'dmd', 'dmd.teacher': 'oracle',

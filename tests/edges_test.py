@@ -41,6 +41,41 @@ def test_only_numeric_axes_are_ordered_and_steps_follow_their_spacing():
   assert edges.ordered_axes({'name': 'x', 'search': [{'a': 1}]}) == {}
 
 
+def test_a_bounded_axis_extends_halfway_to_its_bound():
+  share = (0.0, 1.0)
+  # 0.5 * (0.5 / 0.25) = 1 would leave (0, 1): halfway to 1 instead.
+  assert edges.step_beyond([0.25, 0.5], 1, share) == pytest.approx(0.75)
+  assert edges.step_beyond([0.25, 0.5, 0.75], 1, share) == pytest.approx(
+      0.875)
+  # Inside the bounds the usual step stands.
+  assert edges.step_beyond([0.25, 0.5], -1, share) == pytest.approx(0.125)
+  with pytest.raises(ValueError, match=r"bounds\['dmd.teacher_share'\]"):
+    suite_lib.check_suite({
+        'name': 's', 'tasks': [], 'search_points': 2, 'final_seeds': (1,),
+        'methods': [{'name': 'dmd', 'search': {'dmd.teacher_share': (
+            0.5, 1.0)}, 'bounds': {'dmd.teacher_share': (0.0, 1.0)}}]})
+
+
+def test_a_dry_run_validates_every_point_an_extension_can_reach():
+  """core_v2's cells, each with every extension the rule can add, pass
+  the start-up checks; without DMD's declared share bounds the dry run
+  names the point (the step past 0.25, 0.5 to 1.0 stopped the suite
+  half-way once)."""
+  suite = suite_lib.load_suite(os.path.join(ROOT, 'suites', 'core_v2.py'))
+  dmd = next(m for m in suite['methods'] if m['name'] == 'dmd_trained')
+  points = edges.reachable_points(suite, dmd)
+  shares = sorted({p['dmd.teacher_share'] for p in points})
+  assert shares == pytest.approx([0.0625, 0.125, 0.25, 0.5, 0.75, 0.875])
+  for task, method in suite_lib.plan(suite):
+    suite_lib.check_cell(task, method, 8,
+                         edges.reachable_points(suite, method))
+  unbounded = {k: v for k, v in dmd.items() if k != 'bounds'}
+  with pytest.raises(ValueError, match=r'dmd_trained point \d+: '
+                     '`dmd.teacher_share` must be in'):
+    suite_lib.check_cell(suite['tasks'][0], unbounded, 8,
+                         edges.reachable_points(suite, unbounded))
+
+
 def test_an_edge_choice_extends_its_axis_at_most_twice():
   suite = {'extend_edges': 2}
   points = edges.cell_points(suite, METHOD, [], _choose)

@@ -6,10 +6,12 @@ shares, p_mean; not tuples such as temperature sets, nor booleans), the
 axis is extended by one point in that direction (the chosen point with
 that axis moved one step further: the edge times the ratio of the edge
 to its neighbour when every value is positive, the edge plus their
-difference otherwise), and the choice is made again; at most
-`suite['extend_edges']` points per axis and direction. The points of a
-cell are therefore its declared ones followed by the extensions, in the
-order they were added, which the stored tuning results replay exactly.
+difference otherwise; halfway to a bound the method declares for the
+axis, `bounds`, where that step would reach it), and the choice is made
+again; at most `suite['extend_edges']` points per axis and direction.
+The points of a cell are therefore its declared ones followed by the
+extensions, in the order they were added, which the stored tuning
+results replay exactly.
 A cell still chosen at an edge after its extensions is marked.
 """
 
@@ -35,12 +37,15 @@ def ordered_axes(method) -> dict[str, list]:
   return out
 
 
-def step_beyond(values, direction: int) -> float:
+def step_beyond(values, direction: int, bounds=None) -> float:
   """The next value past the low (-1) or high (+1) end of `values`.
 
   An axis of integers (iteration counts, sizes) stays integer: the step
   is rounded, and moved one further when rounding lands on the edge, so
-  an int config field never receives a float such as 90.0."""
+  an int config field never receives a float such as 90.0. An axis with
+  open `bounds` (low, high), such as a share in (0, 1), takes the
+  midpoint between the edge and the bound where the step would reach or
+  pass it (a teacher share 0.25, 0.5 extends to 0.75, not 1)."""
   values = sorted(values)
   edge, neighbour = ((values[-1], values[-2]) if direction > 0
                      else (values[0], values[1]))
@@ -49,6 +54,8 @@ def step_beyond(values, direction: int) -> float:
     beyond = edge * (edge / neighbour)
   else:
     beyond = edge + (edge - neighbour)
+  if bounds is not None and not bounds[0] < beyond < bounds[1]:
+    beyond = (edge + bounds[direction > 0]) / 2
   if not all(isinstance(v, numbers.Integral) for v in values):
     return beyond
   beyond = round(beyond)
@@ -57,6 +64,24 @@ def step_beyond(values, direction: int) -> float:
   if positive:
     beyond = max(beyond, 1)  # a positive axis (a count) stays positive
   return beyond
+
+
+def reachable_points(suite, method) -> list[dict]:
+  """The declared points, then every point the rule could add: from each
+  declared point at an axis's edge, that axis stepped up to
+  `extend_edges` times past it (a dry run validates them all before any
+  training: `harness.run_cell`)."""
+  points = suite_lib.search_points(method)
+  limit = suite.get('extend_edges', 0)
+  out = list(points)
+  for axis, values in ordered_axes(method).items():
+    bounds = method.get('bounds', {}).get(axis)
+    for direction, edge in ((-1, values[0]), (1, values[-1])):
+      seen = list(values)
+      for _ in range(limit):
+        seen.append(step_beyond(seen, direction, bounds))
+        out += [{**p, axis: seen[-1]} for p in points if p[axis] == edge]
+  return out
 
 
 def _edge_moves(method, points, chosen, limit):
@@ -71,7 +96,8 @@ def _edge_moves(method, points, chosen, limit):
       beyond = [v for v in seen if (v < base[0] if direction < 0
                                     else v > base[-1])]
       if value == edge and len(beyond) < limit:
-        moves.append((axis, direction, step_beyond(seen, direction)))
+        moves.append((axis, direction, step_beyond(
+            seen, direction, method.get('bounds', {}).get(axis))))
   return moves
 
 

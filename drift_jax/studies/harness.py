@@ -178,7 +178,8 @@ def run_cell(suite, task, method, *, dry_run=False, classifier_dir=None):
   final seeds. Returns the runs still to do (dry run) or done."""
   calibration = budget_lib.current_calibration(suite, task, method)
   if dry_run:
-    suite_lib.check_cell(task, method, jax.device_count())
+    suite_lib.check_cell(task, method, jax.device_count(),
+                         edges.reachable_points(suite, method))
   if calibration is None and dry_run:
     return [f'{task["name"]}/{method["name"]}: calibrate, then '
             f'{len(search_points(method))} tuning and '

@@ -32,7 +32,9 @@ TASK_KEYS = {'name', 'config', 'overrides', 'budget_seconds', 'eval_seed',
              'metric', 'metrics', 'needs', 'budgets'}
 # budgets: further budgets in seconds (the budget axis, `budget_tasks`).
 METHOD_KEYS = {'name', 'overrides', 'search', 'needs', 'label',
-               'upper_bound', 'reference'}
+               'upper_bound', 'reference', 'bounds'}
+# bounds: {search axis: (low, high)}, the open interval an axis's edge
+# extensions stay inside (`edges.step_beyond`), e.g. a share in (0, 1).
 
 
 def _check_finalists(suite) -> None:
@@ -86,6 +88,8 @@ def check_suite(suite: dict) -> dict:
                      'the tuning seed (the chosen point is retrained with '
                      'new seeds).')
   _check_finalists(suite)
+  for method in suite['methods']:
+    _check_bounds(method)
   for task in suite['tasks']:
     if not evaluators.positive(task['metric']):
       raise ValueError(
@@ -99,6 +103,17 @@ def check_suite(suite: dict) -> dict:
                        f'> 0, got {task["budget_seconds"]}.')
     _check_budgets(task)
   return suite
+
+
+def _check_bounds(method) -> None:
+  search = method['search']
+  for axis, bound in method.get('bounds', {}).items():
+    values = search.get(axis, ()) if isinstance(search, dict) else ()
+    if not values or not (len(bound) == 2 and all(
+        bound[0] < v < bound[1] for v in values)):
+      raise ValueError(f'Method {method["name"]!r}: `bounds[{axis!r}]` must '
+                       'be (low, high) around the values of a search axis '
+                       f'of that name, got {bound} for {list(values)}.')
 
 
 def _check_budgets(task) -> None:
@@ -152,11 +167,12 @@ def point_config(task, method, point_overrides):
                        **method.get('overrides', {}), **point_overrides})
 
 
-def check_cell(task, method, device_count: int) -> None:
-  """Every search point of the cell makes a config that passes the
-  start-up checks (`methods.validate`), so a dry run catches a bad cell
-  before hours are spent: ValueError naming the cell and the point."""
-  for i, point in enumerate(search_points(method)):
+def check_cell(task, method, device_count: int, points=None) -> None:
+  """Every search point of the cell (`points`, by default the declared
+  ones) makes a config that passes the start-up checks
+  (`methods.validate`), so a dry run catches a bad cell before hours are
+  spent: ValueError naming the cell and the point."""
+  for i, point in enumerate(points or search_points(method)):
     try:
       methods.validate(point_config(task, method, point), device_count)
     except ValueError as e:
