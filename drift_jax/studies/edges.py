@@ -67,21 +67,28 @@ def step_beyond(values, direction: int, bounds=None) -> float:
 
 
 def reachable_points(suite, method) -> list[dict]:
-  """The declared points, then every point the rule could add: from each
-  declared point at an axis's edge, that axis stepped up to
-  `extend_edges` times past it (a dry run validates them all before any
-  training: `harness.run_cell`)."""
-  points = suite_lib.search_points(method)
-  limit = suite.get('extend_edges', 0)
-  out = list(points)
-  for axis, values in ordered_axes(method).items():
-    bounds = method.get('bounds', {}).get(axis)
-    for direction, edge in ((-1, values[0]), (1, values[-1])):
-      seen = list(values)
-      for _ in range(limit):
-        seen.append(step_beyond(seen, direction, bounds))
-        out += [{**p, axis: seen[-1]} for p in points if p[axis] == edge]
-  return out
+  """Every point the rule could ever train: the product of each ordered
+  axis's declared values with its `extend_edges` steps past either end
+  (an extension keeps the chosen point's other axes, which may be
+  extensions too), the other axes as declared. A dry run validates them
+  all before any training (`harness.run_cell`)."""
+  axes = ordered_axes(method)
+  if not axes:
+    return suite_lib.search_points(method)
+  search = dict(method['search'])
+  for axis, declared in axes.items():
+    reach = list(declared)
+    for direction in (-1, 1):
+      seen = list(declared)
+      for _ in range(suite.get('extend_edges', 0)):
+        seen.append(step_beyond(seen, direction, _bounds(method, axis)))
+      reach += seen[len(declared):]
+    search[axis] = reach
+  return suite_lib.search_points({'search': search})
+
+
+def _bounds(method, axis):
+  return method.get('bounds', {}).get(axis)
 
 
 def _edge_moves(method, points, chosen, limit):
@@ -97,7 +104,7 @@ def _edge_moves(method, points, chosen, limit):
                                     else v > base[-1])]
       if value == edge and len(beyond) < limit:
         moves.append((axis, direction, step_beyond(
-            seen, direction, method.get('bounds', {}).get(axis))))
+            seen, direction, _bounds(method, axis))))
   return moves
 
 
