@@ -167,7 +167,8 @@ def test_image_suites_validate_every_cell(name):
                        else set()), method['name']
   bad = copy.deepcopy(suite['methods'][1])
   bad['search'] = {'features.encoder_share': (0.5, 1.5)}
-  with pytest.raises(ValueError, match='drifting_mae point 1: '
+  with pytest.raises(ValueError, match=r"drifting_mae point "
+                     r"\{'features.encoder_share': 1.5\}: "
                      '`features.encoder_share`'):
     suite_lib.check_cell(task, bad, 8)
 

@@ -70,7 +70,8 @@ def test_a_dry_run_validates_every_point_an_extension_can_reach():
     suite_lib.check_cell(task, method, 8,
                          edges.reachable_points(suite, method))
   unbounded = {k: v for k, v in dmd.items() if k != 'bounds'}
-  with pytest.raises(ValueError, match=r'dmd_trained point \d+: '
+  with pytest.raises(ValueError, match=r"dmd_trained point \{.*"
+                     r"'dmd.teacher_share': 1.0.*\}: "
                      '`dmd.teacher_share` must be in'):
     suite_lib.check_cell(suite['tasks'][0], unbounded, 8,
                          edges.reachable_points(suite, unbounded))

@@ -171,12 +171,13 @@ def check_cell(task, method, device_count: int, points=None) -> None:
   """Every search point of the cell (`points`, by default the declared
   ones) makes a config that passes the start-up checks
   (`methods.validate`), so a dry run catches a bad cell before hours are
-  spent: ValueError naming the cell and the point."""
-  for i, point in enumerate(points or search_points(method)):
+  spent: ValueError naming the cell and the point by its overrides (an
+  index would mean nothing for an extension, which is not declared)."""
+  for point in points or search_points(method):
     try:
       methods.validate(point_config(task, method, point), device_count)
     except ValueError as e:
-      raise ValueError(f'{task["name"]}/{method["name"]} point {i}: '
+      raise ValueError(f'{task["name"]}/{method["name"]} point {point}: '
                        f'{e}') from e
 
 
