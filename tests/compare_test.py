@@ -18,6 +18,7 @@ from drift_jax import methods
 from drift_jax import stats
 from drift_jax.data import datasets as data_lib
 from drift_jax.studies import budget as budget_lib
+from drift_jax.studies import budget_report
 from drift_jax.studies import harness
 from drift_jax.studies import leaderboard
 from drift_jax.studies import provenance
@@ -643,3 +644,44 @@ def test_a_cell_whose_step_changed_is_calibrated_again(finished, tmp_path):
   assert budget_lib.outdated_keys(entry, task, evaluated) == []
   legacy = {k: v for k, v in entry.items() if k != 'config'}
   assert budget_lib.outdated_keys(legacy, task, wider) == []
+
+
+def test_a_budget_its_precomputations_exceed_is_stored_as_not_fitting(
+    finished, tmp_path):
+  """DMD's regression pairs (12.7 s on the digits) exceed a 4-s budget
+  axis: such a run trains nothing and is stored as failed with the reason
+  (ranked after every method that trained), where it used to stop the
+  suite and its report with a ValueError."""
+  suite = _copy_of(finished, tmp_path)
+  task = {**suite['tasks'][0], 'name': 'ring@0.05s', 'budget_seconds': 0.05,
+          'base': 'ring'}
+  method = copy.deepcopy(suite['methods'][1])
+  method['overrides']['dmd.regression_weight'] = 0.25
+  point = {'dmd.teacher_share': 0.5}
+  calibration = {'seconds_per_step': 0.01, 'teacher_seconds_per_step': 0.01,
+                 'regression_setup_seconds': 0.1}
+  run = suite_lib.Run(task, method, 'final', 0, 1, point)
+  todo = []
+  assert harness._result_or_run(suite, run, calibration, point, True, None,
+                                todo) is None
+  [line] = todo
+  assert line.startswith('ring@0.05s/dmd_trained/final_seed1: does not fit')
+  assert not os.path.exists(run.result_path(suite))  # a dry run writes none
+  stored = harness._result_or_run(suite, run, calibration, point, False,
+                                  None, [])
+  assert stored['status'] == harness.DOES_NOT_FIT and stored['steps'] == 0
+  assert 'leave nothing of the 0.05 s budget' in stored['error']
+  assert not os.path.exists(run.workdir(suite))  # nothing trained
+  todo = []
+  assert harness._result_or_run(suite, run, calibration, point, True, None,
+                                todo) == stored and todo == []
+  assert math.isnan(verdicts.values([stored], suite['tasks'][0]['metric'])[0])
+  assert budget_report._cell([stored], 'eval/energy_distance_ratio', 2) == (
+      'does not fit (2)')
+  # A calibration under which it fits makes the stored entry stale.
+  todo = []
+  harness._result_or_run(suite, run, {**calibration,
+                                      'regression_setup_seconds': 0.01},
+                         point, True, None, todo)
+  assert todo == ['ring@0.05s/dmd_trained/final_seed1: stale (budget '
+                  'changed), to train again']

@@ -89,6 +89,12 @@ def config_value(config, key: str):
   return functools.reduce(getattr, key.split('.'), config)
 
 
+class DoesNotFit(ValueError):
+  """The method's precomputations alone cost more than the budget: at
+  this budget it produces no generator (`harness` records such a run as
+  failed, e.g. DMD's regression pairs on a short budget axis)."""
+
+
 def charged_prerequisites(config) -> dict:
   """{name: context.Prerequisite} of the runs `config`'s method trains
   itself before its first step and a study pays from the run's budget:
@@ -126,7 +132,7 @@ def split_budget(seconds: float, calibration: dict, config,
   rest = ((1 - sum(shares.values())) * seconds if shares else seconds
           ) - sum(setups.values())
   if rest <= 0:
-    raise ValueError(f'The precomputations {setups} (seconds) leave '
+    raise DoesNotFit(f'The precomputations {setups} (seconds) leave '
                      f'nothing of the {seconds} s budget for training.')
   steps = steps_for_budget(rest, per_step, multiple)
   return Budget(steps, per_step, allotted, setups)

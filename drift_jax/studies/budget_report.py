@@ -73,6 +73,10 @@ def reference_budgets(task, budgets) -> list:
 
 
 def _cell(results, metric, place) -> str:
+  """The interval and rank; a budget the method's precomputations alone
+  exceed (`harness.DOES_NOT_FIT`) is named as such, not as a failure."""
+  if results and all(r['status'] == harness.DOES_NOT_FIT for r in results):
+    return f'does not fit ({place})'
   i = stats.mean_interval(verdicts.values(results, metric))
   return (f'{i.mean:.3g} [{i.low:.3g}, {i.high:.3g}] ({place})'
           if math.isfinite(i.mean) else f'failed ({place})')
@@ -132,6 +136,9 @@ def budget_section(suite, table) -> list[str]:
           'the rank among the one-step methods by geometric mean (fewest '
           'failures first). Each method runs the point it chose on the '
           'task\'s own budget, for the steps each budget buys under the '
-          'same calibration, its schedule fitted to that length. A changed '
+          'same calibration, its schedule fitted to that length; where '
+          'its precomputations alone exceed a budget it "does not fit" '
+          'and ranks after every method that trained, as failures do. A '
+          'changed '
           'order is tested at the longest budget (Welch\'s t on the log '
           'scale, Holm over the changed pairs).', '', *lines]

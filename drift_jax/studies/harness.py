@@ -344,22 +344,55 @@ def _result_or_run(suite, run, calibration, point, dry_run, classifier_dir,
   trains (or re-derives from its finished workdir) and stores it."""
   stored = store.read_checked(run.result_path(suite), store.RESULT_SCHEMA,
                               'result')
+  name = f'{run.task["name"]}/{run.method["name"]}/{run.name}'
+  try:
+    budget = run_budget(run, calibration)
+  except budget_lib.DoesNotFit as e:
+    return _does_not_fit(suite, run, name, str(e), stored, dry_run, todo)
   if stored is not None:
-    changed = stale_changes(suite, run, stored, calibration)
+    changed = (['budget'] if stored['status'] == DOES_NOT_FIT
+               else stale_changes(suite, run, stored, calibration))
     if not changed or suite.get('reuse_stale'):
       return stored
     if dry_run:
-      todo.append(f'{run.task["name"]}/{run.method["name"]}/{run.name}: '
-                  f'stale ({", ".join(changed)} changed), to train again')
+      todo.append(f'{name}: stale ({", ".join(changed)} changed), to train '
+                  'again')
       return None
     provenance.set_aside(suite, run, changed)
-  budget = run_budget(run, calibration)
-  name = f'{run.task["name"]}/{run.method["name"]}/{run.name}'
   todo.append(f'{name}: {budget.describe()}')
   if dry_run:
     return None
   preemption.stop_if_requested(name)
   return execute(suite, run, budget, classifier_dir)
+
+
+DOES_NOT_FIT = 'does_not_fit'
+
+
+def _does_not_fit(suite, run, name, reason, stored, dry_run, todo):
+  """A run whose precomputations alone exceed its budget produces no
+  generator: it is stored as a failure with the reason (`status`
+  'does_not_fit', nothing trained, nothing charged), so it ranks after
+  every method that trained, as a diverged run does; a dry run names it."""
+  if stored is not None and stored['status'] == DOES_NOT_FIT and stored.get(
+      'error') == reason:
+    return stored
+  todo.append(f'{name}: does not fit its budget ({reason}); stored as '
+              'failed, nothing trained')
+  if dry_run:
+    return None
+  if stored is not None:
+    provenance.set_aside(suite, run, ['budget'])
+  result = {'task': run.task['name'], 'method': run.method['name'],
+            'phase': run.phase, 'point': run.point, 'seed': run.seed,
+            'overrides': store.jsonable(run.overrides),
+            'split': 'validation' if run.phase == 'tune' else 'test',
+            'steps': 0, 'prerequisites': {}, 'setups': {},
+            'charged_seconds': 0.0, 'wall_seconds': 0.0, 'curve': [],
+            'final': {}, 'status': DOES_NOT_FIT, 'error': reason}
+  print(f'{name}: does not fit its budget ({reason})', flush=True)
+  store.write_json(run.result_path(suite), result)
+  return result
 
 
 # ------------------------------------------------------- task-level pieces
