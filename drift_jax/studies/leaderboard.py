@@ -367,8 +367,7 @@ def default_section(suite, table) -> list[str]:
     if not cell or not suite_lib.applies(task, method):
       continue
     final = cell['final']
-    same = final and final[0]['point'] == point
-    runs = final if same else cell['default']
+    runs, same = default_runs(suite, task, table)
     row = table.get((task['name'], None))
     data = (str(stats.mean_interval([d.get(task['metric'], math.nan)
                                      for d in row['draws']]))
@@ -383,6 +382,18 @@ def default_section(suite, table) -> list[str]:
   return lines + ['']
 
 
+def default_runs(suite, task, table) -> tuple[list, bool]:
+  """(test runs of the suite's default config on `task`, whether they are
+  the task's final runs): its final runs where the task chose the
+  cross-task point too, its `default` runs elsewhere ([] while pending)."""
+  name = suite['default_method']
+  point = harness.cross_task_point(suite, verdicts.method_of(suite, name))
+  cell = table.get((task['name'], name), {})
+  final = cell.get('final', [])
+  same = bool(final) and point is not None and final[0]['point'] == point
+  return (final if same else cell.get('default', [])), same
+
+
 def method_point(method, point):
   return suite_lib.search_points(method)[point]
 
@@ -390,7 +401,8 @@ def method_point(method, point):
 def _runs_wall_hours(table) -> float:
   return sum(r.get('wall_seconds', 0.0) for key, cell in table.items()
              if key[1] is not None
-             for r in cell['tune'] + cell['final']) / 3600
+             for r in cell['tune'] + cell['final'] + cell['default']
+             ) / 3600
 
 
 def finalists_paragraph(suite) -> list[str]:
