@@ -331,8 +331,15 @@ def run_budget(run: Run, calibration) -> Budget:
 
 def stale_changes(suite, run: Run, stored: dict, calibration) -> list[str]:
   """What no longer matches between a stored result and the suite's entry
-  for it (`provenance`); [] when it is current."""
-  budget = run_budget(run, calibration)
+  for it (`provenance`); [] when it is current. A stored `does_not_fit`
+  is current while its budget still does not fit, for the same reason."""
+  try:
+    budget = run_budget(run, calibration)
+  except budget_lib.DoesNotFit as e:
+    return ([] if stored['status'] == DOES_NOT_FIT
+            and stored.get('error') == str(e) else ['budget'])
+  if stored['status'] == DOES_NOT_FIT:
+    return ['budget']
   config = run_config(suite, run, budget)
   expected = provenance.of_run(run.task, config, budget)
   return provenance.differences(stored, expected, run, budget, config)
@@ -345,13 +352,8 @@ def _result_or_run(suite, run, calibration, point, dry_run, classifier_dir,
   stored = store.read_checked(run.result_path(suite), store.RESULT_SCHEMA,
                               'result')
   name = f'{run.task["name"]}/{run.method["name"]}/{run.name}'
-  try:
-    budget = run_budget(run, calibration)
-  except budget_lib.DoesNotFit as e:
-    return _does_not_fit(suite, run, name, str(e), stored, dry_run, todo)
   if stored is not None:
-    changed = (['budget'] if stored['status'] == DOES_NOT_FIT
-               else stale_changes(suite, run, stored, calibration))
+    changed = stale_changes(suite, run, stored, calibration)
     if not changed or suite.get('reuse_stale'):
       return stored
     if dry_run:
@@ -359,6 +361,10 @@ def _result_or_run(suite, run, calibration, point, dry_run, classifier_dir,
                   'again')
       return None
     provenance.set_aside(suite, run, changed)
+  try:
+    budget = run_budget(run, calibration)
+  except budget_lib.DoesNotFit as e:
+    return _does_not_fit(suite, run, name, str(e), dry_run, todo)
   todo.append(f'{name}: {budget.describe()}')
   if dry_run:
     return None
@@ -369,20 +375,15 @@ def _result_or_run(suite, run, calibration, point, dry_run, classifier_dir,
 DOES_NOT_FIT = 'does_not_fit'
 
 
-def _does_not_fit(suite, run, name, reason, stored, dry_run, todo):
+def _does_not_fit(suite, run, name, reason, dry_run, todo):
   """A run whose precomputations alone exceed its budget produces no
   generator: it is stored as a failure with the reason (`status`
   'does_not_fit', nothing trained, nothing charged), so it ranks after
   every method that trained, as a diverged run does; a dry run names it."""
-  if stored is not None and stored['status'] == DOES_NOT_FIT and stored.get(
-      'error') == reason:
-    return stored
   todo.append(f'{name}: does not fit its budget ({reason}); stored as '
               'failed, nothing trained')
   if dry_run:
     return None
-  if stored is not None:
-    provenance.set_aside(suite, run, ['budget'])
   result = {'task': run.task['name'], 'method': run.method['name'],
             'phase': run.phase, 'point': run.point, 'seed': run.seed,
             'overrides': store.jsonable(run.overrides),
