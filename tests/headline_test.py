@@ -9,6 +9,7 @@ import numpy as np
 from drift_jax import methods
 from drift_jax.config import config_lib
 from drift_jax.studies import budget as budget_lib
+from drift_jax.studies import harness
 from drift_jax.studies import leaderboard
 from drift_jax.studies import suite as suite_lib
 from drift_jax.studies import verdicts
@@ -66,7 +67,9 @@ def test_readme_main_job_is_the_leaderboards_checkerboard_run():
   task = next(t for t in suite['tasks'] if t['name'] == 'checkerboard')
   assert 'dataset=checkerboard' in command and task['eval_seed'] == seed
   # The suite's default config (its one cross-task point) on the task.
-  runs, _ = leaderboard.default_runs(suite, task, table)
+  point = harness.cross_task_point(suite, verdicts.method_of(
+      suite, suite['default_method']))
+  runs, _ = leaderboard.default_runs(suite, task, table, point)
   assert runs, 'the default config has no checkerboard test runs yet'
   assert {r['steps'] for r in runs} == {steps}
   # ... which is the config file's default.

@@ -138,7 +138,7 @@ def budget_section(suite, table) -> list[str]:
           'task\'s own budget, for the steps each budget buys under the '
           'same calibration, its schedule fitted to that length; where '
           'its precomputations alone exceed a budget it "does not fit" '
-          'and ranks after every method that trained, as failures do. A '
-          'changed '
-          'order is tested at the longest budget (Welch\'s t on the log '
+          'and ranks after every method that trained, as failures do. '
+          'A changed order is tested at the longest budget (Welch\'s t on '
+          'the log '
           'scale, Holm over the changed pairs).', '', *lines]

@@ -63,11 +63,23 @@ def run_config(suite, run: Run, budget: Budget, classifier_dir=None):
   config.train.update(eval_every=every, log_every=every,
                       checkpoint_every=every, progress=False)
   config.eval.update(seed=run.task['eval_seed'], plot=False,
-                     split='validation' if run.phase == 'tune' else 'test',
+                     split=run_split(run),
                      floor_draws=suite.get('floor_draws', 10))
   if classifier_dir is not None:
     config.eval.classifier = classifier_dir
   return config
+
+
+def run_split(run: Run) -> str:
+  """Tuning runs are scored on validation, every other run on test."""
+  return 'validation' if run.phase == 'tune' else 'test'
+
+
+def result_head(run: Run) -> dict:
+  """The keys that name a run in its stored result, first in every one."""
+  return {'task': run.task['name'], 'method': run.method['name'],
+          'phase': run.phase, 'point': run.point, 'seed': run.seed,
+          'overrides': store.jsonable(run.overrides), 'split': run_split(run)}
 
 
 def execute(suite, run: Run, budget: Budget, classifier_dir=None) -> dict:
@@ -75,10 +87,7 @@ def execute(suite, run: Run, budget: Budget, classifier_dir=None) -> dict:
   diverges or produces non-finite samples is stored as failed."""
   config = run_config(suite, run, budget, classifier_dir)
   workdir = run.workdir(suite)
-  result = {'task': run.task['name'], 'method': run.method['name'],
-            'phase': run.phase, 'point': run.point, 'seed': run.seed,
-            'overrides': store.jsonable(run.overrides),
-            'split': config.eval.split, 'steps': budget.steps,
+  result = {**result_head(run), 'steps': budget.steps,
             'prerequisites': {
                 name: {'steps': p.steps,
                        'seconds_per_step': p.seconds_per_step}
@@ -384,11 +393,8 @@ def _does_not_fit(suite, run, name, reason, dry_run, todo):
               'failed, nothing trained')
   if dry_run:
     return None
-  result = {'task': run.task['name'], 'method': run.method['name'],
-            'phase': run.phase, 'point': run.point, 'seed': run.seed,
-            'overrides': store.jsonable(run.overrides),
-            'split': 'validation' if run.phase == 'tune' else 'test',
-            'steps': 0, 'prerequisites': {}, 'setups': {},
+  result = {**result_head(run), 'steps': 0, 'prerequisites': {},
+            'setups': {},
             'charged_seconds': 0.0, 'wall_seconds': 0.0, 'curve': [],
             'final': {}, 'status': DOES_NOT_FIT, 'error': reason}
   print(f'{name}: does not fit its budget ({reason})', flush=True)

@@ -367,7 +367,7 @@ def default_section(suite, table) -> list[str]:
     if not cell or not suite_lib.applies(task, method):
       continue
     final = cell['final']
-    runs, same = default_runs(suite, task, table)
+    runs, same = default_runs(suite, task, table, point)
     row = table.get((task['name'], None))
     data = (str(stats.mean_interval([d.get(task['metric'], math.nan)
                                      for d in row['draws']]))
@@ -382,13 +382,12 @@ def default_section(suite, table) -> list[str]:
   return lines + ['']
 
 
-def default_runs(suite, task, table) -> tuple[list, bool]:
-  """(test runs of the suite's default config on `task`, whether they are
-  the task's final runs): its final runs where the task chose the
-  cross-task point too, its `default` runs elsewhere ([] while pending)."""
-  name = suite['default_method']
-  point = harness.cross_task_point(suite, verdicts.method_of(suite, name))
-  cell = table.get((task['name'], name), {})
+def default_runs(suite, task, table, point) -> tuple[list, bool]:
+  """(test runs of the suite's default config, its cross-task `point`
+  (`harness.cross_task_point`), on `task`, whether they are the task's
+  final runs): its final runs where the task chose that point too, its
+  `default` runs elsewhere ([] while pending)."""
+  cell = table.get((task['name'], suite['default_method']), {})
   final = cell.get('final', [])
   same = bool(final) and point is not None and final[0]['point'] == point
   return (final if same else cell.get('default', [])), same
