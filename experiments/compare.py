@@ -48,7 +48,8 @@ def _define_flags():
   flags.DEFINE_string('tasks', None, 'Comma-separated task names (default: '
                       'all of the suite).')
   flags.DEFINE_string('methods', None, 'Comma-separated method names '
-                      '(default: all of the suite).')
+                      '(default: all of the suite): their cells, finalists\' '
+                      'seeds and budget axis, so workers can split a task.')
   flags.DEFINE_string(
       'compilation_cache', 'SUITE_WORKDIR/jax_cache',
       'Persistent XLA compilation cache for the runs (a run\'s seed is data, '

@@ -223,6 +223,27 @@ def test_finalists_get_their_seeds_fixed_in_advance(finished):
     suite_lib.check_suite(bad)
 
 
+def test_methods_flag_restricts_the_finalists_extra_seeds(finished,
+                                                          tmp_path):
+  """`--methods` (only_methods) trains the extra seeds of the finalists it
+  names alone, so two workers can split them; which methods are finalists
+  is still decided among all of them."""
+  suite = _copy_of(finished, tmp_path)
+  task = suite['tasks'][0]
+  for name in ('drifting', 'dmd_trained'):
+    method = next(m for m in suite['methods'] if m['name'] == name)
+    chosen, _ = harness.chosen_point(suite, task, method)
+    os.remove(suite_lib.Run(task, method, 'final', chosen, 3)
+              .result_path(suite))
+  def todo(only_methods):
+    return sorted(t.split(':')[0] for t in harness.run_suite(
+        suite, dry_run=True, only_methods=only_methods))
+  assert todo(['dmd_trained']) == ['ring/dmd_trained/final_seed3']
+  assert todo(['diverging']) == []
+  assert todo(None) == ['ring/dmd_trained/final_seed3',
+                        'ring/drifting/final_seed3']
+
+
 def test_trained_teacher_is_paid_from_the_budget(finished):
   suite, table = finished
   for r in table[('ring', 'dmd_trained')]['tune']:
@@ -574,6 +595,11 @@ def test_the_budget_axis_runs_the_finalists_at_each_budget(finished,
   assert sorted(t.split(':')[0] for t in todo) == [
       f'ring@0.6s/{n}/final_seed{s}' for n in names
       for s in suite['final_seeds']]
+  # `--methods` splits the axis between workers: each trains its own.
+  for name in names:
+    assert sorted(t.split(':')[0] for t in harness.run_suite(
+        suite, dry_run=True, only_methods=[name])) == [
+            f'ring@0.6s/{name}/final_seed{s}' for s in suite['final_seeds']]
   harness.run_suite(suite)
   assert harness.run_suite(suite, dry_run=True) == []
   table = leaderboard.load(suite)

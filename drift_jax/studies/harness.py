@@ -275,9 +275,12 @@ def chosen_point(suite, task, method) -> tuple[int, dict]:
   return chosen, tuned_points(suite, task, method, tuned)[chosen]
 
 
-def run_finalists(suite, task, *, dry_run=False, classifier_dir=None):
+def run_finalists(suite, task, *, dry_run=False, classifier_dir=None,
+                  only_methods=None):
   """The finalists' test seeds beyond `final_seeds`, once every method
-  of the task is tuned (their first seeds are the usual final runs)."""
+  of the task is tuned (their first seeds are the usual final runs); of
+  `only_methods` alone where given (which methods are finalists is still
+  decided by all of them)."""
   names = finalists(suite, task)
   if names is None:
     return ([f'{task["name"]}: finalists\' extra seeds (after tuning)']
@@ -285,7 +288,7 @@ def run_finalists(suite, task, *, dry_run=False, classifier_dir=None):
   todo = []
   calibrations = store.stored_calibrations(suite)
   for method in suite['methods']:
-    if method['name'] not in names:
+    if method['name'] not in names or not _wanted(method, only_methods):
       continue
     chosen, point = chosen_point(suite, task, method)
     for seed in due_seeds(suite, task, method):
@@ -308,10 +311,16 @@ def axis_methods(suite, task) -> list[dict] | None:
   return [m for m in suite['methods'] if m['name'] in names]
 
 
-def run_budget_axis(suite, task, *, dry_run=False, classifier_dir=None):
+def _wanted(method, only_methods) -> bool:
+  return not only_methods or method['name'] in only_methods
+
+
+def run_budget_axis(suite, task, *, dry_run=False, classifier_dir=None,
+                    only_methods=None):
   """The task's further budgets (`suite.budget_tasks`): each axis method
-  at the point it chose on the task's own budget, trained with the final
-  seeds for the steps each budget buys under the cell's calibration."""
+  (of `only_methods` alone where given) at the point it chose on the
+  task's own budget, trained with the final seeds for the steps each
+  budget buys under the cell's calibration."""
   derived = suite_lib.budget_tasks(task)
   if not derived:
     return []
@@ -320,6 +329,8 @@ def run_budget_axis(suite, task, *, dry_run=False, classifier_dir=None):
     return [f'{task["name"]}: the budget axis (after tuning)']
   todo, calibrations = [], store.stored_calibrations(suite)
   for method in chosen_methods:
+    if not _wanted(method, only_methods):
+      continue
     chosen, point = chosen_point(suite, task, method)
     for other in derived:
       for seed in suite['final_seeds']:
@@ -549,9 +560,11 @@ def _run_suite(suite, dry_run, only_tasks, only_methods):
       todo += run_cell(suite, t, method, dry_run=dry_run,
                        classifier_dir=classifier_dir)
     todo += run_finalists(suite, task, dry_run=dry_run,
-                          classifier_dir=classifier_dir)
+                          classifier_dir=classifier_dir,
+                          only_methods=only_methods)
     todo += run_budget_axis(suite, task, dry_run=dry_run,
-                            classifier_dir=classifier_dir)
+                            classifier_dir=classifier_dir,
+                            only_methods=only_methods)
   if not only_methods or suite.get('default_method') in only_methods:
     todo += run_defaults(suite, dry_run=dry_run, only_tasks=only_tasks)
   return todo
