@@ -127,7 +127,7 @@ def test_the_summary_data_row_is_the_leaderboards():
   # One floor draw instead of ten: the floor is not what is compared here,
   # and its ten 5,000-point distances were most of this test's time.
   config.eval.floor_draws = 1
-  with open(os.path.join(REPO, 'results/core/checkerboard/'
+  with open(os.path.join(REPO, 'results/core_v2/checkerboard/'
                          'data_row.json')) as f:
     stored = [d['eval/energy_distance'] for d in json.load(f)['draws']]
   stored = stored[:3]  # draw i is keyed by i alone: the first 3 of 10
@@ -140,7 +140,7 @@ def test_the_summary_data_row_is_the_leaderboards():
   np.testing.assert_allclose(row, stored, rtol=0, atol=1e-6)
   mean, low, high = summary_lib.mean_interval(row)
   lines = summary_lib.lines(config, {
-      'step': 367, 'time/wall_seconds': 30.0, 'eval/energy_distance': 2e-3,
+      'step': 321, 'time/wall_seconds': 30.0, 'eval/energy_distance': 2e-3,
       'eval/energy_distance_floor': 5e-4, 'eval/num_samples': 5000}, row)
   assert 'lower is better' in lines[2] and '4.00x the floor' in lines[2]
   assert f'{mean:.2f}x [{low:.2f}, {high:.2f}]' in lines[3]

@@ -117,18 +117,20 @@ def test_unknown_and_mistyped_keys_are_named():
       methods.validate(ml_collections.ConfigDict(raw), 1)
 
 
+@pytest.mark.parametrize('suite_file', ['core.py', 'core_v2.py'])
 @pytest.mark.parametrize('config_file', ['toy2d.py', 'gmm.py', 'digits.py'])
 def test_drifting_default_is_the_leaderboards_cross_task_config(
-    config_file, monkeypatch):
+    config_file, suite_file, monkeypatch):
   """Issue 16, 'defaults that generalise': the configs' drifting
-  defaults are the point the core suite's stored tuning runs chose across
-  every task (results/core, committed), with the field the suite ran."""
+  defaults are the point the core suites' stored tuning runs chose across
+  every task (results/core and results/core_v2, committed; both chose the
+  same), with the field the suite ran."""
   monkeypatch.chdir(ROOT)
-  suite = suite_lib.load_suite(os.path.join(ROOT, 'suites', 'core.py'))
+  suite = suite_lib.load_suite(os.path.join(ROOT, 'suites', suite_file))
   method = next(m for m in suite['methods']
                 if m['name'] == suite['default_method'])
   point = harness.cross_task_point(suite, method)
-  assert point is not None, 'results/core lacks tuning runs'
+  assert point is not None, f'{suite_file}: its results lack tuning runs'
   expected = {**method['overrides'], **suite_lib.search_points(method)[point]}
   c = _load([f'--config={os.path.join(ROOT, "configs", config_file)}'])
   for key, value in expected.items():

@@ -1,5 +1,6 @@
 """The README's headline is the one the leaderboard generates from the
-stored verdicts (`verdicts.headline` over `results/core/`)."""
+stored verdicts (`verdicts.headline` over the stored results of the suite
+the README quotes, `README_SUITE`)."""
 
 import os
 import re
@@ -16,9 +17,9 @@ from drift_jax.studies import verdicts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The suite whose headline the README quotes, and whose leaderboard these
-# tests read (suites/core_v2.py replaces it once complete: this line and
-# the README's quoted block move together).
-README_SUITE = 'core.py'
+# tests read (the powered protocol; `suites/core.py` before it: this line
+# and the README's quoted block move together).
+README_SUITE = 'core_v2.py'
 
 
 def _quoted(text):

@@ -212,7 +212,9 @@ def _seed_counts(suite, task, table) -> str:
 
 
 def tuning_table(suite, task, table) -> list[str]:
-  """The validation score of every search point, the chosen one bold."""
+  """The validation score of every search point, the chosen one bold;
+  a method with fewer points (its grid not extended) has empty cells, so
+  every row has the header's width."""
   seeds = suite_lib.tuning_seeds(suite)
   rows = []
   for method in suite['methods']:
@@ -228,8 +230,10 @@ def tuning_table(suite, task, table) -> list[str]:
       text = f'{value:.3g}' if math.isfinite(value) else 'failed'
       text += f' ({_fmt_point(overrides[point])})'
       cells.append(f'**{text}**' if point == chosen else text)
-    rows.append(f'| {method["name"]} | ' + ' | '.join(cells) + ' |')
-  width = max([suite['search_points']] + [r.count(' | ') for r in rows])
+    rows.append([method['name'], *cells])
+  width = max([suite['search_points']] + [len(r) - 1 for r in rows])
+  rows = ['| ' + ' | '.join(r + [''] * (width + 1 - len(r))) + ' |'
+          for r in rows]
   seed_text = (f'seed {seeds[0]}' if len(seeds) == 1 else
                f'mean over seeds {", ".join(map(str, seeds))}')
   return ['', f'<details><summary>Tuning (validation, {seed_text})'
