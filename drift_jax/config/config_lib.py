@@ -203,8 +203,13 @@ def shared_config() -> ml_collections.ConfigDict:
   # train.wandb_project: also log to Weights & Biases under this project
   # ('' off; needs `pip install -e '.[wandb]'`, never the tests), in
   # `train.wandb_mode` ('online', 'offline' or 'disabled').
+  # train.microbatches: split each step's generated batch into this many
+  # micro-batches whose gradients are accumulated (only one micro-batch's
+  # activations are alive at a time); a method that supports it names the
+  # batch it splits (`MICROBATCHES` in its module); 1: the whole batch.
   c.train = dict(steps=2000, batch_size=2048, gen_batch_size=2048,
-                 steps_per_call=1, ema_decay=0.0, log_every=100,
+                 steps_per_call=1, microbatches=1, ema_decay=0.0,
+                 log_every=100,
                  eval_every=1000, checkpoint_every=1000, keep_checkpoints=3,
                  progress=True, divergence_factor=DEFAULT_DIVERGENCE_FACTOR,
                  allow_config_change=False, allow_unfinished=False,
@@ -422,6 +427,9 @@ def _validate_train(c, device_count):
       raise ValueError(
           f'`train.{name}` = {c.train[name]} is not divisible by the device '
           f'count ({device_count}); use a multiple of {device_count}.')
+  if c.train.get('microbatches', 1) < 1:
+    raise ValueError('`train.microbatches` must be >= 1, got '
+                     f'{c.train.microbatches}.')
   k = c.train.steps_per_call
   for name in ('steps', 'log_every', 'eval_every', 'checkpoint_every'):
     if c.train[name] % k:

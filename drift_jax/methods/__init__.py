@@ -12,7 +12,10 @@ A method is a module that provides
   make(config, ctx: context.RunContext) -> common.Method;
   setups(config) -> names, and setup_work(config, ctx) -> {name: call}
     (optional): precomputations `make` runs before the first step (DMD's
-    regression pairs), which a study times warm and charges (`setups`).
+    regression pairs), which a study times warm and charges (`setups`);
+  MICROBATCHES (optional): the `train` key of the batch its step splits
+    into `train.microbatches` micro-batches (gradient accumulation);
+    without it the method refuses microbatches > 1.
 Adding a method is one module plus one line in `METHODS` below.
 """
 
@@ -105,7 +108,28 @@ def validate(config, device_count: int) -> None:
   config_lib.validate(config, device_count, reference=base_config(),
                       methods=METHODS)
   common.validate_shared(config)
-  get(config.method).validate(config)
+  module = get(config.method)
+  _check_microbatches(config, module, device_count)
+  module.validate(config)
+
+
+def _check_microbatches(config, module, device_count: int) -> None:
+  """`train.microbatches` > 1 only for a method that accumulates, in equal
+  micro-batches on every device of the batch it splits."""
+  micro = config.train.get('microbatches', 1)
+  batch_key = getattr(module, 'MICROBATCHES', None)
+  if micro > 1 and not batch_key:
+    able = sorted(n for n, m in METHODS.items()
+                  if getattr(m, 'MICROBATCHES', None))
+    raise ValueError(f'`train.microbatches` > 1 (gradient accumulation) is '
+                     f'implemented for method {able} only; '
+                     f'method={config.method!r} needs train.microbatches=1.')
+  size = config.train[batch_key] if batch_key else 0
+  if micro > 1 and size % (micro * device_count):
+    raise ValueError(
+        f'`train.microbatches` = {micro} must split `train.{batch_key}` = '
+        f'{size} into equal micro-batches on each of the {device_count} '
+        f'devices (use a divisor of {size // device_count}).')
 
 
 __all__ = ['METHODS', 'Method', 'base_config', 'finalize', 'get',

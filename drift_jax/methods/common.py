@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 from flax import nnx
+from jax import lax
 
 from drift_jax import models
 from drift_jax.config import config_lib
@@ -140,6 +141,37 @@ def sample_generator(gen: Network, state: dict, key, n: int, *,
     cond = dict(labels=data_lib.class_major_labels(n, num_classes),
                 alpha=jnp.full((n,), alpha))
   return gen.apply(eval_params(state), z, **cond)
+
+
+def micro_split(a, microbatches: int, axis: int = 0):
+  """[..., N, ...] -> [M, ..., N / M, ...] along `axis`: micro-batch m holds
+  rows m, m + M, m + 2M, ..., so each stays spread over the devices that
+  hold the batch's contiguous blocks (when N is a multiple of M x their
+  count)."""
+  shape = a.shape
+  a = a.reshape(shape[:axis] + (shape[axis] // microbatches, microbatches)
+                + shape[axis + 1:])
+  return jnp.moveaxis(a, axis + 1, 0)
+
+
+def accumulated_value_and_grad(loss_fn, params, inputs, microbatches: int):
+  """`jax.value_and_grad(loss_fn)(params, *inputs)` for a loss that is a
+  mean over the samples of `inputs` (arrays with their sample axis first),
+  over `microbatches` equal micro-batches (`lax.scan`, one micro-batch's
+  activations alive at a time): the mean of the micro-batches' values and
+  gradients, which is the full batch's. A loss with global statistics
+  needs two passes instead (`drifting.two_pass_loss_and_grads`)."""
+  if microbatches == 1:
+    return jax.value_and_grad(loss_fn)(params, *inputs)
+
+  def accumulate(total, micro_inputs):
+    return jax.tree.map(jnp.add, total, jax.value_and_grad(loss_fn)(
+        params, *micro_inputs)), None
+
+  zeros = (jnp.zeros(()), jax.tree.map(jnp.zeros_like, params))
+  total, _ = lax.scan(accumulate, zeros, jax.tree.map(
+      lambda a: micro_split(a, microbatches), tuple(inputs)))
+  return jax.tree.map(lambda t: t / microbatches, total)
 
 
 def split_batch(batch):

@@ -28,6 +28,8 @@ from drift_jax.theory import losses
 from drift_jax.theory import noise as noise_lib
 
 NAME = 'diffusion'
+# `train.microbatches` > 1 splits the data batch (plain accumulation).
+MICROBATCHES = 'batch_size'
 CONFIG = {
     'diffusion': dict(sigma_min=0.002, sigma_max=80.0, rho=7.0,
                       sigma_data=0.5, p_mean=-1.2, p_std=1.2,
@@ -126,6 +128,7 @@ class DiffusionSpec:
   num_classes: int
   unroll: bool
   sample_chunk: int  # rows per Heun call; 0: all at once
+  microbatches: int = 1  # train.microbatches (plain accumulation)
 
 
 def make(config, ctx: RunContext) -> common.Method:
@@ -143,7 +146,8 @@ def make(config, ctx: RunContext) -> common.Method:
       sample_sigmas=sampling_sigmas(cfg), dim=ctx.dim,
       num_classes=ctx.num_classes,
       unroll=common.loop_unroll(ctx.image_shape),
-      sample_chunk=config.eval.sample_chunk)
+      sample_chunk=config.eval.sample_chunk,
+      microbatches=int(config.train.get('microbatches', 1)))
   return common.Method(functools.partial(init, spec),
                        functools.partial(train_step, spec),
                        functools.partial(sample, spec))
@@ -166,12 +170,16 @@ def train_step(spec: DiffusionSpec, state, constants, batch, key, step=0):
                              spec.mesh)
   x_t = batch + sigma[:, None] * eps
 
-  def loss_fn(params):
+  def loss_fn(params, x_t, sigma, batch, *labels):
     return losses.denoising_loss(
-        spec.den.apply(params, x_t, sigma, labels=labels), batch, sigma,
-        spec.sigma_data)
+        spec.den.apply(params, x_t, sigma, labels=labels[0] if labels
+                       else None), batch, sigma, spec.sigma_data)
 
-  loss, grads = jax.value_and_grad(loss_fn)(state['denoiser']['params'])
+  # A mean over independent samples: plain accumulation is exact.
+  loss, grads = common.accumulated_value_and_grad(
+      loss_fn, state['denoiser']['params'],
+      (x_t, sigma, batch) + ((labels,) if labels is not None else ()),
+      spec.microbatches)
   new = common.apply_gradients(state['denoiser'], grads, spec.tx,
                                spec.ema_decay)
   return {'denoiser': new}, {'train/loss': loss}

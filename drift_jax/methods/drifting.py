@@ -89,6 +89,11 @@ RENAMED = {f'field.{name}': f'drifting.{name}' for name in CONFIG['drifting']}
 GUIDED_SAMPLING = True
 
 
+# `train.microbatches` > 1 splits the generated batch: two-pass accumulation
+# (`two_pass_loss_and_grads`).
+MICROBATCHES = 'gen_batch_size'
+
+
 def authors_field_recipe(c) -> None:
   """The drifting paper's full field recipe (Deng App. A.6) instead of the
   demo's single temperature: distances divided by their batch mean,
@@ -274,17 +279,30 @@ class DriftingSpec:
   eval_alpha: float
   schedule: Callable | None = None  # step -> [K] temperature scales
   location_chunk: int = 0  # features.location_chunk
+  microbatches: int = 1  # train.microbatches (two-pass accumulation)
 
 
 def make(config, ctx: RunContext) -> common.Method:
   """Drifting method from the run config (model.generator, optim, field,
   features, conditional, train) and the run context (`ctx.num_classes` > 0:
   class-conditional with CFG; prerequisite 'encoder': feature space)."""
+  spec = make_spec(config, ctx)
+  encoder = ctx.get('encoder')
+  constants = {'encoder': encoder.params} if encoder is not None else ()
+  if encoder is not None:
+    log_feature_costs(spec, constants, ctx.dim, config.train.batch_size)
+  return common.Method(functools.partial(init, spec),
+                       functools.partial(train_step, spec),
+                       functools.partial(sample, spec), constants)
+
+
+def make_spec(config, ctx: RunContext) -> DriftingSpec:
+  """The `DriftingSpec` of a run config and context (`make`)."""
   encoder = ctx.get('encoder')
   spec_field = fields.FieldSpec.from_config(config.field)
   cond = config.conditional
   gen_config = common.frozen(config.model.generator)
-  spec = DriftingSpec(
+  return DriftingSpec(
       gen=common.Network.create(lambda rngs: models.make_generator(
           gen_config, ctx.dim, rngs, image_shape=ctx.image_shape,
           num_classes=ctx.num_classes)),
@@ -300,13 +318,8 @@ def make(config, ctx: RunContext) -> common.Method:
       alpha_range=(cond.alpha_min, cond.alpha_max),
       eval_alpha=cond.eval_alpha,
       schedule=temperature_schedule(config),
-      location_chunk=int(config.features.get('location_chunk', 0)))
-  constants = {'encoder': encoder.params} if encoder is not None else ()
-  if encoder is not None:
-    log_feature_costs(spec, constants, ctx.dim, config.train.batch_size)
-  return common.Method(functools.partial(init, spec),
-                       functools.partial(train_step, spec),
-                       functools.partial(sample, spec), constants)
+      location_chunk=int(config.features.get('location_chunk', 0)),
+      microbatches=int(config.train.get('microbatches', 1)))
 
 
 def feature_costs(spec: DriftingSpec, constants, dim: int,
@@ -336,10 +349,10 @@ def init(spec: DriftingSpec, key):
                                   ema=spec.ema_decay > 0)}
 
 
-def grouped_loss(spec: DriftingSpec, x, data, data_labels, constants, alpha,
-                 temperature_scale=None):
-  """Sum over feature sets and locations of the per-vector losses, per
-  class group when conditional; returns (loss, drift RMS)."""
+def grouped_fields(spec: DriftingSpec, x, data, data_labels, constants,
+                   alpha, temperature_scale=None) -> dict:
+  """{feature set: (its vectors of x [L, N, F], their field V)}, per class
+  group when conditional: the field of the whole batch x."""
   x = parallel.gather_global(x, spec.mesh)
   data = parallel.gather_global(data, spec.mesh)
   if spec.num_classes:
@@ -348,19 +361,31 @@ def grouped_loss(spec: DriftingSpec, x, data, data_labels, constants, alpha,
     data = data[jnp.argsort(data_labels, stable=True)]
   fx = spec.embed(constants, x)
   fp = lax.stop_gradient(spec.embed(constants, data))
+  return {name: (fx[name], features.grouped_field(
+      functools.partial(spec.group_field,
+                        temperature_scale=temperature_scale),
+      fx[name], fp[name],
+      num_classes=max(spec.num_classes, 1),
+      uncond=fp[name] if spec.num_classes else None, alpha=alpha,
+      location_chunk=spec.location_chunk)) for name in fx}
+
+
+def summed_loss(terms: dict):
+  """(loss, drift RMS) of `grouped_fields`' terms: one loss per feature
+  vector, summed over the L locations of each set (Deng Eq. 14)."""
   total, sq_sum, count = 0.0, 0.0, 0
-  for name in fx:
-    v = features.grouped_field(
-        functools.partial(spec.group_field,
-                          temperature_scale=temperature_scale),
-        fx[name], fp[name],
-        num_classes=max(spec.num_classes, 1),
-        uncond=fp[name] if spec.num_classes else None, alpha=alpha,
-        location_chunk=spec.location_chunk)
-    # One loss per feature vector, summed (Deng Eq. 14): L locations.
-    total = total + fx[name].shape[0] * losses.drift_loss(fx[name], v)
+  for f, v in terms.values():
+    total = total + f.shape[0] * losses.drift_loss(f, v)
     sq_sum, count = sq_sum + jnp.sum(v**2), count + v.shape[0] * v.shape[1]
   return total, jnp.sqrt(sq_sum / count)
+
+
+def grouped_loss(spec: DriftingSpec, x, data, data_labels, constants, alpha,
+                 temperature_scale=None):
+  """Sum over feature sets and locations of the per-vector losses, per
+  class group when conditional; returns (loss, drift RMS)."""
+  return summed_loss(grouped_fields(spec, x, data, data_labels, constants,
+                                    alpha, temperature_scale))
 
 
 def train_step(spec: DriftingSpec, state, constants, batch, key, step=0):
@@ -375,24 +400,85 @@ def train_step(spec: DriftingSpec, state, constants, batch, key, step=0):
         minval=spec.alpha_range[0], maxval=spec.alpha_range[1])
     cond = dict(labels=labels, alpha=alpha_per_class[labels])
 
-  def loss_fn(params):
-    x = spec.gen.apply(params, z, **cond)  # [G, D]
-    if spec.grouped:
-      return grouped_loss(spec, x, data, data_labels, constants,
-                          alpha_per_class, scale)
-    v = spec.field_fn(x, data, temperature_scale=scale)  # [G, D], no grad
-    return losses.drift_loss(x, v), v
-
-  (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      state['gen']['params'])
-  drift_rms = (aux if spec.grouped
-               else jnp.sqrt(jnp.mean(jnp.sum(aux**2, -1))))
+  loss, drift_rms, grads = loss_and_grads(
+      spec, state['gen']['params'], constants, z, cond, data, data_labels,
+      alpha_per_class, scale)
   new_gen = common.apply_gradients(state['gen'], grads, spec.tx,
                                    spec.ema_decay)
   metrics = {'train/loss': loss, 'train/drift_rms': drift_rms}
   if scale is not None:
     metrics['train/temperature_scale'] = scale[0]
   return {'gen': new_gen}, metrics
+
+
+def loss_and_grads(spec: DriftingSpec, params, constants, z, cond, data,
+                   data_labels, alpha, scale):
+  """(loss, drift RMS, gradient) of the drifting loss of the generated batch
+  G(z); over `spec.microbatches` micro-batches by two passes when > 1."""
+  if spec.microbatches > 1:
+    return two_pass_loss_and_grads(spec, params, constants, z, cond, data,
+                                   data_labels, alpha, scale)
+
+  def loss_fn(params):
+    x = spec.gen.apply(params, z, **cond)  # [G, D]
+    if spec.grouped:
+      return grouped_loss(spec, x, data, data_labels, constants, alpha,
+                          scale)
+    v = spec.field_fn(x, data, temperature_scale=scale)  # [G, D], no grad
+    return losses.drift_loss(x, v), v
+
+  (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+  drift_rms = (aux if spec.grouped
+               else jnp.sqrt(jnp.mean(jnp.sum(aux**2, -1))))
+  return loss, drift_rms, grads
+
+
+def two_pass_loss_and_grads(spec: DriftingSpec, params, constants, z, cond,
+                            data, data_labels, alpha, scale):
+  """The drifting loss of the whole batch G(z), its gradient accumulated
+  over `spec.microbatches` micro-batches.
+
+  The loss 1/2 mean |f(x) - sg(f(x) + V)|^2 (Deng Eq. 6, per feature
+  vector Eq. 14) sends its gradient through f(x) alone, -V / size, while V
+  and its global normalisations (the distance scale, each temperature's
+  drift normalisation) depend on the whole batch: a micro-batch that
+  computed its own V would take its statistics from a fraction of the
+  batch and change the loss. Pass 1, without gradients, generates the
+  whole batch and computes its V. Pass 2 regenerates it micro-batch by
+  micro-batch (`lax.scan`, one micro-batch's activations alive at a time)
+  and sums their gradients against the fixed V: the full-batch gradient.
+  """
+  m = spec.microbatches
+  x = spec.gen.apply(lax.stop_gradient(params), z, **cond)
+  if spec.grouped:  # [L, N, F] per feature set
+    terms, axis = grouped_fields(spec, x, data, data_labels, constants,
+                                 alpha, scale), 1
+    loss, drift_rms = summed_loss(terms)
+  else:  # [N, D]
+    v = spec.field_fn(x, data, temperature_scale=scale)
+    terms, axis = {'x': (x, v)}, 0
+    loss = losses.drift_loss(x, v)
+    drift_rms = jnp.sqrt(jnp.mean(jnp.sum(v**2, -1)))
+  # Each set's loss is (L or 1) x 1/2 sum(...) / f.size, over the batch.
+  weights = {k: (f.shape[0] if spec.grouped else 1) / f.size
+             for k, (f, _) in terms.items()}
+  fields_by_micro = {k: lax.stop_gradient(common.micro_split(v, m, axis))
+                     for k, (_, v) in terms.items()}
+
+  def micro_loss(params, z_m, cond_m, v_m):
+    x_m = spec.gen.apply(params, z_m, **cond_m)
+    f_m = spec.embed(constants, x_m) if spec.grouped else {'x': x_m}
+    return sum(weights[k] * 0.5 * jnp.sum(
+        (f_m[k] - lax.stop_gradient(f_m[k] + v_m[k]))**2) for k in v_m)
+
+  def accumulate(total, inputs):
+    return jax.tree.map(jnp.add, total, jax.grad(micro_loss)(
+        params, *inputs)), None
+
+  micro_cond = {k: common.micro_split(c, m) for k, c in cond.items()}
+  grads, _ = lax.scan(accumulate, jax.tree.map(jnp.zeros_like, params), (
+      common.micro_split(z, m), micro_cond, fields_by_micro))
+  return loss, drift_rms, grads
 
 
 def sample(spec: DriftingSpec, state, constants, key, n):
