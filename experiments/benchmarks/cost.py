@@ -1,0 +1,155 @@
+r"""What the drifting paper's ImageNet runs would cost with this codebase's
+step, projected before anything runs.
+
+  python -m experiments.benchmarks.cost
+
+Compiles one drifting training step (`drifting.train_step`: the DiT
+generator's forward and backward, the field, Adam and EMA) from shapes
+alone for the DiT sizes of the drifting release (B/2, L/2) on SD-VAE
+latents (32 x 32 x 4, patch 2, 16 context tokens), at the per-device batch
+of its ablation runs (global batch 4,096 = 64 classes x 64 generated
+samples on 64 chips: 64 a chip), and reads its FLOPs and bytes from XLA
+(`cost_analysis()`) and its memory (`memory_analysis()`). It then projects
+seconds per step and days for `--epochs` of ImageNet (1,281,167 images) on
+one H100, 8 H100s and a 64-chip TPU v6e slice, at `--fraction` of each
+chip's dense bfloat16 peak (vendor figures, below), assuming the step's
+cost grows linearly with the per-device batch and communication is hidden.
+
+Each size is compiled twice: drifting on the raw latents, and in the
+features of a latent MAE (the release's layout: ResNet stages 3, 4, 6, 3
+at widths C..8C, `--mae_width` C, every second block's and each stage's
+maps, per location and pooled, plus the raw sample), whose forward pass
+on the data and forward and backward passes on the generated samples join
+the step. What it leaves out, so the projection is a lower bound: the
+class grouping of the field (per class group of 64, one group a chip
+here), communication, and the host's data pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from absl import app
+from absl import flags
+
+FLAGS = flags.FLAGS
+IMAGENET_IMAGES = 1_281_167
+GLOBAL_BATCH = 4096
+LATENT_SHAPE = (32, 32, 4)
+# Dense bfloat16 peaks, TFLOP/s per chip (vendor data sheets): H100 SXM
+# 989, TPU v6e 918. Assumed, not measured here.
+SETUPS = (('1 x H100', 1, 989.0), ('8 x H100', 8, 989.0),
+          ('64 x TPU v6e', 64, 918.0))
+
+
+def _define_flags():
+  flags.DEFINE_list('sizes', ['B/2', 'L/2'], 'DiT sizes.')
+  flags.DEFINE_string('dtype', 'bfloat16', 'DiT compute dtype.')
+  flags.DEFINE_integer('per_device_batch', 64, 'Generated (and data) '
+                       'samples per chip in the compiled step.')
+  flags.DEFINE_float('fraction', 0.4, 'Assumed fraction of the bfloat16 '
+                     'peak the step reaches.')
+  flags.DEFINE_integer('mae_width', 256, 'Width C of the latent MAE whose '
+                       'features the second row of each size drifts in '
+                       '(the release\'s MAE-256).')
+  flags.DEFINE_float('epochs', 100, 'ImageNet epochs (the release\'s '
+                     'ablations: 100).')
+
+
+def abstract_mae(width: int, blocks):
+  """The release's latent-MAE encoder layout (ResNet of basic blocks,
+  stages `blocks` at widths C, 2C, 4C, 8C) as a frozen encoder whose
+  parameters are shapes only."""
+  from flax import nnx
+
+  from drift_jax.encoders import mae as mae_encoder
+  from drift_jax.models import mae as mae_model
+  module = nnx.eval_shape(lambda: mae_model.MAEResNet(
+      LATENT_SHAPE, width=width, blocks=blocks, rngs=nnx.Rngs(0)))
+  graphdef, params = nnx.split(module)
+  return mae_encoder.FrozenMAE(graphdef, params, {})
+
+
+def step_cost(size: str, dtype: str, batch: int, mae_width: int = 0) -> dict:
+  """FLOPs, bytes accessed and memory of one compiled drifting step for a
+  DiT of `size` on latents, `batch` samples, one device; in the features
+  of a latent MAE of `mae_width` (ResNet-34 stages) when > 0."""
+  from drift_jax import methods
+  from drift_jax.config import config_lib
+  from drift_jax.methods import drifting
+  from drift_jax.methods.context import RunContext
+  from drift_jax.parallel import sharding as parallel
+  c = config_lib.load_config_file(
+      'configs/fashion_mnist.py:generator=dit,size=32')
+  c.model.generator.update(dit_size=size, dit_dtype=dtype)
+  c.model.generator.noise_dim = (math.prod(LATENT_SHAPE)
+                                 + c.model.generator.dit_style_tokens)
+  c.train.update(batch_size=batch, gen_batch_size=batch)
+  c = methods.finalize(c)
+  prerequisites, constants = {}, ()
+  if mae_width:
+    encoder = abstract_mae(mae_width, (3, 4, 6, 3))
+    c.features.raw = True  # the release adds the raw sample ('global')
+    prerequisites, constants = {'encoder': encoder}, {
+        'encoder': encoder.params}
+  spec = drifting.make_spec(c, RunContext(
+      dim=math.prod(LATENT_SHAPE), mesh=parallel.make_mesh(1),
+      image_shape=LATENT_SHAPE, prerequisites=prerequisites))
+  state = jax.eval_shape(lambda: drifting.init(spec, jax.random.key(0)))
+  params = sum(math.prod(a.shape) for a in jax.tree.leaves(
+      state['gen']['params']))
+  data = jax.ShapeDtypeStruct((batch, math.prod(LATENT_SHAPE)), jnp.float32)
+  compiled = jax.jit(lambda s, e, d, k: drifting.train_step(spec, s, e, d, k)
+                     ).lower(state, constants, data, jax.random.key(0)
+                             ).compile()
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  memory = compiled.memory_analysis()
+  return dict(params=params, flops=float(cost['flops']),
+              bytes=float(cost.get('bytes accessed', math.nan)),
+              gib=(memory.argument_size_in_bytes + memory.temp_size_in_bytes
+                   + memory.output_size_in_bytes) / 2**30)
+
+
+def projection(flops_per_sample: float, chips: int, peak_tflops: float,
+               fraction: float, epochs: float) -> tuple[float, float]:
+  """(seconds per step, days) for the global batch split over `chips`."""
+  seconds = (flops_per_sample * GLOBAL_BATCH / chips
+             / (peak_tflops * 1e12 * fraction))
+  steps = epochs * IMAGENET_IMAGES / GLOBAL_BATCH
+  return seconds, seconds * steps / 86400
+
+
+def main(argv):
+  del argv
+  batch = FLAGS.per_device_batch
+  print(f'Drifting step, DiT on {"x".join(map(str, LATENT_SHAPE))} latents, '
+        f'{FLAGS.dtype} compute, {batch} samples per chip; projected at '
+        f'{FLAGS.fraction:.0%} of the bfloat16 peak, {FLAGS.epochs:g} '
+        f'epochs = {FLAGS.epochs * IMAGENET_IMAGES / GLOBAL_BATCH:,.0f} '
+        f'steps of {GLOBAL_BATCH:,}.\n')
+  print('| DiT | parameters | GFLOP / sample (step) | GB accessed / sample '
+        '| memory at this batch | ' + ' | '.join(
+            f'{name}: s/step, days' for name, _, _ in SETUPS) + ' |')
+  print('|---|---|---|---|---|' + '---|' * len(SETUPS))
+  for size, mae_width in [(s, w) for s in FLAGS.sizes
+                          for w in (0, FLAGS.mae_width)]:
+    cost = step_cost(size, FLAGS.dtype, batch, mae_width)
+    per_sample = cost['flops'] / batch
+    cells = []
+    for _, chips, peak in SETUPS:
+      seconds, days = projection(per_sample, chips, peak, FLAGS.fraction,
+                                 FLAGS.epochs)
+      cells.append(f'{seconds:.3g}, {days:.3g}')
+    label = f'{size}, MAE-{mae_width} features' if mae_width else (
+        f'{size}, raw latents')
+    print(f'| {label} | {cost["params"] / 1e6:.0f}M | {per_sample / 1e9:.0f} '
+          f'| {cost["bytes"] / batch / 1e9:.2f} | {cost["gib"]:.1f} GiB | '
+          + ' | '.join(cells) + ' |')
+
+
+if __name__ == '__main__':
+  _define_flags()
+  app.run(main)
