@@ -134,6 +134,45 @@ def test_bfloat16_compute_stays_close_to_float32():
   assert float(jnp.abs(a - b).max()) < 0.05 * float(jnp.abs(a).max())
 
 
+@pytest.mark.parametrize('dtype, tolerance', [
+    # float32: the same logits and softmax in another order of sums
+    # (1e-7 of the output's scale measured on the CPU).
+    (None, 1e-5),
+    # bfloat16: q and k enter the fused call in bf16 (float32 in the
+    # written-out one), a 2^-8 relative rounding of the logits' inputs on
+    # a backend that keeps them apart (equal on the CPU).
+    (jnp.bfloat16, 1e-2)])
+def test_fused_attention_matches_the_written_out_one(dtype, tolerance):
+  """`dit_attention='xla'` (`jax.nn.dot_product_attention`) gives the
+  outputs and gradients of the written-out attention."""
+  einsum = _randomise(_generator(dtype=dtype))
+  fused = _randomise(_generator(dtype=dtype, attention='xla'))
+  z = einsum.sample_noise(jax.random.key(0), 3)
+  labels = jnp.array([1, 2, 3])
+
+  def loss(model):
+    return jnp.sum(model(z, labels) ** 2)
+
+  a, b = einsum(z, labels), fused(z, labels)
+  assert float(jnp.abs(a - b).max()) < tolerance * float(jnp.abs(a).max())
+  if dtype is None:
+    for ga, gb in zip(jax.tree.leaves(nnx.grad(loss)(einsum)),
+                      jax.tree.leaves(nnx.grad(loss)(fused)), strict=True):
+      np.testing.assert_allclose(gb, ga, rtol=1e-4, atol=1e-6)
+
+
+def test_attention_choice_is_checked():
+  section = ml_collections.ConfigDict(
+      models.config_sections()['model']['generator'])
+  section.update(name='dit', noise_dim=816, dit_attention='flash')
+  with pytest.raises(ValueError, match='dit_attention'):
+    models.check_generator_config(section)
+  if jax.default_backend() != 'gpu':
+    section.dit_attention = 'cudnn'
+    with pytest.raises(ValueError, match="dit_attention='cudnn'` needs"):
+      models.check_generator_config(section)
+
+
 def test_denoiser_is_the_skip_path_at_initialisation_and_takes_sigma():
   den = dit.DiTDenoiser(SHAPE, dit.SIZES['tiny'], num_classes=10,
                         rngs=nnx.Rngs(0))

@@ -143,13 +143,22 @@ def _modulate(x, shift, scale):
   return x * (1 + scale[:, None]) + shift[:, None]
 
 
+# `dit_attention`: 'einsum' writes the attention out (float32 logits and
+# softmax); 'xla' and 'cudnn' call `jax.nn.dot_product_attention` with that
+# implementation (cuDNN's fused kernel on NVIDIA GPUs only), which also
+# takes float32 logits and softmax.
+ATTENTION = ('einsum', 'xla', 'cudnn')
+
+
 class Attention(nnx.Module):
   """Multi-head self-attention: qkv with bias, RMS QK-norm per head, RoPE
   over all tokens, softmax in float32."""
 
-  def __init__(self, dim: int, heads: int, rngs: nnx.Rngs, dtype=None):
+  def __init__(self, dim: int, heads: int, rngs: nnx.Rngs, dtype=None,
+               implementation: str = 'einsum'):
     if dim % heads:
       raise ValueError(f'DiT width {dim} is not divisible by {heads} heads.')
+    self.implementation = implementation
     self.heads = heads
     head_dim = dim // heads
     self.qkv = _xavier_linear(dim, 3 * dim, rngs, dtype=dtype)
@@ -163,6 +172,11 @@ class Attention(nnx.Module):
                         axis=2)
     q, k, v = q[:, :, 0], k[:, :, 0], v[:, :, 0]  # [N, T, heads, d]
     q, k = rope(self.q_norm(q)), rope(self.k_norm(k))
+    if self.implementation != 'einsum':
+      out = jax.nn.dot_product_attention(
+          q.astype(v.dtype), k.astype(v.dtype), v,
+          implementation=self.implementation)
+      return self.proj(out.reshape(n, t, dim))
     logits = jnp.einsum('nqhd,nkhd->nhqk', q.astype(jnp.float32),
                         k.astype(jnp.float32)) / math.sqrt(q.shape[-1])
     weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
@@ -187,9 +201,10 @@ class DiTBlock(nnx.Module):
   """adaLN-Zero block: x += g1 attn(mod(norm(x))); x += g2 mlp(mod(norm(x)))
   with (shift, scale, gate) x 2 from the conditioning, zero at init."""
 
-  def __init__(self, dim: int, heads: int, rngs: nnx.Rngs, dtype=None):
+  def __init__(self, dim: int, heads: int, rngs: nnx.Rngs, dtype=None,
+               attention: str = 'einsum'):
     self.norm1 = RMSNorm(dim)
-    self.attn = Attention(dim, heads, rngs, dtype)
+    self.attn = Attention(dim, heads, rngs, dtype, attention)
     self.norm2 = RMSNorm(dim)
     self.mlp = SwiGLU(dim, rngs, dtype)
     # float32 whatever the compute dtype: the modulation scales every
@@ -240,7 +255,8 @@ class DiTTrunk(nnx.Module):
   vector [N, D]. Input and output images [N, H, W, C]."""
 
   def __init__(self, image_shape, size: DiTSize, *, context_tokens: int = 16,
-               remat: bool = False, dtype=None, rngs: nnx.Rngs):
+               remat: bool = False, dtype=None, attention: str = 'einsum',
+               rngs: nnx.Rngs):
     h, w, c = check_image_shape(image_shape, size.patch)
     p, dim = size.patch, size.hidden
     self.image_shape, self.size = (h, w, c), size
@@ -254,7 +270,8 @@ class DiTTrunk(nnx.Module):
     self.context_table = (nnx.Param(nnx.initializers.normal(0.02)(
         rngs.params(), (1, context_tokens, dim))) if context_tokens else None)
     self.context_tokens = context_tokens
-    self.blocks = nnx.List([DiTBlock(dim, size.heads, rngs, dtype)
+    self.blocks = nnx.List([DiTBlock(dim, size.heads, rngs, dtype,
+                                     attention)
                             for _ in range(size.depth)])
     self.final = FinalLayer(dim, p * p * c, rngs)
 
@@ -322,9 +339,10 @@ class DiTGenerator(nnx.Module):
   def __init__(self, image_shape, size: DiTSize, *, num_classes: int = 0,
                context_tokens: int = 16, style_tokens: int = 32,
                style_codebook: int = 64, remat: bool = False, dtype=None,
-               rngs: nnx.Rngs):
+               attention: str = 'einsum', rngs: nnx.Rngs):
     self.trunk = DiTTrunk(image_shape, size, context_tokens=context_tokens,
-                          remat=remat, dtype=dtype, rngs=rngs)
+                          remat=remat, dtype=dtype, attention=attention,
+                          rngs=rngs)
     dim = size.hidden
     self.image_dim = math.prod(self.trunk.image_shape)
     self.num_classes = num_classes
@@ -379,9 +397,11 @@ class DiTDenoiser(edm.ImageDenoiser):
 
   def __init__(self, image_shape, size: DiTSize, *, num_classes: int = 0,
                context_tokens: int = 16, remat: bool = False, dtype=None,
+               attention: str = 'einsum',
                sigma_data: float = noise_lib.SIGMA_DATA, rngs: nnx.Rngs):
     self.trunk = DiTTrunk(image_shape, size, context_tokens=context_tokens,
-                          remat=remat, dtype=dtype, rngs=rngs)
+                          remat=remat, dtype=dtype, attention=attention,
+                          rngs=rngs)
     self.image_shape = self.trunk.image_shape
     self.sigma_data = sigma_data
     self.num_classes = num_classes
@@ -425,6 +445,13 @@ def _validate(section) -> None:
   if section.dit_dtype not in DTYPES:
     raise ValueError(f'`dit_dtype` must be one of {tuple(DTYPES)}, got '
                      f'{section.dit_dtype!r}.')
+  attention = section.get('dit_attention', 'einsum')
+  if attention not in ATTENTION:
+    raise ValueError(f'`dit_attention` must be one of {ATTENTION}, got '
+                     f'{attention!r}.')
+  if attention == 'cudnn' and jax.default_backend() != 'gpu':
+    raise ValueError("`dit_attention='cudnn'` needs an NVIDIA GPU; this "
+                     f"backend is {jax.default_backend()!r} (use 'xla').")
   for key in ('dit_context_tokens', 'dit_style_tokens'):
     if section.get(key, 0) < 0:
       raise ValueError(f'`{key}` must be >= 0, got {section[key]}.')
@@ -454,7 +481,9 @@ def _build_generator(section, *, dim, image_shape, num_classes, rngs):
                       style_tokens=section.dit_style_tokens,
                       style_codebook=section.dit_style_codebook,
                       remat=section.dit_remat,
-                      dtype=DTYPES[section.dit_dtype], rngs=rngs)
+                      dtype=DTYPES[section.dit_dtype],
+                      attention=section.get('dit_attention', 'einsum'),
+                      rngs=rngs)
 
 
 def _build_denoiser(section, *, dim, image_shape, num_classes, rngs,
@@ -465,12 +494,13 @@ def _build_denoiser(section, *, dim, image_shape, num_classes, rngs,
                      num_classes=num_classes,
                      context_tokens=section.dit_context_tokens,
                      remat=section.dit_remat,
-                     dtype=DTYPES[section.dit_dtype], sigma_data=sigma_data,
-                     rngs=rngs)
+                     dtype=DTYPES[section.dit_dtype],
+                     attention=section.get('dit_attention', 'einsum'),
+                     sigma_data=sigma_data, rngs=rngs)
 
 
 _TRUNK = dict(dit_size='tiny', dit_context_tokens=16, dit_remat=False,
-              dit_dtype='float32')
+              dit_dtype='float32', dit_attention='einsum')
 GENERATOR = Network(_build_generator,
                     config=dict(_TRUNK, dit_style_tokens=32,
                                 dit_style_codebook=64),
