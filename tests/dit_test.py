@@ -106,9 +106,10 @@ def test_style_codes_are_uniform_over_the_codebook():
   np.testing.assert_allclose(counts / counts.mean(), 1.0, atol=0.05)
 
 
-def test_remat_changes_no_value_and_no_gradient():
+@pytest.mark.parametrize('policy', ['nothing', 'dots'])
+def test_remat_changes_no_value_and_no_gradient(policy):
   plain = _randomise(_generator())
-  remat = _randomise(_generator(remat=True))
+  remat = _randomise(_generator(remat=True, remat_policy=policy))
   z = plain.sample_noise(jax.random.key(0), 3)
   labels = jnp.array([1, 2, 3])
 
@@ -122,6 +123,11 @@ def test_remat_changes_no_value_and_no_gradient():
   for a, b in zip(jax.tree.leaves(g_plain), jax.tree.leaves(g_remat),
                   strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
+  # The policy reaches the checkpoint of every block.
+  graph = str(jax.make_jaxpr(lambda m: nnx.grad(loss)(m))(remat))
+  assert graph.count('remat2[') == len(remat.trunk.blocks)
+  assert ('policy=DotsSaveable(only_if_no_batch_dims=True)' in graph) == (
+      policy == 'dots')
 
 
 def test_bfloat16_compute_stays_close_to_float32():
@@ -161,12 +167,16 @@ def test_fused_attention_matches_the_written_out_one(dtype, tolerance):
       np.testing.assert_allclose(gb, ga, rtol=1e-4, atol=1e-6)
 
 
-def test_attention_choice_is_checked():
+def test_attention_and_remat_choices_are_checked():
   section = ml_collections.ConfigDict(
       models.config_sections()['model']['generator'])
   section.update(name='dit', noise_dim=816, dit_attention='flash')
   with pytest.raises(ValueError, match='dit_attention'):
     models.check_generator_config(section)
+  section.update(dit_attention='einsum', dit_remat_policy='some')
+  with pytest.raises(ValueError, match='dit_remat_policy'):
+    models.check_generator_config(section)
+  section.dit_remat_policy = 'nothing'
   if jax.default_backend() != 'gpu':
     section.dit_attention = 'cudnn'
     with pytest.raises(ValueError, match="dit_attention='cudnn'` needs"):

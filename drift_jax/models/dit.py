@@ -148,6 +148,14 @@ def _modulate(x, shift, scale):
 # implementation (cuDNN's fused kernel on NVIDIA GPUs only), which also
 # takes float32 logits and softmax.
 ATTENTION = ('einsum', 'xla', 'cudnn')
+# `dit_remat_policy`: what a rematerialised block keeps for its backward
+# pass: nothing (recompute the whole block), or the outputs of its matmuls
+# without batch dimensions (the projections; the attention's batched
+# einsums are recomputed), `jax.checkpoint_policies`.
+REMAT_POLICIES = {
+    'nothing': None,
+    'dots': jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
 
 
 class Attention(nnx.Module):
@@ -256,12 +264,13 @@ class DiTTrunk(nnx.Module):
 
   def __init__(self, image_shape, size: DiTSize, *, context_tokens: int = 16,
                remat: bool = False, dtype=None, attention: str = 'einsum',
-               rngs: nnx.Rngs):
+               remat_policy: str = 'nothing', rngs: nnx.Rngs):
     h, w, c = check_image_shape(image_shape, size.patch)
     p, dim = size.patch, size.hidden
     self.image_shape, self.size = (h, w, c), size
     self.grid = (h // p, w // p)
     self.remat = remat
+    self.remat_policy = remat_policy
     self.dtype = dtype
     self.patch_embed = _xavier_linear(p * p * c, dim, rngs, dtype=dtype)
     self.pos_embed = nnx.Param(jnp.asarray(sincos_2d(dim, *self.grid))[None])
@@ -296,7 +305,8 @@ class DiTTrunk(nnx.Module):
       x = x.astype(self.dtype)
     for i, block in enumerate(self.blocks):
       if self.remat:  # recompute the block's activations in the backward
-        x = nnx.remat(lambda b, x, c: b(x, c))(block, x, cond)
+        x = nnx.remat(lambda b, x, c: b(x, c), policy=REMAT_POLICIES[
+            self.remat_policy])(block, x, cond)
       else:
         x = block(x, cond)
       if states is not None and (i % 2 == 1 or i == len(self.blocks) - 1):
@@ -339,10 +349,11 @@ class DiTGenerator(nnx.Module):
   def __init__(self, image_shape, size: DiTSize, *, num_classes: int = 0,
                context_tokens: int = 16, style_tokens: int = 32,
                style_codebook: int = 64, remat: bool = False, dtype=None,
-               attention: str = 'einsum', rngs: nnx.Rngs):
+               attention: str = 'einsum', remat_policy: str = 'nothing',
+               rngs: nnx.Rngs):
     self.trunk = DiTTrunk(image_shape, size, context_tokens=context_tokens,
                           remat=remat, dtype=dtype, attention=attention,
-                          rngs=rngs)
+                          remat_policy=remat_policy, rngs=rngs)
     dim = size.hidden
     self.image_dim = math.prod(self.trunk.image_shape)
     self.num_classes = num_classes
@@ -397,11 +408,11 @@ class DiTDenoiser(edm.ImageDenoiser):
 
   def __init__(self, image_shape, size: DiTSize, *, num_classes: int = 0,
                context_tokens: int = 16, remat: bool = False, dtype=None,
-               attention: str = 'einsum',
+               attention: str = 'einsum', remat_policy: str = 'nothing',
                sigma_data: float = noise_lib.SIGMA_DATA, rngs: nnx.Rngs):
     self.trunk = DiTTrunk(image_shape, size, context_tokens=context_tokens,
                           remat=remat, dtype=dtype, attention=attention,
-                          rngs=rngs)
+                          remat_policy=remat_policy, rngs=rngs)
     self.image_shape = self.trunk.image_shape
     self.sigma_data = sigma_data
     self.num_classes = num_classes
@@ -449,6 +460,10 @@ def _validate(section) -> None:
   if attention not in ATTENTION:
     raise ValueError(f'`dit_attention` must be one of {ATTENTION}, got '
                      f'{attention!r}.')
+  policy = section.get('dit_remat_policy', 'nothing')
+  if policy not in REMAT_POLICIES:
+    raise ValueError(f'`dit_remat_policy` must be one of '
+                     f'{tuple(REMAT_POLICIES)}, got {policy!r}.')
   if attention == 'cudnn' and jax.default_backend() != 'gpu':
     raise ValueError("`dit_attention='cudnn'` needs an NVIDIA GPU; this "
                      f"backend is {jax.default_backend()!r} (use 'xla').")
@@ -483,6 +498,8 @@ def _build_generator(section, *, dim, image_shape, num_classes, rngs):
                       remat=section.dit_remat,
                       dtype=DTYPES[section.dit_dtype],
                       attention=section.get('dit_attention', 'einsum'),
+                      remat_policy=section.get('dit_remat_policy',
+                                               'nothing'),
                       rngs=rngs)
 
 
@@ -496,11 +513,13 @@ def _build_denoiser(section, *, dim, image_shape, num_classes, rngs,
                      remat=section.dit_remat,
                      dtype=DTYPES[section.dit_dtype],
                      attention=section.get('dit_attention', 'einsum'),
+                     remat_policy=section.get('dit_remat_policy', 'nothing'),
                      sigma_data=sigma_data, rngs=rngs)
 
 
 _TRUNK = dict(dit_size='tiny', dit_context_tokens=16, dit_remat=False,
-              dit_dtype='float32', dit_attention='einsum')
+              dit_dtype='float32', dit_attention='einsum',
+              dit_remat_policy='nothing')
 GENERATOR = Network(_build_generator,
                     config=dict(_TRUNK, dit_style_tokens=32,
                                 dit_style_codebook=64),
