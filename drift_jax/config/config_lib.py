@@ -203,7 +203,7 @@ def shared_config() -> ml_collections.ConfigDict:
   # train.wandb_project: also log to Weights & Biases under this project
   # ('' off; needs `pip install -e '.[wandb]'`, never the tests), in
   # `train.wandb_mode` ('online', 'offline' or 'disabled').
-  # train.microbatches: split each step's generated batch into this many
+  # train.microbatches: split the batch each step trains on into this many
   # micro-batches whose gradients are accumulated (only one micro-batch's
   # activations are alive at a time); a method that supports it names the
   # batch it splits (`MICROBATCHES` in its module); 1: the whole batch.

@@ -117,15 +117,17 @@ def _check_microbatches(config, module, device_count: int) -> None:
   """`train.microbatches` > 1 only for a method that accumulates, in equal
   micro-batches on every device of the batch it splits."""
   micro = config.train.get('microbatches', 1)
+  if micro == 1:
+    return
   batch_key = getattr(module, 'MICROBATCHES', None)
-  if micro > 1 and not batch_key:
+  if not batch_key:
     able = sorted(n for n, m in METHODS.items()
                   if getattr(m, 'MICROBATCHES', None))
     raise ValueError(f'`train.microbatches` > 1 (gradient accumulation) is '
                      f'implemented for method {able} only; '
                      f'method={config.method!r} needs train.microbatches=1.')
-  size = config.train[batch_key] if batch_key else 0
-  if micro > 1 and size % (micro * device_count):
+  size = config.train[batch_key]
+  if size % (micro * device_count):
     raise ValueError(
         f'`train.microbatches` = {micro} must split `train.{batch_key}` = '
         f'{size} into equal micro-batches on each of the {device_count} '

@@ -163,15 +163,21 @@ def accumulated_value_and_grad(loss_fn, params, inputs, microbatches: int):
   needs two passes instead (`drifting.two_pass_loss_and_grads`)."""
   if microbatches == 1:
     return jax.value_and_grad(loss_fn)(params, *inputs)
-
-  def accumulate(total, micro_inputs):
-    return jax.tree.map(jnp.add, total, jax.value_and_grad(loss_fn)(
-        params, *micro_inputs)), None
-
-  zeros = (jnp.zeros(()), jax.tree.map(jnp.zeros_like, params))
-  total, _ = lax.scan(accumulate, zeros, jax.tree.map(
+  total = summed_value_and_grad(loss_fn, params, jax.tree.map(
       lambda a: micro_split(a, microbatches), tuple(inputs)))
   return jax.tree.map(lambda t: t / microbatches, total)
+
+
+def summed_value_and_grad(loss_fn, params, micro_inputs):
+  """The sums over micro-batches of `loss_fn(params, *inputs_m)` and of its
+  gradient, `micro_inputs` stacked on a leading micro-batch axis
+  (`lax.scan`: one micro-batch's activations alive at a time)."""
+  def accumulate(total, inputs):
+    return jax.tree.map(jnp.add, total, jax.value_and_grad(loss_fn)(
+        params, *inputs)), None
+
+  zeros = (jnp.zeros(()), jax.tree.map(jnp.zeros_like, params))
+  return lax.scan(accumulate, zeros, micro_inputs)[0]
 
 
 def split_batch(batch):

@@ -170,15 +170,15 @@ def train_step(spec: DiffusionSpec, state, constants, batch, key, step=0):
                              spec.mesh)
   x_t = batch + sigma[:, None] * eps
 
-  def loss_fn(params, x_t, sigma, batch, *labels):
+  def loss_fn(params, x_t, sigma, batch, labels):
     return losses.denoising_loss(
-        spec.den.apply(params, x_t, sigma, labels=labels[0] if labels
-                       else None), batch, sigma, spec.sigma_data)
+        spec.den.apply(params, x_t, sigma, labels=labels), batch, sigma,
+        spec.sigma_data)
 
-  # A mean over independent samples: plain accumulation is exact.
+  # A mean over independent samples: plain accumulation is exact (labels
+  # None is an empty pytree, split into nothing).
   loss, grads = common.accumulated_value_and_grad(
-      loss_fn, state['denoiser']['params'],
-      (x_t, sigma, batch) + ((labels,) if labels is not None else ()),
+      loss_fn, state['denoiser']['params'], (x_t, sigma, batch, labels),
       spec.microbatches)
   new = common.apply_gradients(state['denoiser'], grads, spec.tx,
                                spec.ema_decay)

@@ -471,12 +471,8 @@ def two_pass_loss_and_grads(spec: DriftingSpec, params, constants, z, cond,
     return sum(weights[k] * 0.5 * jnp.sum(
         (f_m[k] - lax.stop_gradient(f_m[k] + v_m[k]))**2) for k in v_m)
 
-  def accumulate(total, inputs):
-    return jax.tree.map(jnp.add, total, jax.grad(micro_loss)(
-        params, *inputs)), None
-
   micro_cond = {k: common.micro_split(c, m) for k, c in cond.items()}
-  grads, _ = lax.scan(accumulate, jax.tree.map(jnp.zeros_like, params), (
+  _, grads = common.summed_value_and_grad(micro_loss, params, (
       common.micro_split(z, m), micro_cond, fields_by_micro))
   return loss, drift_rms, grads
 

@@ -480,6 +480,15 @@ def generator_noise_dim(image_shape, section) -> int:
   return math.prod(image_shape) + section.dit_style_tokens
 
 
+def _trunk_options(section) -> dict:
+  """The trunk's keyword arguments a `model.generator` / `model.denoiser`
+  section sets (both roles' builders)."""
+  return dict(context_tokens=section.dit_context_tokens,
+              remat=section.dit_remat, dtype=DTYPES[section.dit_dtype],
+              attention=section.get('dit_attention', 'einsum'),
+              remat_policy=section.get('dit_remat_policy', 'nothing'))
+
+
 def _build_generator(section, *, dim, image_shape, num_classes, rngs):
   _validate(section)
   need = generator_noise_dim(image_shape, section)
@@ -492,15 +501,9 @@ def _build_generator(section, *, dim, image_shape, num_classes, rngs):
   del dim
   return DiTGenerator(image_shape, size_of(section.dit_size),
                       num_classes=num_classes,
-                      context_tokens=section.dit_context_tokens,
                       style_tokens=section.dit_style_tokens,
                       style_codebook=section.dit_style_codebook,
-                      remat=section.dit_remat,
-                      dtype=DTYPES[section.dit_dtype],
-                      attention=section.get('dit_attention', 'einsum'),
-                      remat_policy=section.get('dit_remat_policy',
-                                               'nothing'),
-                      rngs=rngs)
+                      rngs=rngs, **_trunk_options(section))
 
 
 def _build_denoiser(section, *, dim, image_shape, num_classes, rngs,
@@ -508,13 +511,8 @@ def _build_denoiser(section, *, dim, image_shape, num_classes, rngs,
   _validate(section)
   del dim
   return DiTDenoiser(image_shape, size_of(section.dit_size),
-                     num_classes=num_classes,
-                     context_tokens=section.dit_context_tokens,
-                     remat=section.dit_remat,
-                     dtype=DTYPES[section.dit_dtype],
-                     attention=section.get('dit_attention', 'einsum'),
-                     remat_policy=section.get('dit_remat_policy', 'nothing'),
-                     sigma_data=sigma_data, rngs=rngs)
+                     num_classes=num_classes, sigma_data=sigma_data,
+                     rngs=rngs, **_trunk_options(section))
 
 
 _TRUNK = dict(dit_size='tiny', dit_context_tokens=16, dit_remat=False,

@@ -288,7 +288,8 @@ def run_finalists(suite, task, *, dry_run=False, classifier_dir=None,
   todo = []
   calibrations = store.stored_calibrations(suite)
   for method in suite['methods']:
-    if method['name'] not in names or not _wanted(method, only_methods):
+    if (method['name'] not in names
+        or not suite_lib.selected(method['name'], only_methods)):
       continue
     chosen, point = chosen_point(suite, task, method)
     for seed in due_seeds(suite, task, method):
@@ -311,10 +312,6 @@ def axis_methods(suite, task) -> list[dict] | None:
   return [m for m in suite['methods'] if m['name'] in names]
 
 
-def _wanted(method, only_methods) -> bool:
-  return not only_methods or method['name'] in only_methods
-
-
 def run_budget_axis(suite, task, *, dry_run=False, classifier_dir=None,
                     only_methods=None):
   """The task's further budgets (`suite.budget_tasks`): each axis method
@@ -329,7 +326,7 @@ def run_budget_axis(suite, task, *, dry_run=False, classifier_dir=None,
     return [f'{task["name"]}: the budget axis (after tuning)']
   todo, calibrations = [], store.stored_calibrations(suite)
   for method in chosen_methods:
-    if not _wanted(method, only_methods):
+    if not suite_lib.selected(method['name'], only_methods):
       continue
     chosen, point = chosen_point(suite, task, method)
     for other in derived:
@@ -565,6 +562,6 @@ def _run_suite(suite, dry_run, only_tasks, only_methods):
     todo += run_budget_axis(suite, task, dry_run=dry_run,
                             classifier_dir=classifier_dir,
                             only_methods=only_methods)
-  if not only_methods or suite.get('default_method') in only_methods:
+  if suite_lib.selected(suite.get('default_method'), only_methods):
     todo += run_defaults(suite, dry_run=dry_run, only_tasks=only_tasks)
   return todo

@@ -216,12 +216,16 @@ def base_name(task) -> str:
   return task.get('base', task['name'])
 
 
+def selected(name: str, only) -> bool:
+  """Whether `name` is among `only` (`--tasks` / `--methods`; None: all)."""
+  return not only or name in only
+
+
 def plan(suite, only_tasks=None, only_methods=None):
   """[(task, method)] in the order they run: task by task."""
   return [(t, m) for t in suite['tasks'] for m in suite['methods']
-          if applies(t, m)
-          and (not only_tasks or t['name'] in only_tasks)
-          and (not only_methods or m['name'] in only_methods)]
+          if applies(t, m) and selected(t['name'], only_tasks)
+          and selected(m['name'], only_methods)]
 
 
 @dataclasses.dataclass(frozen=True)
