@@ -1,7 +1,7 @@
 r"""Multi-host on one machine: 2 processes x 4 CPU devices vs 1 x 8.
 
-  python -m experiments.multihost_demo [--steps 4]
-  python -m experiments.multihost_demo --preempt_one [--steps 400]
+  python -m experiments.multihost_demo [--steps 4] [--fsdp 4]
+  python -m experiments.multihost_demo --preempt_one [--steps 400] [--fsdp 4]
   python -m experiments.multihost_demo --stop_one=hang|die [--peer_timeout 10]
 
 Starts `experiments.main` twice with --jax_distributed (a local coordinator,
@@ -9,6 +9,9 @@ process ids 0 and 1, 4 fake CPU devices each; each process loads only its
 half of every global batch), then once as a single 8-device process, and
 compares the loss trajectories in the two metrics.jsonl files. Global
 negatives make them equal up to float32 reduction order. Exits 1 if not.
+With --fsdp N the two processes train on a ('data', 'fsdp') = (8 / N, N)
+mesh, the state sharded along 'fsdp' across both processes' devices, and
+the one process stays at fsdp = 1: the trajectories must still agree.
 
 --preempt_one sends SIGTERM to process 1 alone once the run has logged a
 step: both processes must save the same step and exit 75 (they agree on
@@ -44,6 +47,8 @@ def _define_flags():
   """Defined only when run as a script: importing this module (tests,
   notebooks, other entry points) adds no flags."""
   flags.DEFINE_integer('steps', 4, 'Training steps of each run.')
+  flags.DEFINE_integer('fsdp', 1, "The two processes' `mesh.fsdp` (the "
+                       'one-process run keeps 1).')
   flags.DEFINE_bool('preempt_one', False, 'SIGTERM to one process only, '
                     'then resume (see the module docstring).')
   flags.DEFINE_enum('stop_one', None, ['hang', 'die'], 'SIGSTOP (hang) or '
@@ -77,12 +82,16 @@ def _losses(workdir):
                    if 'train/loss' in r])
 
 
+def _pair_flags(port, index):
+  return ['--jax_distributed', f'--coordinator=localhost:{port}',
+          '--num_processes=2', f'--process_id={index}',
+          f'--config.mesh.fsdp={FLAGS.fsdp}']
+
+
 def _start_pair(workdir, steps, port, env, extra=('--config.train.'
                                                   'log_every=1',)):
   return [subprocess.Popen(
-      _command(workdir, steps) + [
-          '--jax_distributed', f'--coordinator=localhost:{port}',
-          '--num_processes=2', f'--process_id={i}', *extra],
+      _command(workdir, steps) + _pair_flags(port, i) + list(extra),
       cwd=ROOT, env=dict(env, JAX_NUM_CPU_DEVICES='4'),
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
           for i in range(2)]
@@ -182,9 +191,7 @@ def main(argv):
   port = _free_port()
   multi = os.path.join(root, 'two_processes')
   procs = [subprocess.Popen(
-      _command(multi, steps) + [
-          '--jax_distributed', f'--coordinator=localhost:{port}',
-          '--num_processes=2', f'--process_id={i}'],
+      _command(multi, steps) + _pair_flags(port, i),
       cwd=ROOT, env=dict(env, JAX_NUM_CPU_DEVICES='4'))
            for i in range(2)]
   if any(p.wait(timeout=600) for p in procs):
@@ -193,7 +200,8 @@ def main(argv):
   subprocess.run(_command(single, steps), cwd=ROOT, check=True,
                  env=dict(env, JAX_NUM_CPU_DEVICES='8'))
   a, b = _losses(multi), _losses(single)
-  print(f'2 processes x 4 devices: {a}\n1 process  x 8 devices: {b}')
+  print(f'2 processes x 4 devices (fsdp={FLAGS.fsdp}): {a}\n'
+        f'1 process  x 8 devices (fsdp=1): {b}')
   ok = a.shape == b.shape == (steps,) and np.allclose(a, b, rtol=2e-5)
   print('MATCH' if ok else 'MISMATCH')
   sys.exit(0 if ok else 1)

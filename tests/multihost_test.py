@@ -16,11 +16,15 @@ def test_a_signal_to_one_process_stops_both_at_one_step(tmp_path):
   """SIGTERM to process 1 alone: both processes save the same step and
   exit 75 (they agree on signals every step); resumed, the pair's
   trajectory equals an uninterrupted 8-device process's up to float32
-  reduction order (experiments/multihost_demo.py --preempt_one)."""
+  reduction order (experiments/multihost_demo.py --preempt_one). The
+  pair runs on a ('data', 'fsdp') = (2, 4) mesh, the state sharded across
+  both processes (the uninterrupted process replicates it): one run
+  checks preemption, resume and the sharded multi-process state."""
   env = {k: v for k, v in os.environ.items() if k != 'JAX_NUM_CPU_DEVICES'}
   result = subprocess.run(
       [sys.executable, '-m', 'experiments.multihost_demo', '--preempt_one',
-       '--steps', '40', '--workdir', str(tmp_path)], cwd=ROOT, env=env,
+       '--steps', '40', '--fsdp', '4', '--workdir', str(tmp_path)],
+      cwd=ROOT, env=env,
       capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
   assert 'exit statuses [75, 75]' in result.stdout

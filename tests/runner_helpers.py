@@ -4,6 +4,7 @@ metric readers."""
 import math
 
 import jax
+import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
@@ -43,16 +44,22 @@ def tiny_image_dmd_config(**flat_keys):
   return c
 
 
-def tiny_image_dmd(c):
+def tiny_image_dmd(c, mesh=None):
   """(DMD method, its denoiser network) for `c` on 8x8 images, with a
-  randomly initialised teacher of the denoiser's architecture."""
+  randomly initialised teacher of the denoiser's architecture, on `mesh`
+  (default: one device)."""
+  ctx, den = tiny_image_dmd_context(c, mesh)
+  return dmd.make(c, ctx), den
+
+
+def tiny_image_dmd_context(c, mesh=None):
+  """(run context, denoiser network) of `tiny_image_dmd`."""
   dim = math.prod(TINY_IMAGE_SHAPE)
   den = diffusion.make_denoiser_net(c, dim, image_shape=TINY_IMAGE_SHAPE)
   teacher = dmd.Teacher(den.apply, den.init(jax.random.key(7)))
-  ctx = RunContext(dim=dim, mesh=parallel.make_mesh(1),
-                   image_shape=TINY_IMAGE_SHAPE,
-                   prerequisites={'teacher': teacher})
-  return dmd.make(c, ctx), den
+  return RunContext(dim=dim, mesh=mesh or parallel.make_mesh(1),
+                    image_shape=TINY_IMAGE_SHAPE,
+                    prerequisites={'teacher': teacher}), den
 
 
 def losses(workdir):
@@ -71,3 +78,25 @@ def load_flags_config(argv_tail):
                                   lock_config=True, sys_argv=argv)
   values(argv)
   return values.config, config_flags.get_override_values(values['config'])
+
+
+def _parameters(state):
+  """The floating leaves of every network's parameters, flat."""
+  return np.concatenate([
+      np.ravel(np.asarray(leaf)) for path, leaf in
+      jax.tree_util.tree_leaves_with_path(state)
+      if "['params']" in jax.tree_util.keystr(path)
+      and np.issubdtype(leaf.dtype, np.floating)])
+
+
+def disagreement(state, reference, initial) -> float:
+  """|theta - theta_ref| / |theta_ref - theta_0| over all parameters: how
+  far a state's weights are from a reference's, as a fraction of how far
+  training moved them. A norm, not a largest entry: Adam moves every
+  weight by ~lr a step whatever its gradient's size, so a weight whose
+  gradient is rounding noise (a conv bias a normalisation removes: its
+  Adam moment is 1e-9 of the largest) moves by ~lr with a sign that any
+  other reduction order may flip, while the whole stays put."""
+  theta = _parameters(reference)
+  return float(np.linalg.norm(_parameters(state) - theta)
+               / np.linalg.norm(theta - _parameters(initial)))

@@ -215,7 +215,10 @@ def shared_config() -> ml_collections.ConfigDict:
                  allow_config_change=False, allow_unfinished=False,
                  wandb_project='', wandb_mode='online')
   c.eval = eval_section()
-  c.mesh = dict(num_devices=-1)
+  # mesh.fsdp: the size of the mesh's 'fsdp' axis, which shards the
+  # parameters, EMA and optimiser state (`parallel.state_shardings`); the
+  # mesh is (num_devices // fsdp, fsdp) and batches split over both axes.
+  c.mesh = dict(num_devices=-1, fsdp=1)
   c[DEFAULTS_BY_METHOD] = ml_collections.ConfigDict()
   return c
 

@@ -154,29 +154,36 @@ def micro_split(a, microbatches: int, axis: int = 0):
   return jnp.moveaxis(a, axis + 1, 0)
 
 
-def accumulated_value_and_grad(loss_fn, params, inputs, microbatches: int):
-  """`jax.value_and_grad(loss_fn)(params, *inputs)` for a loss that is a
-  mean over the samples of `inputs` (arrays with their sample axis first),
-  over `microbatches` equal micro-batches (`lax.scan`, one micro-batch's
-  activations alive at a time): the mean of the micro-batches' values and
-  gradients, which is the full batch's. A loss with global statistics
-  needs two passes instead (`drifting.two_pass_loss_and_grads`)."""
+def accumulated_value_and_grad(loss_fn, params, inputs, microbatches: int,
+                               has_aux: bool = False):
+  """`jax.value_and_grad(loss_fn, has_aux)(params, *inputs)` for a loss
+  (and metrics) that is a mean over the samples of `inputs` (pytrees of
+  arrays with their sample axis first), over `microbatches` equal
+  micro-batches (`lax.scan`, one micro-batch's activations alive at a
+  time): the mean of the micro-batches' values and gradients, which is the
+  full batch's. A loss with global statistics needs two passes instead
+  (`drifting.two_pass_loss_and_grads`)."""
   if microbatches == 1:
-    return jax.value_and_grad(loss_fn)(params, *inputs)
+    return jax.value_and_grad(loss_fn, has_aux=has_aux)(params, *inputs)
   total = summed_value_and_grad(loss_fn, params, jax.tree.map(
-      lambda a: micro_split(a, microbatches), tuple(inputs)))
+      lambda a: micro_split(a, microbatches), tuple(inputs)), has_aux)
   return jax.tree.map(lambda t: t / microbatches, total)
 
 
-def summed_value_and_grad(loss_fn, params, micro_inputs):
-  """The sums over micro-batches of `loss_fn(params, *inputs_m)` and of its
-  gradient, `micro_inputs` stacked on a leading micro-batch axis
-  (`lax.scan`: one micro-batch's activations alive at a time)."""
-  def accumulate(total, inputs):
-    return jax.tree.map(jnp.add, total, jax.value_and_grad(loss_fn)(
-        params, *inputs)), None
+def summed_value_and_grad(loss_fn, params, micro_inputs,
+                          has_aux: bool = False):
+  """The sums over micro-batches of `loss_fn(params, *inputs_m)` (and its
+  metrics, with `has_aux`) and of its gradient, `micro_inputs` stacked on
+  a leading micro-batch axis (`lax.scan`: one micro-batch's activations
+  alive at a time)."""
+  value_and_grad = jax.value_and_grad(loss_fn, has_aux=has_aux)
 
-  zeros = (jnp.zeros(()), jax.tree.map(jnp.zeros_like, params))
+  def accumulate(total, inputs):
+    return jax.tree.map(jnp.add, total, value_and_grad(params, *inputs)), None
+
+  first = jax.tree.map(lambda a: a[0], micro_inputs)
+  zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype),
+                       jax.eval_shape(value_and_grad, params, *first))
   return lax.scan(accumulate, zeros, micro_inputs)[0]
 
 
@@ -229,6 +236,8 @@ def pretraining_run_config(config, method_name: str, section: str,
   # and XLA rounds the same step replicated on 8 devices differently. A
   # multi-process run must use every device (`parallel.make_mesh`).
   c.mesh.num_devices = 1 if jax.process_count() == 1 else -1
+  if c.mesh.num_devices == 1:
+    c.mesh.fsdp = 1
   return c
 
 

@@ -33,7 +33,7 @@ class RunContext:
 
   Attributes:
     dim: flat data dimension D (H W C for images).
-    mesh: the `('data',)` device mesh of the run.
+    mesh: the `('data', 'fsdp')` device mesh of the run.
     image_shape: (H, W, C) for image data, else None.
     num_classes: classes of a class-conditional run (0: unconditional).
     prerequisites: resolved prerequisites by name ('teacher', 'encoder').

@@ -71,6 +71,9 @@ DENOISER_KINDS = ('network', 'kde')
 ORACLE = 'oracle'  # dmd.teacher: the exact mixture denoiser
 FAKE_INITS = ('teacher', 'scratch')
 GENERATORS = ('network', 'teacher')  # dmd.generator
+# `train.microbatches` splits the generated batch (and, with it, the fake
+# denoiser's, the GAN head's real side and the regression batch).
+MICROBATCHES = 'gen_batch_size'
 
 CONFIG = {
     # teacher_share: the teacher's share of a study's compute budget (the
@@ -136,6 +139,10 @@ def validate(config) -> None:
   _validate_gan(config)
   if config.conditional.enabled and d.denoisers == 'kde':
     raise ValueError("Class-conditional DMD needs dmd.denoisers='network'.")
+  micro = config.train.get('microbatches', 1)
+  if d.regression_weight > 0 and d.regression_batch % micro:
+    raise ValueError(f'`train.microbatches` = {micro} must divide '
+                     f'`dmd.regression_batch` = {d.regression_batch}.')
 
 
 def _validate_gan(config) -> None:
@@ -225,6 +232,7 @@ class DMDSpec:
   num_classes: int
   gen_labels: Any  # [gen_batch] class-major labels, or None
   unroll: bool
+  microbatches: int = 1  # train.microbatches
 
 
 def make(config, ctx: RunContext) -> common.Method:
@@ -288,7 +296,8 @@ def make_spec(config, ctx: RunContext) -> DMDSpec:
       ema_decay=config.train.ema_decay, num_classes=ctx.num_classes,
       gen_labels=(data_lib.class_major_labels(gen_batch, ctx.num_classes)
                   if ctx.num_classes else None),
-      unroll=common.loop_unroll(ctx.image_shape))
+      unroll=common.loop_unroll(ctx.image_shape),
+      microbatches=config.train.get('microbatches', 1))
 
 
 class TeacherGenerator(NamedTuple):
@@ -385,19 +394,25 @@ def fake_update(spec: DMDSpec, fake_state, gen_params, key, gan=None):
   """One denoising-score-matching step of D_fake on sg(G(z)) ->
   (fake_state, its loss, head_state). With `gan` = (head_state, real
   [B, D], real labels or None), DMD2's discriminator loss joins it, and
-  D_fake and the head step together."""
+  D_fake and the head step together.
+
+  Every term is a mean over samples whose noise is drawn for the whole
+  batch first, so `spec.microbatches` > 1 accumulates the same gradient
+  (`common.accumulated_value_and_grad`)."""
   k_z, k_sigma, k_eps = jax.random.split(key, 3)
   x0 = lax.stop_gradient(spec.gen.apply(gen_params, draw_noise(spec, k_z),
                                         **_gen_cond(spec)))
   x_t, sigma = _noised(spec, x0, k_sigma, k_eps)
+  generated = (x_t, sigma, x0, spec.gen_labels)
 
-  def loss_fn(params):
+  def loss_fn(params, x_t, sigma, x0, labels):
     return losses.denoising_loss(
-        spec.fake.apply(params, x_t, sigma, labels=spec.gen_labels), x0,
-        sigma, spec.sigma_data)
+        spec.fake.apply(params, x_t, sigma, labels=labels), x0, sigma,
+        spec.sigma_data)
 
   if gan is None:
-    loss, grads = jax.value_and_grad(loss_fn)(fake_state['params'])
+    loss, grads = common.accumulated_value_and_grad(
+        loss_fn, fake_state['params'], generated, spec.microbatches)
     return common.apply_gradients(fake_state, grads, spec.tx_fake), loss, None
   head_state, real, real_labels = gan
   # As many real images as generated ones (DMD2's batches are equal): the
@@ -407,17 +422,20 @@ def fake_update(spec: DMDSpec, fake_state, gen_params, key, gan=None):
   real_t, real_sigma = _noised(
       spec, real, *jax.random.split(jax.random.fold_in(key, 3)))
 
-  def with_gan(params):
+  def with_gan(params, x_t, sigma, x0, labels, real_t, real_sigma,
+               real_labels):
     fake_params, head_params = params
     d = functools.partial(dmd_gan.logits, spec.fake, spec.gan_head,
                           fake_params, head_params)
     gan_loss = dmd_gan.discriminator_loss(
-        d(real_t, real_sigma, real_labels), d(x_t, sigma, spec.gen_labels))
-    dsm = loss_fn(fake_params)
+        d(real_t, real_sigma, real_labels), d(x_t, sigma, labels))
+    dsm = loss_fn(fake_params, x_t, sigma, x0, labels)
     return dsm + spec.gan_disc_weight * gan_loss, dsm
 
-  (_, loss), (fake_grads, head_grads) = jax.value_and_grad(
-      with_gan, has_aux=True)((fake_state['params'], head_state['params']))
+  (_, loss), (fake_grads, head_grads) = common.accumulated_value_and_grad(
+      with_gan, (fake_state['params'], head_state['params']),
+      generated + (real_t, real_sigma, real_labels), spec.microbatches,
+      has_aux=True)
   return (common.apply_gradients(fake_state, fake_grads, spec.tx_fake), loss,
           common.apply_gradients(head_state, head_grads, spec.tx_fake))
 
@@ -425,16 +443,28 @@ def fake_update(spec: DMDSpec, fake_state, gen_params, key, gan=None):
 def _noised(spec: DMDSpec, x, k_sigma, k_eps):
   """(x + sigma eps, sigma), sigma uniform over the grid's indices: what
   D_fake is trained on, and what the GAN head reads."""
-  sigma = noise_lib.sample_grid_sigmas(k_sigma, x.shape[0], spec.grid)
-  return x + sigma[:, None] * jax.random.normal(k_eps, x.shape), sigma
+  sigma, eps = _grid_noise(spec, k_sigma, k_eps, x.shape)
+  return x + sigma[:, None] * eps, sigma
 
 
-def generator_gan_loss(spec: DMDSpec, state, x, key):
-  """DMD2's generator GAN loss on generated x (D_fake and head fixed)."""
+def _grid_noise(spec: DMDSpec, k_sigma, k_eps, shape):
+  """(sigma [N] uniform over the grid's indices, eps [N, D])."""
+  return (noise_lib.sample_grid_sigmas(k_sigma, shape[0], spec.grid),
+          jax.random.normal(k_eps, shape))
+
+
+def generator_gan_loss(spec: DMDSpec, state, x, key, labels=None):
+  """DMD2's generator GAN loss on generated x (D_fake and head fixed);
+  `labels`: x's classes (default: the whole generated batch's)."""
   x_t, sigma = _noised(spec, x, *jax.random.split(key))
+  return _gan_loss_at(spec, state, x_t, sigma,
+                      spec.gen_labels if labels is None else labels)
+
+
+def _gan_loss_at(spec: DMDSpec, state, x_t, sigma, labels):
   return dmd_gan.generator_loss(dmd_gan.logits(
       spec.fake, spec.gan_head, state['fake']['params'],
-      state['gan_head']['params'], x_t, sigma, spec.gen_labels))
+      state['gan_head']['params'], x_t, sigma, labels))
 
 
 def denoisers(spec: DMDSpec, state, constants, batch, x):
@@ -501,29 +531,82 @@ def train_step(spec: DMDSpec, state, constants, batch, key, step=0):
       state['gan_head'] = head_state
     metrics['train/fake_loss'] = fake_loss
   z = draw_noise(spec, key)
+  if spec.microbatches > 1:
+    (loss, aux), grads = _accumulated_generator_grads(
+        spec, state, constants, batch, z, key)
+  else:
+    def loss_fn(params):
+      x = spec.gen.apply(params, z, **_gen_cond(spec))
+      return _generator_loss(
+          spec, x, direction(spec, state, constants, batch, x, k_dir),
+          lambda x: generator_gan_loss(spec, state, x,
+                                       jax.random.fold_in(key, 4)),
+          lambda: regression_loss(spec.gen, params, constants['regression'],
+                                  k_reg, spec.regression_batch))
 
-  def loss_fn(params):
-    x = spec.gen.apply(params, z, **_gen_cond(spec))
-    v = direction(spec, state, constants, batch, x, k_dir)
-    dm = losses.drift_loss(x, v)
-    aux = {'train/dm_loss': dm, 'train/regression_loss': jnp.zeros(())}
-    if spec.gan_head is not None:
-      aux['train/gan_loss'] = generator_gan_loss(
-          spec, state, x, jax.random.fold_in(key, 4))
-      dm = dm + spec.gan_gen_weight * aux['train/gan_loss']
-    if spec.regression_weight <= 0:
-      return dm, aux
-    aux['train/regression_loss'] = regression_loss(
-        spec.gen, params, constants['regression'], k_reg,
-        spec.regression_batch)
-    return dm + spec.regression_weight * aux['train/regression_loss'], aux
-
-  (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      state['gen']['params'])
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state['gen']['params'])
   new_gen = common.apply_gradients(state['gen'], grads, spec.tx_gen,
                                    spec.ema_decay)
   metrics.update({'train/loss': loss, **aux})
   return {**state, 'gen': new_gen}, metrics
+
+
+def _generator_loss(spec: DMDSpec, x, v, gan_loss, regression):
+  """(loss, metrics) of the generator at its samples x along the fixed
+  direction v: the DMD loss (Yin et al. 2024 Eq. 7), plus DMD2's GAN term
+  (`gan_loss(x)`) and the regression loss (`regression()`) where they are
+  on."""
+  dm = losses.drift_loss(x, v)
+  aux = {'train/dm_loss': dm, 'train/regression_loss': jnp.zeros(())}
+  if spec.gan_head is not None:
+    aux['train/gan_loss'] = gan_loss(x)
+    dm = dm + spec.gan_gen_weight * aux['train/gan_loss']
+  if spec.regression_weight <= 0:
+    return dm, aux
+  aux['train/regression_loss'] = regression()
+  return dm + spec.regression_weight * aux['train/regression_loss'], aux
+
+
+def _accumulated_generator_grads(spec: DMDSpec, state, constants, batch, z,
+                                 key):
+  """((loss, metrics), gradient) of the generator over
+  `spec.microbatches` micro-batches, equal to the whole batch's.
+
+  Two passes, as drifting's (`drifting.two_pass_loss_and_grads`): G(z)
+  and the direction V of the whole batch without gradients (a KDE
+  denoiser reads the whole generated batch), then the loss's gradient
+  micro-batch by micro-batch against that fixed V. The GAN term's noise
+  and the regression batch are drawn whole first and split with it: every
+  term is a mean over samples, so the micro-batches' mean is the whole
+  batch's."""
+  k_dir, k_reg = jax.random.fold_in(key, 2), jax.random.fold_in(key, 3)
+  params, cond = state['gen']['params'], _gen_cond(spec)
+  x = lax.stop_gradient(spec.gen.apply(params, z, **cond))
+  inputs = {'z': z, 'cond': cond,
+            'v': direction(spec, state, constants, batch, x, k_dir)}
+  if spec.gan_head is not None:
+    inputs['gan'] = _grid_noise(spec, *jax.random.split(
+        jax.random.fold_in(key, 4)), x.shape)
+  if spec.regression_weight > 0:
+    inputs['regression'] = regression_indices(
+        k_reg, spec.regression_batch, constants['regression'])
+
+  def loss_fn(params, inputs):
+    x = spec.gen.apply(params, inputs['z'], **inputs['cond'])
+
+    def gan(x):
+      sigma, eps = inputs['gan']
+      return _gan_loss_at(spec, state, x + sigma[:, None] * eps, sigma,
+                          inputs['cond'].get('labels'))
+
+    return _generator_loss(
+        spec, x, inputs['v'], gan, lambda: regression_loss_at(
+            spec.gen, params, constants['regression'],
+            inputs.get('regression')))
+
+  return common.accumulated_value_and_grad(loss_fn, params, (inputs,),
+                                           spec.microbatches, has_aux=True)
 
 
 def sample(spec: DMDSpec, state, constants, key, n):
@@ -601,10 +684,19 @@ def _pair_maker(config, ctx: RunContext, teacher):
 def regression_loss(gen, params, pairs, key, batch):
   """|G(z_reg, c_reg) - y_reg|^2 on a random batch of the regression pairs
   (c_reg: their classes when conditional, at alpha = 1)."""
-  idx = jax.random.randint(key, (batch,), 0, pairs['z'].shape[0])
+  return regression_loss_at(gen, params, pairs,
+                            regression_indices(key, batch, pairs))
+
+
+def regression_indices(key, batch, pairs):
+  """`batch` random indices of the regression pairs."""
+  return jax.random.randint(key, (batch,), 0, pairs['z'].shape[0])
+
+
+def regression_loss_at(gen, params, pairs, idx):
+  """The regression loss on the pairs `idx`."""
   cond = {}
   if 'labels' in pairs:
-    cond = dict(labels=pairs['labels'][idx], alpha=jnp.ones((batch,)))
+    cond = dict(labels=pairs['labels'][idx], alpha=jnp.ones(idx.shape))
   pred = gen.apply(params, pairs['z'][idx], **cond)
   return jnp.mean(jnp.sum((pred - pairs['y'][idx])**2, axis=-1))
-

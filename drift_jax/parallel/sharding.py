@@ -1,27 +1,35 @@
-"""Device mesh, shardings and global batches for the data-parallel step.
+"""Device mesh, shardings and global batches for the training step.
 
-The training step is one global-view `jax.jit` over a 1-D ('data',) mesh:
-state replicated (`P()`), batches sharded on their sample axis
-(`P('data')`), gradients averaged by XLA (`runner.make_step_fn`). This is the
-semantics of a "pmapped" step without `jax.pmap`, which is legacy since
-JAX 0.8. Axis types are `Auto`: the compiler inserts the collectives, and the
-one cross-sample gather the science cares about is written out in
+The training step is one global-view `jax.jit` over a 2-D ('data', 'fsdp')
+mesh. Batches are sharded on their sample axis over both axes
+(`P(('data', 'fsdp'))`, every device its own rows); the trainable state is
+sharded along 'fsdp' by `state_shardings` (fully sharded data parallelism,
+ZeRO-3: each device keeps 1/fsdp of the parameters, EMA and optimiser
+state; XLA all-gathers a weight where a layer uses it and reduce-scatters
+its gradient). `mesh.fsdp = 1` is plain data parallelism with the state
+replicated. Axis types are `Auto`: the compiler inserts the collectives,
+and the one cross-sample gather the science cares about is written out in
 `gather_global`.
 """
 
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 DATA_AXIS = 'data'
+FSDP_AXIS = 'fsdp'
+# The sample axis of a batch is split over both mesh axes.
+BATCH_AXES = (DATA_AXIS, FSDP_AXIS)
 
 
-def make_mesh(num_devices: int = -1) -> jax.sharding.Mesh:
-  """A ('data',) mesh over the first `num_devices` devices (-1: all)."""
+def make_mesh(num_devices: int = -1, fsdp: int = 1) -> jax.sharding.Mesh:
+  """A ('data', 'fsdp') mesh of shape (num_devices // fsdp, fsdp) over the
+  first `num_devices` devices (-1: all)."""
   available = jax.device_count()
   if num_devices == -1:
     num_devices = available
@@ -31,9 +39,42 @@ def make_mesh(num_devices: int = -1) -> jax.sharding.Mesh:
   if num_devices != available and jax.process_count() > 1:
     raise ValueError('`mesh.num_devices` must be -1 (all devices) in a '
                      'multi-process run.')
-  return jax.make_mesh((num_devices,), (DATA_AXIS,),
-                       axis_types=(AxisType.Auto,),
+  if not isinstance(fsdp, int) or fsdp < 1 or num_devices % fsdp:
+    raise ValueError(f'`mesh.fsdp` must be a positive divisor of the '
+                     f'{num_devices} devices of the mesh, got {fsdp!r}.')
+  return jax.make_mesh((num_devices // fsdp, fsdp), BATCH_AXES,
+                       axis_types=(AxisType.Auto,) * 2,
                        devices=jax.devices()[:num_devices])
+
+
+def fsdp_size(mesh) -> int:
+  """The size of the mesh's 'fsdp' axis (1: the state is replicated)."""
+  return dict(mesh.shape).get(FSDP_AXIS, 1)
+
+
+def leaf_spec(shape, dtype, fsdp: int) -> P:
+  """The sharding rule of one state array: its largest dimension that
+  `fsdp` divides is split along 'fsdp' (the first such on a tie);
+  replicated when none is, when fsdp = 1, and for integer and key leaves
+  (counters, PRNG keys), which are small and must stay exact."""
+  if fsdp == 1 or not jnp.issubdtype(dtype, jnp.floating):
+    return P()
+  divisible = [(size, -axis) for axis, size in enumerate(shape)
+               if size % fsdp == 0]
+  if not divisible:
+    return P()
+  axis = -max(divisible)[1]
+  return P(*([None] * axis), FSDP_AXIS)
+
+
+def state_shardings(abstract_state, mesh):
+  """NamedShardings of a state pytree (arrays or ShapeDtypeStructs) under
+  `leaf_spec`: build it with `jax.jit(init, out_shardings=...)` over
+  `jax.eval_shape(init, key)`, so it never exists unsharded."""
+  fsdp = fsdp_size(mesh)
+  return jax.tree.map(
+      lambda a: NamedSharding(mesh, leaf_spec(a.shape, a.dtype, fsdp)),
+      abstract_state)
 
 
 def replicated(mesh) -> NamedSharding:
@@ -42,7 +83,7 @@ def replicated(mesh) -> NamedSharding:
 
 def batch_sharding(mesh, leading_axes: int = 0) -> NamedSharding:
   """Shards the sample axis, after `leading_axes` unsharded ones ([k, B, D])."""
-  return NamedSharding(mesh, P(*([None] * leading_axes), DATA_AXIS))
+  return NamedSharding(mesh, P(*([None] * leading_axes), BATCH_AXES))
 
 
 def check_divisible(name: str, size: int, mesh) -> None:
@@ -75,7 +116,7 @@ def per_device(fn, mesh, num_args: int):
   negatives are the device's local generated samples
   (`negatives_scope='local'`).
   """
-  spec = P(DATA_AXIS)
+  spec = P(BATCH_AXES)
   return jax.shard_map(fn, mesh=mesh, in_specs=(spec,) * num_args,
                        out_specs=spec)
 

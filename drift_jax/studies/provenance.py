@@ -33,7 +33,7 @@ UNSCORED_KEYS = frozenset({
     'train.progress', 'train.divergence_factor', 'train.allow_config_change',
     'train.allow_unfinished', 'train.wandb_project', 'train.wandb_mode',
     'train.keep_checkpoints', 'eval.plot', 'eval.classifier',
-    'mesh.num_devices'})
+    'mesh.num_devices', 'mesh.fsdp'})
 STALE_SUFFIX = '.stale'
 
 

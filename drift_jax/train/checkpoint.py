@@ -6,7 +6,8 @@ needed to resume, because batches and keys are functions of (seed, step).
 A frozen teacher is passed to the step as a constant and never saved
 with the student (big_vision's distillation rule). Restoring goes through an
 abstract target carrying the *current* shardings, so a checkpoint written on
-8 devices restores on 1 and vice versa.
+8 devices restores on 1 and vice versa, and one written on a ('data',
+'fsdp') mesh of one shape restores on another.
 """
 
 from __future__ import annotations
@@ -121,10 +122,14 @@ def save_failed(manager, error, step=None) -> OSError:
 
 
 def abstract_like(state, sharding):
-  """ShapeDtypeStructs of `state` with `sharding` (the restore target)."""
+  """ShapeDtypeStructs of `state` with `sharding` (the restore target): one
+  sharding for every leaf, or a pytree of them shaped like `state` (each
+  array restores straight into its own, whatever mesh wrote it)."""
+  if isinstance(sharding, jax.sharding.Sharding):
+    sharding = jax.tree.map(lambda _: sharding, state)
   return jax.tree.map(
-      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
-      state)
+      lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+      state, sharding)
 
 
 class CheckpointMismatch(ValueError):

@@ -65,27 +65,39 @@ def evaluation_key(seed: int):
   return jax.random.fold_in(jax.random.key(seed), 0xE7A1)
 
 
+def state_shardings(method, mesh, seed: int):
+  """The shardings of the method's state on `mesh`
+  (`parallel.state_shardings`: split along 'fsdp', else replicated), from
+  its shapes alone."""
+  return parallel.state_shardings(
+      jax.eval_shape(method.init, _init_key(seed)), mesh)
+
+
 def init_state(method, mesh, seed: int):
-  """The method's initial state, replicated on the mesh (committed, so the
-  first chained step compiles the program every later step reuses)."""
-  return jax.jit(method.init, out_shardings=parallel.replicated(mesh))(
-      _init_key(seed))
+  """The method's initial state, built in its shardings (`state_shardings`;
+  a state too large for one device never exists whole) and committed, so
+  the first chained step compiles the program every later step reuses."""
+  return jax.jit(method.init,
+                 out_shardings=state_shardings(method, mesh, seed))(
+                     _init_key(seed))
 
 
 def make_step_fn(method, mesh, seed, num_traces=None):
   """jit(k steps under lax.scan): one dispatch per `train.steps_per_call`;
-  state donated, outputs replicated. `step_fn(state, constants, batches
-  [k, B, ...], step)`; `num_traces[0]` counts its traces.
+  state donated and returned in its shardings (`state_shardings`), metrics
+  replicated. `step_fn(state, constants, batches [k, B, ...], step)`;
+  `num_traces[0]` counts its traces.
 
   The runner's loop, `field_bench --sections train` and
   `benchmarks.device_check` all chain this function, so they measure the
-  same step. Its input state must be replicated on the mesh (`init_state`
-  or a restored checkpoint): an uncommitted state would compile it a
-  second time at the second call, when the state it returned comes back.
+  same step. Its input state must be in those shardings (`init_state` or
+  a restored checkpoint): an uncommitted state would compile it a second
+  time at the second call, when the state it returned comes back.
   """
   num_traces = [0] if num_traces is None else num_traces
   base_key = jax.random.fold_in(jax.random.key(seed), 0x57E9)
   replicated = parallel.replicated(mesh)
+  shardings = state_shardings(method, mesh, seed)
 
   # [k, B, D] batches; base_key an argument (`keyed`): seeds share a program
   def multi_step(state, constants, batches, step, base_key):
@@ -109,7 +121,7 @@ def make_step_fn(method, mesh, seed, num_traces=None):
     return state, jax.tree.map(lambda m: m[-1], metrics)
 
   return keyed.KeyedJit(multi_step, base_key, donate_argnums=0,
-                        out_shardings=(replicated, replicated))
+                        out_shardings=(shardings, replicated))
 
 
 class Scorer:
@@ -253,7 +265,7 @@ def _prepare(config, workdir: str):
   what the prerequisites cost (`prerequisites.cost_metrics`) and the
   config changes since the checkpoints in `workdir`."""
   config = methods.finalize(config)
-  mesh = parallel.make_mesh(config.mesh.num_devices)
+  mesh = parallel.make_mesh(config.mesh.num_devices, config.mesh.fsdp)
   methods.validate(config, mesh.devices.size)
   module = methods.get(config.method)
   dataset = data_lib.for_run(config)
@@ -382,7 +394,8 @@ def _run(config, workdir, method, ctx, dataset, extra_costs,
   replicated = parallel.replicated(ctx.mesh)
   constants = jax.device_put(method.constants, replicated)
   abstract = checkpoint.abstract_like(
-      jax.eval_shape(method.init, _init_key(config.seed)), replicated)
+      jax.eval_shape(method.init, _init_key(config.seed)),
+      state_shardings(method, ctx.mesh, config.seed))
   manager = checkpoint.make_manager(os.path.join(workdir, CHECKPOINT_DIR),
                                     max_to_keep=config.train.keep_checkpoints)
   saver = guards.Checkpoints(manager, workdir, on_recorded=_AFTER_SAVE.get())
