@@ -191,6 +191,10 @@ def shared_config() -> ml_collections.ConfigDict:
   # and the evaluation classifier) is the classifier method's.
   c.conditional = dict(enabled=False, alpha_min=1.0, alpha_max=2.0,
                        eval_alpha=1.0)
+  # precision.compute: the trained networks' compute dtype, 'float32' or
+  # 'bfloat16' (parameters, EMA and optimiser state stay float32; the
+  # field and the losses are float32 either way: models/precision.py).
+  c.precision = dict(compute='float32')
   c.optim = dict(lr=1e-3, b1=0.9, b2=0.999, grad_clip=0.0,
                  schedule='constant')
   # train.divergence_factor: stop when the logged loss exceeds this multiple

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from drift_jax.data import bank
 from drift_jax.data import images as image_data
 from drift_jax.parallel import keyed
 from drift_jax.parallel import sharding as parallel
@@ -290,8 +291,15 @@ class Source(NamedTuple):
 
 # The keys every source understands: which one, where its files are, and
 # how finite data are split (held-out test rows, then validation rows).
+# draw: how a finite dataset's training batches pick their rows (`DRAWS`).
 SHARED_OPTIONS = dict(name='checkerboard', path='', held_out_fraction=0.2,
-                      validation_fraction=0.0)
+                      validation_fraction=0.0, draw='replacement')
+# 'replacement': each batch's rows drawn independently, with replacement,
+# from (seed, step) (every stored result was trained so); 'epochs': the
+# in-memory bank (`data.bank`), each class's (or, unconditional, all) rows
+# read in seeded permutations, without replacement. Both are functions of
+# (seed, step) alone; synthetic data are fresh draws either way.
+DRAWS = ('replacement', 'epochs')
 _IMAGE_OPTIONS = {'image_size': 8}
 # One line per source (every 2-D toy and image format is one). A file
 # larger than `data.max_points` is subsampled (with a logged note) instead
@@ -326,6 +334,9 @@ def for_run(config) -> Dataset:
   """The dataset of a run's config (`data`, `seed`, `eval.num_samples`,
   `eval.seed`; a config.json written before `eval.seed` existed follows
   its seed)."""
+  draw = config.data.get('draw', 'replacement')
+  if draw not in DRAWS:
+    raise ValueError(f'`data.draw` must be one of {DRAWS}, got {draw!r}.')
   return make_dataset(config.data, seed=config.seed,
                       eval_size=config.eval.num_samples,
                       eval_seed=config.eval.get('seed', -1),
@@ -375,15 +386,18 @@ def check_class_major(labels, num_classes: int) -> None:
 
 def make_batch_fn(dataset: Dataset, mesh, *, batch_size: int,
                   steps_per_call: int, seed: int,
-                  class_balanced: bool = False):
+                  class_balanced: bool = False, draw: str = 'replacement'):
   """Returns batches(step) -> [steps_per_call, batch_size, D] global array.
 
   The rows of step t depend on (seed, t) only, never on the device or
   process count. With `class_balanced` (class-conditional runs on labelled
   data) each batch holds batch_size / num_classes rows of every class,
   class-major (rows c P .. (c + 1) P - 1 have class c), and batches are
-  dicts {'x': [k, B, D], 'labels': [k, B]}.
+  dicts {'x': [k, B, D], 'labels': [k, B]}. `draw` (`DRAWS`) says how a
+  finite dataset's rows are picked.
   """
+  if draw not in DRAWS:
+    raise ValueError(f'`data.draw` must be one of {DRAWS}, got {draw!r}.')
   parallel.check_divisible('train.batch_size', batch_size, mesh)
   data_key = jax.random.fold_in(jax.random.key(seed), 0xDA7A)
   sharding = parallel.batch_sharding(mesh, leading_axes=1)
@@ -403,12 +417,16 @@ def make_batch_fn(dataset: Dataset, mesh, *, batch_size: int,
   rows = parallel.process_slice(batch_size)
   if class_balanced:
     return _class_balanced_batches(dataset, mesh, batch_size, steps_per_call,
-                                   seed, rows)
+                                   seed, rows, draw)
+
+  def one(step):
+    if draw == 'epochs':
+      return bank.plain_indices(len(train), seed, step, batch_size)
+    return np.random.default_rng([seed, step]).integers(0, len(train),
+                                                        batch_size)
 
   def batches(step):
-    indices = np.stack([
-        np.random.default_rng([seed, int(step) + i]).integers(
-            0, len(train), batch_size) for i in range(steps_per_call)])
+    indices = np.stack([one(int(step) + i) for i in range(steps_per_call)])
     local = train[indices[:, rows]]  # [k, B / processes, D]
     return parallel.host_local_to_global(local, mesh, leading_axes=1)
 
@@ -416,7 +434,7 @@ def make_batch_fn(dataset: Dataset, mesh, *, batch_size: int,
 
 
 def _class_balanced_batches(dataset, mesh, batch_size, steps_per_call, seed,
-                            rows):
+                            rows, draw):
   num_classes = dataset.num_classes
   if num_classes < 1 or batch_size % num_classes:
     raise ValueError(f'`train.batch_size` = {batch_size} must be a multiple '
@@ -428,6 +446,8 @@ def _class_balanced_batches(dataset, mesh, batch_size, steps_per_call, seed,
   check_class_major(labels, num_classes)  # what conditional methods expect
 
   def one(step):
+    if draw == 'epochs':
+      return bank.class_balanced_indices(members, seed, int(step), per_class)
     rng = np.random.default_rng([seed, int(step), 0xC1A5])
     return np.concatenate([m[rng.integers(0, len(m), per_class)]
                            for m in members])

@@ -12,6 +12,7 @@ teacher's parameters, passed to every call and never checkpointed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 from typing import NamedTuple
@@ -26,6 +27,7 @@ from jax import lax
 from drift_jax import models
 from drift_jax.config import config_lib
 from drift_jax.data import datasets as data_lib
+from drift_jax.models import precision
 from drift_jax.parallel import sharding as parallel
 
 
@@ -46,20 +48,36 @@ class Network(NamedTuple):
   """
   graphdef: Any
   build: Callable[[nnx.Rngs], nnx.Module]
+  compute_dtype: Any = None  # `precision.compute_dtype` (None: float32)
 
   @classmethod
-  def create(cls, build):
+  def create(cls, build, compute_dtype=None):
     """`build(rngs)` runs again inside the traced `init`: it must read only
-    frozen values (see `frozen`), never a mutable config."""
+    frozen values (see `frozen`), never a mutable config. With a
+    `compute_dtype` the network computes in it (`precision.apply_policy`),
+    its parameters float32."""
+    if compute_dtype is not None:
+      build = functools.partial(_with_policy, build, compute_dtype)
     graphdef, _ = nnx.split(nnx.eval_shape(lambda: build(nnx.Rngs(0))))
-    return cls(graphdef, build)
+    return cls(graphdef, build, compute_dtype)
 
   def init(self, key):
     _, params = nnx.split(self.build(nnx.Rngs(key)))
     return params
 
   def apply(self, params, *args, **kwargs):
-    return nnx.merge(self.graphdef, params)(*args, **kwargs)
+    out = nnx.merge(self.graphdef, params)(*args, **kwargs)
+    if self.compute_dtype is None:
+      return out
+    # Float32 outputs: the field, the losses and DMD's score difference
+    # are computed in float32 whatever the network's compute dtype.
+    return jax.tree.map(
+        lambda a: a.astype(jnp.float32)
+        if jnp.issubdtype(a.dtype, jnp.floating) else a, out)
+
+
+def _with_policy(build, compute_dtype, rngs):
+  return precision.apply_policy(build(rngs), compute_dtype)
 
 
 def frozen(config_section):
@@ -199,6 +217,7 @@ def validate_shared(config) -> None:
   """Checks of the shared keys whose choices the methods' code defines."""
   config_lib.check_choice('optim.schedule', config.optim.schedule, SCHEDULES)
   models.check_generator_config(config.model.generator)
+  precision.validate(config)
 
 
 def pretraining_run_config(config, method_name: str, section: str,

@@ -23,6 +23,7 @@ from drift_jax import models
 from drift_jax.data import datasets as data_lib
 from drift_jax.methods import common
 from drift_jax.methods.context import RunContext
+from drift_jax.models import precision
 from drift_jax.parallel import sharding as parallel
 from drift_jax.theory import losses
 from drift_jax.theory import noise as noise_lib
@@ -92,7 +93,7 @@ def make_denoiser_net(config, dim, *, image_shape=None, num_classes=0):
   sigma_data = config.diffusion.sigma_data
   return common.Network.create(lambda rngs: models.make_denoiser(
       den_config, dim, rngs, sigma_data, image_shape=image_shape,
-      num_classes=num_classes))
+      num_classes=num_classes), precision.compute_dtype(config))
 
 
 def validate(config) -> None:

@@ -59,6 +59,7 @@ from drift_jax.methods import dmd_gan
 from drift_jax.methods.context import Prerequisite
 from drift_jax.methods.context import RunContext
 from drift_jax.methods.context import Teacher
+from drift_jax.models import precision
 from drift_jax.parallel import sharding as parallel
 from drift_jax.theory import distributions
 from drift_jax.theory import losses
@@ -267,7 +268,7 @@ def make_spec(config, ctx: RunContext) -> DMDSpec:
     gen_config = common.frozen(config.model.generator)
     gen = common.Network.create(lambda rngs: models.make_generator(
         gen_config, ctx.dim, rngs, image_shape=ctx.image_shape,
-        num_classes=ctx.num_classes))
+        num_classes=ctx.num_classes), precision.compute_dtype(config))
   steps, gen_batch = config.train.steps, config.train.gen_batch_size
   gan_gen_weight = cfg.get('gan_gen_weight', 0.0)
   return DMDSpec(

@@ -58,7 +58,8 @@ def make_head(fake: common.Network, dim: int) -> common.Network:
   abstract = jax.eval_shape(fake.init, jax.random.key(0))
   h = jax.eval_shape(lambda p: middle_state(
       fake, p, jnp.zeros((1, dim)), jnp.ones((1,))), abstract)
-  return common.Network.create(lambda rngs: GanHead(h.shape[-1], rngs=rngs))
+  return common.Network.create(lambda rngs: GanHead(h.shape[-1], rngs=rngs),
+                               fake.compute_dtype)
 
 
 def logits(fake, head, fake_params, head_params, x_t, sigma, labels=None):

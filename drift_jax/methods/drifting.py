@@ -47,6 +47,7 @@ from drift_jax.fields import features
 from drift_jax.methods import common
 from drift_jax.methods.context import Prerequisite
 from drift_jax.methods.context import RunContext
+from drift_jax.models import precision
 from drift_jax.parallel import sharding as parallel
 from drift_jax.theory import losses
 from drift_jax.train import workdir as workdir_lib
@@ -305,7 +306,7 @@ def make_spec(config, ctx: RunContext) -> DriftingSpec:
   return DriftingSpec(
       gen=common.Network.create(lambda rngs: models.make_generator(
           gen_config, ctx.dim, rngs, image_shape=ctx.image_shape,
-          num_classes=ctx.num_classes)),
+          num_classes=ctx.num_classes), precision.compute_dtype(config)),
       tx=common.make_optimizer(config.optim, total_steps=config.train.steps),
       field_fn=make_field_fn(spec_field, ctx.mesh,
                              config.drifting.negatives_scope),

@@ -319,7 +319,8 @@ def chained_step(config, workdir: str) -> ChainedStep:
   batches = data_lib.make_batch_fn(dataset, ctx.mesh,
                                    batch_size=tc.batch_size,
                                    steps_per_call=k, seed=config.seed,
-                                   class_balanced=ctx.num_classes > 0)
+                                   class_balanced=ctx.num_classes > 0,
+                                   draw=config.data.draw)
   step_fn = make_step_fn(method, ctx.mesh, config.seed)
   constants = jax.device_put(method.constants, parallel.replicated(ctx.mesh))
 
@@ -473,7 +474,8 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
   batches = data_lib.make_batch_fn(dataset, ctx.mesh,
                                    batch_size=tc.batch_size,
                                    steps_per_call=k, seed=config.seed,
-                                   class_balanced=ctx.num_classes > 0)
+                                   class_balanced=ctx.num_classes > 0,
+                                   draw=config.data.draw)
   num_traces = [0]
   step_fn = make_step_fn(method, ctx.mesh, config.seed, num_traces)
   # The floors cost two 5,000 x 5,000 distance passes: skip them when the
