@@ -137,6 +137,7 @@ def _dmd(micro, kind):
         'dmd.gan_disc_weight': 0.5, 'dmd.regression_weight': 0.25,
         'dmd.regression_pairs': 32, 'dmd.regression_batch': 8,
         'dmd.teacher': 'train',  # the context brings a random one
+        'dmd.fake_steps_per_gen': 1,
         'model.generator.noise_dim': 64})  # the regression ODE's noise
     c.train.update(gen_batch_size=16, batch_size=16)
     ctx, _ = runner_helpers.tiny_image_dmd_context(c)
@@ -170,7 +171,7 @@ def test_dmd_generator_gradient_over_micro_batches_is_the_full_batch(kind):
 
 
 def test_dmd_steps_the_same_with_micro_batches():
-  """The whole DMD step (5 fake updates with the GAN head, then the
+  """The whole DMD step (a fake update with the GAN head, then the
   generator) with train.microbatches=4: the full batch's metrics, and
   parameters where the undivided step puts them (`disagreement`: Adam
   moves weights whose gradient is rounding noise by ~lr either way)."""

@@ -31,3 +31,19 @@ def test_step_flops_grow_linearly_with_the_batch():
   assert math.isclose(large['flops'] / 16, small['flops'] / 8, rel_tol=0.05)
   # (The MAE-feature step is left to the benchmark: its many feature keys
   # take ~50 s to compile even at width 4.)
+
+
+def test_dmd_step_flops_grow_linearly_with_the_batch():
+  """DMD2's step (`cost.dmd_step_cost`) at smoke size: per-image FLOPs
+  at 4 and 8 images agree within 5 % (every loss term is per image; the
+  projection scales them by the batch)."""
+  # One level (no resampling), attention at it: the smallest ADM that has
+  # every kind of layer but the resamplers (the step compiles four times).
+  adm = dict(adm_channels=8, adm_mults=(1,), adm_blocks=1,
+             adm_attention=(8,), adm_head_channels=8)
+  small = cost.dmd_step_cost('float32', 4, image_shape=(8, 8, 1),
+                             num_classes=10, adm=adm)
+  large = cost.dmd_step_cost('float32', 8, image_shape=(8, 8, 1),
+                             num_classes=10, adm=adm)
+  assert small['params'] == large['params'] > 0
+  assert math.isclose(large['flops'] / 8, small['flops'] / 4, rel_tol=0.05)

@@ -38,7 +38,7 @@ def _dit_drifting(mesh):
 
 
 def _dmd(mesh):
-  c = runner_helpers.tiny_image_dmd_config()
+  c = runner_helpers.tiny_image_dmd_config(**{'dmd.fake_steps_per_gen': 1})
   c.train.update(batch_size=8, gen_batch_size=8)
   method, _ = runner_helpers.tiny_image_dmd(c, mesh)
   return method

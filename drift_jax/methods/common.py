@@ -217,6 +217,7 @@ def validate_shared(config) -> None:
   """Checks of the shared keys whose choices the methods' code defines."""
   config_lib.check_choice('optim.schedule', config.optim.schedule, SCHEDULES)
   models.check_generator_config(config.model.generator)
+  models.check_denoiser_config(config.model.denoiser)
   precision.validate(config)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from flax import nnx
 
+from drift_jax.models import adm
 from drift_jax.models import conv
 from drift_jax.models import dit
 from drift_jax.models import mlp
@@ -39,6 +40,7 @@ GENERATORS: dict[str, Network] = {
 DENOISERS: dict[str, Network] = {
     'mlp': mlp.DENOISER,
     'unet': conv.DENOISER,
+    'adm': adm.DENOISER,
     'dit': dit.DENOISER,
 }
 # Keys of a role's section that every network of the role reads.
@@ -97,6 +99,13 @@ def check_generator_config(config) -> None:
   validation.check_known_name('model.generator.name', config.name,
                               tuple(GENERATORS))
   GENERATORS[config.name].validate(config)
+
+
+def check_denoiser_config(config) -> None:
+  """Start-up checks of `model.denoiser` (ValueError naming the key)."""
+  validation.check_known_name('model.denoiser.name', config.name,
+                              tuple(DENOISERS))
+  DENOISERS[config.name].validate(config)
 
 
 def make_generator(config, dim: int, rngs: nnx.Rngs, *, image_shape=None,

@@ -181,6 +181,11 @@ class UNetDenoiser(edm.ImageDenoiser):
     return f.reshape(n, -1)
 
 
+# Shared with the ADM U-Net (`adm`).
+Conditioning = _Conditioning
+check_image_shape = _check_image_shape
+
+
 def _build_generator(section, *, dim, image_shape, num_classes, rngs):
   del dim
   return ConvGenerator(section.noise_dim, image_shape,

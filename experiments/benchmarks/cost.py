@@ -23,10 +23,17 @@ on the data and forward and backward passes on the generated samples join
 the step. What it leaves out, so the projection is a lower bound: the
 class grouping of the field (per class group of 64, one group a chip
 here), communication, and the host's data pipeline.
+
+With `--dmd` (default) it then compiles DMD2's ImageNet-64 step
+(`dmd_step_cost`: the 296M-parameter EDM-ADM U-Net as teacher, fake score
+and generator, 5 fake-score updates with the GAN head, then the
+generator's update, class-conditional on 64 x 64 x 3 images, 40 a chip)
+and projects DMD2's 200k iterations at its global batch of 280.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -42,6 +49,12 @@ LATENT_SHAPE = (32, 32, 4)
 # 989, TPU v6e 918. Assumed, not measured here.
 SETUPS = (('1 x H100', 1, 989.0), ('8 x H100', 8, 989.0),
           ('64 x TPU v6e', 64, 918.0))
+# DMD2 on ImageNet-64 (Yin et al. 2024b): batch 280 on 7 GPUs (40 a GPU),
+# 200k iterations with the GAN term (53 h), 410k without it (70 h).
+DMD2_SHAPE = (64, 64, 3)
+DMD2_BATCH = 280
+DMD2_STEPS = 200_000
+DMD2_FAKE_STEPS = 5  # fake-score updates a generator update (TTUR)
 
 
 def _define_flags():
@@ -54,6 +67,10 @@ def _define_flags():
   flags.DEFINE_integer('mae_width', 256, 'Width C of the latent MAE whose '
                        'features the second row of each size drifts in '
                        '(the release\'s MAE-256).')
+  flags.DEFINE_bool('dmd', True, "Also DMD2's ImageNet-64 step "
+                    '(`dmd_step_cost`).')
+  flags.DEFINE_integer('dmd_per_device_batch', 40, 'Images per chip in '
+                       "the compiled DMD step (DMD2's 280 on 7 GPUs).")
   flags.DEFINE_float('epochs', 100, 'ImageNet epochs (the release\'s '
                      'ablations: 100).')
 
@@ -104,6 +121,82 @@ def step_cost(size: str, dtype: str, batch: int, mae_width: int = 0) -> dict:
   compiled = jax.jit(lambda s, e, d, k: drifting.train_step(spec, s, e, d, k)
                      ).lower(state, constants, data, jax.random.key(0)
                              ).compile()
+  return _costs(compiled, params)
+
+
+def projection(flops_per_sample: float, chips: int, peak_tflops: float,
+               fraction: float, epochs: float) -> tuple[float, float]:
+  """(seconds per step, days) for the global batch split over `chips`."""
+  steps = epochs * IMAGENET_IMAGES / GLOBAL_BATCH
+  return projection_for(flops_per_sample, GLOBAL_BATCH, steps, chips,
+                        peak_tflops, fraction)
+
+
+def projection_for(flops_per_sample: float, global_batch: int, steps: float,
+                   chips: int, peak_tflops: float, fraction: float
+                   ) -> tuple[float, float]:
+  """(seconds per step, days for `steps`) for `global_batch` split over
+  `chips` at `fraction` of their peak."""
+  seconds = (flops_per_sample * global_batch / chips
+             / (peak_tflops * 1e12 * fraction))
+  return seconds, seconds * steps / 86400
+
+
+def dmd_step_cost(dtype: str, batch: int, *, image_shape=DMD2_SHAPE,
+                  num_classes: int = 1000, adm=None) -> dict:
+  """FLOPs, bytes and memory of one compiled DMD2 step (`dmd.train_step`:
+  `dmd.fake_steps_per_gen` = 5 fake-score updates with the GAN head, then
+  the generator's DMD and GAN losses) with the EDM-ADM U-Net (`adm`
+  defaults: DMD2's ImageNet-64 teacher) as the teacher, the fake score and,
+  as in DMD2, the generator; `batch` generated (and real) images on one
+  device, from shapes alone.
+
+  XLA counts a loop's body once, and five unrolled fake updates take
+  minutes to compile on a CPU, so the step is compiled with one fake
+  update, and one fake update alone: the FLOPs and bytes are the first
+  plus four times the second; the memory is the first's."""
+  from drift_jax import methods
+  from drift_jax.methods import diffusion
+  from drift_jax.methods import dmd
+  from drift_jax.methods.context import RunContext
+  from drift_jax.methods.context import Teacher
+  from drift_jax.parallel import sharding as parallel
+  dim = math.prod(image_shape)
+  c = methods.base_config()
+  c.method = 'dmd'
+  c.model.denoiser.update(name='adm', **(adm or {}))
+  c.model.generator.noise_dim = dim
+  c.precision.compute = dtype
+  c.diffusion.sigma_max = 80.0
+  c.dmd.update(generator='teacher', fake_steps_per_gen=1,
+               gan_gen_weight=3e-3, gan_disc_weight=1e-2)
+  c.train.update(batch_size=batch, gen_batch_size=batch)
+  c = methods.finalize(c)
+  den = diffusion.make_denoiser_net(c, dim, image_shape=image_shape,
+                                    num_classes=num_classes)
+  teacher = jax.eval_shape(den.init, jax.random.key(0))
+  spec = dmd.make_spec(c, RunContext(
+      dim=dim, mesh=parallel.make_mesh(1), image_shape=image_shape,
+      num_classes=num_classes,
+      prerequisites={'teacher': Teacher(den.apply, teacher)}))
+  state = jax.eval_shape(lambda p: dmd.init(dataclasses.replace(
+      spec, teacher=Teacher(den.apply, p)), jax.random.key(0)), teacher)
+  params = sum(math.prod(a.shape) for a in jax.tree.leaves(teacher))
+  data = {'x': jax.ShapeDtypeStruct((batch, dim), jnp.float32),
+          'labels': jax.ShapeDtypeStruct((batch,), jnp.int32)}
+  step = _costs(jax.jit(lambda s, t, d, k: dmd.train_step(
+      spec, s, {'teacher': t}, d, k)).lower(
+          state, teacher, data, jax.random.key(0)).compile(), params)
+  fake = _costs(jax.jit(lambda s, d, k: dmd.fake_update(
+      spec, s['fake'], s['gen']['params'], k,
+      (s['gan_head'], d['x'], d['labels']))).lower(
+          state, data, jax.random.key(0)).compile(), params)
+  extra = DMD2_FAKE_STEPS - 1
+  return dict(step, flops=step['flops'] + extra * fake['flops'],
+              bytes=step['bytes'] + extra * fake['bytes'])
+
+
+def _costs(compiled, params: int) -> dict:
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   memory = compiled.memory_analysis()
@@ -111,15 +204,6 @@ def step_cost(size: str, dtype: str, batch: int, mae_width: int = 0) -> dict:
               bytes=float(cost.get('bytes accessed', math.nan)),
               gib=(memory.argument_size_in_bytes + memory.temp_size_in_bytes
                    + memory.output_size_in_bytes) / 2**30)
-
-
-def projection(flops_per_sample: float, chips: int, peak_tflops: float,
-               fraction: float, epochs: float) -> tuple[float, float]:
-  """(seconds per step, days) for the global batch split over `chips`."""
-  seconds = (flops_per_sample * GLOBAL_BATCH / chips
-             / (peak_tflops * 1e12 * fraction))
-  steps = epochs * IMAGENET_IMAGES / GLOBAL_BATCH
-  return seconds, seconds * steps / 86400
 
 
 def main(argv):
@@ -148,6 +232,31 @@ def main(argv):
     print(f'| {label} | {cost["params"] / 1e6:.0f}M | {per_sample / 1e9:.0f} '
           f'| {cost["bytes"] / batch / 1e9:.2f} | {cost["gib"]:.1f} GiB | '
           + ' | '.join(cells) + ' |')
+  if FLAGS.dmd:
+    print_dmd_table(FLAGS.dtype, FLAGS.dmd_per_device_batch, FLAGS.fraction)
+
+
+def print_dmd_table(dtype: str, batch: int, fraction: float) -> None:
+  """DMD2's ImageNet-64 step (`dmd_step_cost`), projected to its 200k
+  iterations at its global batch of 280."""
+  cost = dmd_step_cost(dtype, batch)
+  per_sample = cost['flops'] / batch
+  cells = [projection_for(per_sample, DMD2_BATCH, DMD2_STEPS, chips, peak,
+                          fraction) for _, chips, peak in SETUPS]
+  print(f'\nDMD2 step on {"x".join(map(str, DMD2_SHAPE))} ImageNet images '
+        f'(EDM-ADM U-Net teacher, fake score and generator; '
+        f'{DMD2_FAKE_STEPS} fake updates with the GAN head a generator '
+        f'update), {dtype} compute, {batch} images per chip; projected at '
+        f'{fraction:.0%} of the bfloat16 peak, {DMD2_STEPS:,} steps of '
+        f'{DMD2_BATCH}.\n')
+  print('| network | parameters | GFLOP / sample (step) | GB accessed / '
+        'sample | memory at this batch | ' + ' | '.join(
+            f'{name}: s/step, days' for name, _, _ in SETUPS) + ' |')
+  print('|---|---|---|---|---|' + '---|' * len(SETUPS))
+  print(f'| EDM-ADM U-Net | {cost["params"] / 1e6:.0f}M | '
+        f'{per_sample / 1e9:.0f} | {cost["bytes"] / batch / 1e9:.2f} | '
+        f'{cost["gib"]:.1f} GiB | '
+        + ' | '.join(f'{s:.3g}, {d:.3g}' for s, d in cells) + ' |')
 
 
 if __name__ == '__main__':

@@ -2,10 +2,11 @@ r"""The device check's image step: the DiT generator drifting on
 Fashion-MNIST pixels, in float32 and with bfloat16 compute, through the
 runner's own chained step (`runner.chained_step`).
 
-For each compute dtype (`model.generator.dit_dtype`; parameters, EMA and
-Adam state stay float32) it reports steps per second, the compiled call's
-memory (`memory_analysis()`: arguments + temporaries) and FLOPs
-(`cost_analysis()`, hence the achieved TFLOP/s), and the training loss
+For each compute dtype (`precision.compute`, the networks' policy:
+parameters, EMA and Adam state stay float32) it reports steps per second,
+the compiled call's memory (`memory_analysis()`: arguments +
+temporaries) and FLOPs (`cost_analysis()`, hence the achieved TFLOP/s),
+and the training loss
 over the same chained steps from the same initial state and batches, so
 the bfloat16 trajectory is read against the float32 one.
 
@@ -54,7 +55,8 @@ def image_config(dtype: str, s: dict):
   device check measures one chip), no evaluation."""
   c = config_lib.load_config_file(CONFIG)
   c.mesh.num_devices = 1
-  c.model.generator.update(dit_size=s['dit_size'], dit_dtype=dtype)
+  c.model.generator.dit_size = s['dit_size']
+  c.precision.compute = dtype
   c.train.update(batch_size=s['batch'], gen_batch_size=s['batch'],
                  steps=s['steps'], steps_per_call=1)
   return methods.finalize(c)
