@@ -195,6 +195,11 @@ def shared_config() -> ml_collections.ConfigDict:
   # 'bfloat16' (parameters, EMA and optimiser state stay float32; the
   # field and the losses are float32 either way: models/precision.py).
   c.precision = dict(compute='float32')
+  # latent.autoencoder: 'none' (pixels), 'train' (an autoencoder run
+  # trained first in the workdir), its directory, or 'python:FILE' (a
+  # user's encoder and decoder): generators, teachers and fields work in
+  # its latents, samples are decoded before scoring (encoders/latent.py).
+  c.latent = dict(autoencoder='none')
   c.optim = dict(lr=1e-3, b1=0.9, b2=0.999, grad_clip=0.0,
                  schedule='constant')
   # train.divergence_factor: stop when the logged loss exceeds this multiple

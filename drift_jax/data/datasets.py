@@ -51,6 +51,10 @@ class Dataset:
   image_shape: tuple[int, ...] | None = None  # (H, W, C) of flat images
   labels: np.ndarray | None = None  # [N] class of each train row (images)
   held_out_labels: np.ndarray | None = None  # [E] class of each held-out row
+  # A latent-space run's data (`encoders.latent.latent_dataset`): the
+  # pixel dataset its rows encode, and latents [N, d] -> images [N, D].
+  pixels: Any = None
+  decode: Callable | None = None
 
   @property
   def num_classes(self) -> int:

@@ -27,6 +27,7 @@ import ml_collections
 
 from drift_jax import models
 from drift_jax.config import config_lib
+from drift_jax.methods import autoencoder
 from drift_jax.methods import classifier
 from drift_jax.methods import common
 from drift_jax.methods import diffusion
@@ -41,6 +42,7 @@ METHODS: dict[str, types.ModuleType] = {
     'dmd': dmd,
     'classifier': classifier,
     'mae': mae,
+    'autoencoder': autoencoder,
 }
 
 
@@ -109,6 +111,7 @@ def validate(config, device_count: int) -> None:
                       methods=METHODS)
   common.validate_shared(config)
   module = get(config.method)
+  autoencoder.validate_latent(config)
   _check_microbatches(config, module, device_count)
   module.validate(config)
 

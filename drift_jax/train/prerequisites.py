@@ -23,10 +23,14 @@ from collections.abc import Callable
 from typing import Any
 from typing import NamedTuple
 
+import ml_collections
+
 from drift_jax import encoders
 from drift_jax import methods
 from drift_jax.encoders import classifier as classifier_lib
+from drift_jax.encoders import latent as latent_lib
 from drift_jax.encoders.teacher import load_teacher
+from drift_jax.methods import autoencoder as autoencoder_method
 from drift_jax.methods import classifier as classifier_method
 from drift_jax.methods.context import Prerequisite
 from drift_jax.methods.context import Teacher
@@ -70,6 +74,48 @@ def _frozen_network(module):
     return network.load(directory, dataset,
                         allow_unfinished=_allow_unfinished(config))
   return resolve_network
+
+
+def _latent_space(request, *, folder, dataset, config, num_classes,
+                  train_run):
+  """The latent space `latent.autoencoder` names (`encoders.latent`):
+  an autoencoder trained in `folder` (reused when finished there), a
+  finished one's directory, or a user's 'python:FILE'."""
+  del num_classes
+  choice = request.choice
+  if choice == workdir_lib.TRAIN_HERE:
+    choice = folder
+    if workdir_lib.read_budget(folder)['steps'] < (
+        request.run_config.train.steps):
+      train_run(request.run_config, folder)
+  return latent_lib.load(choice, dataset,
+                         allow_unfinished=_allow_unfinished(config))
+
+
+def _autoencoder_run(config):
+  return autoencoder_method.run_config(
+      config, autoencoder_method.LATENT_SEED, methods.base_config())
+
+
+def latent_request(config) -> Prerequisite | None:
+  """The latent space a run of `config` trains in (None: pixels)."""
+  choice = config.get('latent', {}).get('autoencoder', 'none')
+  if choice == 'none':
+    return None
+  return with_run_config(Prerequisite('autoencoder', choice), config)
+
+
+def in_latent_space(request: Prerequisite, folder: str) -> Prerequisite:
+  """`request` whose run (a DMD teacher) trains in the run's latent space:
+  its `latent.autoencoder='train'` becomes the run's own autoencoder
+  `folder`, so that it does not train a second one."""
+  run = request.run_config
+  if run is None or run.get('latent', {}).get(
+      'autoencoder') != workdir_lib.TRAIN_HERE:
+    return request
+  run = ml_collections.ConfigDict(run.to_dict())
+  run.latent.autoencoder = os.path.abspath(folder)
+  return request._replace(run_config=run)
 
 
 def _feature_encoder(config):
@@ -130,6 +176,11 @@ KINDS: dict[str, Kind] = {
                     workdir_lib.ENCODER_DIR,
                     ('budget/encoder_steps', 'time/encoder_wall_seconds'),
                     _encoder_run),
+    # The latent space's autoencoder is charged as an encoder (a run that
+    # has one cannot have a feature encoder: `validate_latent`).
+    'autoencoder': Kind(_latent_space, workdir_lib.AUTOENCODER_DIR,
+                        ('budget/encoder_steps', 'time/encoder_wall_seconds'),
+                        _autoencoder_run),
     'classifier': Kind(_frozen_network(_evaluation_classifier),
                        workdir_lib.CLASSIFIER_DIR,
                        run_config=_classifier_run),

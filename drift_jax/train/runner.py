@@ -33,6 +33,7 @@ from jax import lax
 from drift_jax import evaluators
 from drift_jax import methods
 from drift_jax.data import datasets as data_lib
+from drift_jax.encoders import latent as latent_lib
 from drift_jax.methods.context import RunContext
 from drift_jax.parallel import keyed
 from drift_jax.parallel import sharding as parallel
@@ -177,15 +178,27 @@ class _Evaluator:
     self._key = evaluation_key(config.seed)
     self._sample = jax.jit(method.sample, static_argnums=3,
                            out_shardings=parallel.replicated(mesh))
-    self.scorer = Scorer(dataset, config, classifier, num_classes)
+    # A latent-space run's samples are decoded and scored in pixels.
+    self._decode = dataset.decode
+    self.scorer = Scorer(scored_data(dataset), config, classifier,
+                         num_classes)
 
   def __call__(self, state):
-    """(eval metrics, samples [n, D] or None)."""
+    """(eval metrics, samples [n, D] or None; pixels for a latent-space
+    run)."""
     if self._evaluate is not None:
       return self._evaluate(state, self._constants), None
     samples = np.asarray(
         self._sample(state, self._constants, self._key, self._n))
+    if self._decode is not None:
+      samples = latent_lib.decode_all(self._decode, samples)
     return self.scorer(samples), samples
+
+
+def scored_data(dataset):
+  """The data samples are scored and plotted against: the pixels of a
+  latent-space run's data, else the data itself."""
+  return dataset if dataset.pixels is None else dataset.pixels
 
 
 def make_scorer(config, workdir: str) -> Scorer:
@@ -272,20 +285,30 @@ def _prepare(config, workdir: str):
   num_classes = _num_classes(config, dataset)
   requests = {name: prerequisites_lib.with_run_config(request, config)
               for name, request in module.prerequisites(config).items()}
+  latent = prerequisites_lib.latent_request(config)
   prerequisites_lib.validate_runs(
-      [*requests.values(), prerequisites_lib.eval_classifier(config,
-                                                             dataset)],
+      [*requests.values(), latent,
+       prerequisites_lib.eval_classifier(config, dataset)],
       mesh.devices.size)
   changes = guards.check_resume_config(workdir, config.to_dict(),
                                        methods.renamed_keys())
   if not changes:  # an accepted change is written once it has restored
     workdir_lib.write_json(os.path.join(workdir, CONFIG_FILE),
                            config.to_dict())
-  resolved = {
-      name: prerequisites_lib.resolve(
-          request, workdir=workdir, dataset=dataset, config=config,
-          num_classes=num_classes, train_run=train_and_evaluate)
-      for name, request in requests.items()}
+  resolve = functools.partial(
+      prerequisites_lib.resolve, workdir=workdir, config=config,
+      num_classes=num_classes, train_run=train_and_evaluate)
+  resolved = {}
+  if latent is not None:  # first: the other prerequisites train in it
+    resolved['latent'] = resolve(latent, dataset=dataset)
+    dataset = latent_lib.latent_dataset(dataset, resolved['latent'])
+    folder = os.path.join(workdir, workdir_lib.AUTOENCODER_DIR)
+    requests = {name: prerequisites_lib.in_latent_space(request, folder)
+                for name, request in requests.items()}
+  resolved.update({name: resolve(request, dataset=dataset)
+                   for name, request in requests.items()})
+  if latent is not None:
+    requests = {**requests, 'latent': latent}
   ctx = RunContext(dim=dataset.dim, mesh=mesh,
                    image_shape=dataset.image_shape, num_classes=num_classes,
                    prerequisites=resolved, data=dataset)
@@ -481,7 +504,8 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
   # The floors cost two 5,000 x 5,000 distance passes: skip them when the
   # run is already finished (a reused teacher, a re-printed quality table).
   evaluator = (_Evaluator(method, dataset, config, constants, ctx.mesh,
-                          _eval_classifier(config, workdir, dataset,
+                          _eval_classifier(config, workdir,
+                                           scored_data(dataset),
                                            ctx.num_classes),
                           ctx.num_classes)
                if start < tc.steps else None)
@@ -572,7 +596,8 @@ def _record(config, workdir, step, state, train_metrics, evaluator,
     timing['time/eval_seconds'] += time.perf_counter() - began
     record.update(eval_metrics)
     if samples is not None:
-      _plot(config, workdir, samples, dataset, step, eval_metrics)
+      _plot(config, workdir, samples, scored_data(dataset), step,
+            eval_metrics)
       if reporting.is_writer():  # the newest samples, for sweep plots
         np.save(os.path.join(workdir, SAMPLES_FILE), samples)
   return record

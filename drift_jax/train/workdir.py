@@ -34,6 +34,7 @@ CHECKPOINT_DIR = 'checkpoints'
 TEACHER_DIR = 'teacher'
 ENCODER_DIR = 'encoder'
 CLASSIFIER_DIR = 'classifier'
+AUTOENCODER_DIR = 'autoencoder'
 
 LOCK_FILE = 'lock'  # the OS lock (`lock`)
 OWNER_FILE = 'lock.owner'  # pid and host of the process holding it
