@@ -44,7 +44,8 @@ def test_a_fresh_network_is_the_skip_path():
   x = jax.random.normal(jax.random.key(0), (3, 64))
   sigma = jnp.array([0.1, 1.0, 10.0])
   c_skip, _, _, _ = noise_lib.edm_preconditioning(sigma, net.sigma_data)
-  np.testing.assert_allclose(net(x, sigma), c_skip[:, None] * x, rtol=1e-6)
+  np.testing.assert_allclose(nnx.jit(lambda m, x, s: m(x, s))(net, x, sigma),
+                             c_skip[:, None] * x, rtol=1e-6)
 
 
 def test_attention_and_labels_reach_the_output():
@@ -58,8 +59,9 @@ def test_attention_and_labels_reach_the_output():
       state)
   nnx.update(net, noisy)
   x = jax.random.normal(jax.random.key(1), (2, 64))
-  out = net(x, jnp.ones(2), jnp.array([1, 2]))
-  other = net(x, jnp.ones(2), jnp.array([3, 2]))
+  apply = nnx.jit(lambda m, x, labels: m(x, jnp.ones(2), labels))
+  out = apply(net, x, jnp.array([1, 2]))
+  other = apply(net, x, jnp.array([3, 2]))
   assert not np.allclose(out[0], other[0])  # its label changed
   np.testing.assert_array_equal(out[1], other[1])  # its label did not
   # downs: the 8x8 level's block, the downsampling, the 4x4 level's block

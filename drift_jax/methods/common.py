@@ -236,7 +236,9 @@ def pretraining_run_config(config, method_name: str, section: str,
   c = ml_collections.ConfigDict(schema.to_dict())
   c.method = method_name
   c.seed = config.seed
-  c.data = config.data.to_dict()
+  # Over the schema's defaults: a config from before a data key existed
+  # (a stored student's) gets its default.
+  c.data.update(config.data.to_dict())
   for key in ('num_samples', 'seed', 'split'):
     if key in config.eval:
       c.eval[key] = config.eval[key]
