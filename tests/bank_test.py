@@ -121,3 +121,69 @@ def test_a_bad_draw_names_the_key():
   config.data.draw = 'shuffle'
   with pytest.raises(ValueError, match='data.draw'):
     data_lib.for_run(config)
+  config.data.draw = 'stream'  # per class: a class-conditional run only
+  with pytest.raises(ValueError, match="data.draw='stream'.*conditional"):
+    data_lib.for_run(config)
+
+
+# ----------------------------------------------- the streaming bank
+
+def _labelled_rows(n=120, classes=3):
+  """A dataset whose row i is [i, i, i] (rows unique, their index readable)
+  with class i % classes."""
+  rows = np.repeat(np.arange(n, dtype=np.float32)[:, None], 3, axis=1)
+  return data_lib.Dataset(name='rows', dim=3, held_out=rows[:4],
+                          floor_reference=rows[:4], train=rows,
+                          labels=np.arange(n) % classes)
+
+
+def _bank(dataset, **kwargs):
+  from drift_jax.data import stream
+  kwargs = dict(seed=3, batch_size=12, capacity=8, push=6) | kwargs
+  return stream.StreamingBank(dataset, **kwargs)
+
+
+def test_the_streaming_banks_state_survives_a_checkpoint(tmp_path):
+  """Saved after 3 steps and loaded into a fresh bank, the next steps are
+  the uninterrupted bank's; a fresh bank refuses to start mid-stream."""
+  from drift_jax.data import stream
+  data = _labelled_rows()
+  bank = _bank(data)
+  for step in range(3):
+    bank(step)
+  stream.save(str(tmp_path), 3, bank)
+  want = [bank(step)[0] for step in (3, 4, 5)]
+  fresh = _bank(data)
+  with pytest.raises(ValueError, match='restore its state'):
+    fresh(3)
+  stream.load(str(tmp_path), 3, fresh)
+  for step, rows in zip((3, 4, 5), want, strict=True):
+    np.testing.assert_array_equal(fresh(step)[0], rows)
+  with pytest.raises(FileNotFoundError, match='step 4'):
+    stream.load(str(tmp_path), 4, fresh)
+
+
+def test_the_streaming_bank_is_balanced_and_draws_without_replacement():
+  data = _labelled_rows()
+  bank = _bank(data)
+  for step in range(10):
+    rows, labels = bank(step)
+    np.testing.assert_array_equal(labels, np.repeat(np.arange(3), 4))
+    index = rows[:, 0].astype(int)
+    np.testing.assert_array_equal(data.labels[index], labels)
+    for c in range(3):  # no row twice in a class's draw
+      assert len(set(index[labels == c])) == 4
+
+
+def test_two_processes_stream_disjoint_shards():
+  """Each process's grain shard: together one epoch of every row, no row
+  in both; each draws its half of the class-major batch."""
+  data = _labelled_rows()
+  shards = [_bank(data, process_index=i, process_count=2) for i in (0, 1)]
+  firsts = [set(int(r) for r in b._epoch(0)) for b in shards]  # noqa: SLF001
+  assert not firsts[0] & firsts[1]
+  assert firsts[0] | firsts[1] == set(range(len(data.train)))
+  for index, shard in enumerate(shards):
+    _, labels = shard(0)
+    np.testing.assert_array_equal(
+        labels, np.repeat(np.arange(3), 4)[6 * index:6 * (index + 1)])

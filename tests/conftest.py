@@ -57,7 +57,7 @@ INTEGRATION = frozenset({
     'schedule_test', 'sinkhorn_test', 'conservative_test', 'configs_test',
     'chained_step_test', 'new_network_test', 'new_evaluator_test',
     'new_field_test', 'fashion_mnist_runs_test', 'wandb_test',
-    'digests_test', 'mirror_test', 'latent_test',
+    'digests_test', 'mirror_test', 'latent_test', 'stream_runs_test',
 })
 SYSTEM = frozenset({
     'ablate_test', 'cli_test', 'compare_test', 'multihost_test',

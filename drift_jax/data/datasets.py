@@ -296,14 +296,19 @@ class Source(NamedTuple):
 # The keys every source understands: which one, where its files are, and
 # how finite data are split (held-out test rows, then validation rows).
 # draw: how a finite dataset's training batches pick their rows (`DRAWS`).
+# bank_size, bank_push: the streaming bank's ring per class and the
+# records each process pushes a step (`data.stream`, draw='stream').
 SHARED_OPTIONS = dict(name='checkerboard', path='', held_out_fraction=0.2,
-                      validation_fraction=0.0, draw='replacement')
+                      validation_fraction=0.0, draw='replacement',
+                      bank_size=128, bank_push=64)
 # 'replacement': each batch's rows drawn independently, with replacement,
 # from (seed, step) (every stored result was trained so); 'epochs': the
 # in-memory bank (`data.bank`), each class's (or, unconditional, all) rows
 # read in seeded permutations, without replacement. Both are functions of
-# (seed, step) alone; synthetic data are fresh draws either way.
-DRAWS = ('replacement', 'epochs')
+# (seed, step) alone; synthetic data are fresh draws either way. 'stream':
+# the streaming per-class bank (`data.stream`) of class-conditional runs,
+# per process, its state saved with every checkpoint.
+DRAWS = ('replacement', 'epochs', 'stream')
 _IMAGE_OPTIONS = {'image_size': 8}
 # One line per source (every 2-D toy and image format is one). A file
 # larger than `data.max_points` is subsampled (with a logged note) instead
@@ -341,6 +346,9 @@ def for_run(config) -> Dataset:
   draw = config.data.get('draw', 'replacement')
   if draw not in DRAWS:
     raise ValueError(f'`data.draw` must be one of {DRAWS}, got {draw!r}.')
+  if draw == 'stream' and not config.conditional.enabled:
+    raise ValueError("`data.draw='stream'` is a per-class bank: it needs "
+                     'a class-conditional run (conditional.enabled).')
   return make_dataset(config.data, seed=config.seed,
                       eval_size=config.eval.num_samples,
                       eval_seed=config.eval.get('seed', -1),
@@ -398,7 +406,8 @@ def make_batch_fn(dataset: Dataset, mesh, *, batch_size: int,
   data) each batch holds batch_size / num_classes rows of every class,
   class-major (rows c P .. (c + 1) P - 1 have class c), and batches are
   dicts {'x': [k, B, D], 'labels': [k, B]}. `draw` (`DRAWS`) says how a
-  finite dataset's rows are picked.
+  finite dataset's rows are picked ('stream' is built by
+  `data.stream.make_batch_fn`).
   """
   if draw not in DRAWS:
     raise ValueError(f'`data.draw` must be one of {DRAWS}, got {draw!r}.')
@@ -419,6 +428,9 @@ def make_batch_fn(dataset: Dataset, mesh, *, batch_size: int,
 
   train = dataset.train
   rows = parallel.process_slice(batch_size)
+  if draw == 'stream':
+    raise ValueError("`data.draw='stream'` batches come from "
+                     '`data.stream.make_batch_fn`.')
   if class_balanced:
     return _class_balanced_batches(dataset, mesh, batch_size, steps_per_call,
                                    seed, rows, draw)

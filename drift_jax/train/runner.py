@@ -33,6 +33,7 @@ from jax import lax
 from drift_jax import evaluators
 from drift_jax import methods
 from drift_jax.data import datasets as data_lib
+from drift_jax.data import stream as stream_lib
 from drift_jax.encoders import latent as latent_lib
 from drift_jax.methods.context import RunContext
 from drift_jax.parallel import keyed
@@ -295,11 +296,25 @@ def _prepare(config, workdir: str):
   if not changes:  # an accepted change is written once it has restored
     workdir_lib.write_json(os.path.join(workdir, CONFIG_FILE),
                            config.to_dict())
+  dataset, requests, resolved = _resolve_prerequisites(
+      config, workdir, dataset, requests, latent, num_classes)
+  ctx = RunContext(dim=dataset.dim, mesh=mesh,
+                   image_shape=dataset.image_shape, num_classes=num_classes,
+                   prerequisites=resolved, data=dataset)
+  return (config, module.make(config, ctx), ctx, dataset,
+          prerequisites_lib.cost_metrics(requests, resolved), changes)
+
+
+def _resolve_prerequisites(config, workdir, dataset, requests, latent,
+                           num_classes):
+  """(the data the run trains on, every request, the resolved
+  prerequisites): the latent space first, when there is one, since the
+  run's data become its latents and a teacher trains in them."""
   resolve = functools.partial(
       prerequisites_lib.resolve, workdir=workdir, config=config,
       num_classes=num_classes, train_run=train_and_evaluate)
   resolved = {}
-  if latent is not None:  # first: the other prerequisites train in it
+  if latent is not None:
     resolved['latent'] = resolve(latent, dataset=dataset)
     dataset = latent_lib.latent_dataset(dataset, resolved['latent'])
     folder = os.path.join(workdir, workdir_lib.AUTOENCODER_DIR)
@@ -309,11 +324,7 @@ def _prepare(config, workdir: str):
                    for name, request in requests.items()})
   if latent is not None:
     requests = {**requests, 'latent': latent}
-  ctx = RunContext(dim=dataset.dim, mesh=mesh,
-                   image_shape=dataset.image_shape, num_classes=num_classes,
-                   prerequisites=resolved, data=dataset)
-  return (config, module.make(config, ctx), ctx, dataset,
-          prerequisites_lib.cost_metrics(requests, resolved), changes)
+  return dataset, requests, resolved
 
 
 class ChainedStep(NamedTuple):
@@ -339,11 +350,7 @@ def chained_step(config, workdir: str) -> ChainedStep:
     config, method, ctx, dataset, _, _ = _prepare(config, workdir)
   tc = config.train
   k = tc.steps_per_call
-  batches = data_lib.make_batch_fn(dataset, ctx.mesh,
-                                   batch_size=tc.batch_size,
-                                   steps_per_call=k, seed=config.seed,
-                                   class_balanced=ctx.num_classes > 0,
-                                   draw=config.data.draw)
+  batches = run_batches(config, ctx, dataset)
   step_fn = make_step_fn(method, ctx.mesh, config.seed)
   constants = jax.device_put(method.constants, parallel.replicated(ctx.mesh))
 
@@ -494,11 +501,7 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
   if start % k:
     raise ValueError(f'Checkpoint step {start} is not a multiple of '
                      f'`train.steps_per_call` = {k}.')
-  batches = data_lib.make_batch_fn(dataset, ctx.mesh,
-                                   batch_size=tc.batch_size,
-                                   steps_per_call=k, seed=config.seed,
-                                   class_balanced=ctx.num_classes > 0,
-                                   draw=config.data.draw)
+  batches = run_batches(config, ctx, dataset, workdir, start)
   num_traces = [0]
   step_fn = make_step_fn(method, ctx.mesh, config.seed, num_traces)
   # The floors cost two 5,000 x 5,000 distance passes: skip them when the
@@ -535,6 +538,7 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
     if step % tc.checkpoint_every == 0 or step == tc.steps or signal_name:
       _checked_save(saver, step, state, record, train_metrics, guard,
                     time.perf_counter() - wall0)
+      _save_bank(workdir, step, batches, tc.keep_checkpoints)
     if signal_name:
       saver.flush()
       raise preemption.Preempted(signal_name, step, str(saver.manager
@@ -548,6 +552,33 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
                      num_traces[0])
   summary.update(timing)
   return summary
+
+
+def run_batches(config, ctx, dataset, workdir: str = '', start: int = 0):
+  """The run's batches(step) (`data.make_batch_fn`); a streaming bank's
+  (`data.draw='stream'`) restored to its state at `start` from
+  `workdir`."""
+  tc, d = config.train, config.data
+  kwargs = dict(batch_size=tc.batch_size, steps_per_call=tc.steps_per_call,
+                seed=config.seed, class_balanced=ctx.num_classes > 0)
+  if d.draw == 'stream':
+    batches = stream_lib.make_batch_fn(dataset, ctx.mesh, **kwargs,
+                                       capacity=d.bank_size,
+                                       push=d.bank_push)
+  else:
+    batches = data_lib.make_batch_fn(dataset, ctx.mesh, **kwargs,
+                                     draw=d.draw)
+  bank = getattr(batches, 'bank', None)
+  if bank is not None and start:
+    stream_lib.load(workdir, start, bank, jax.process_index())
+  return batches
+
+
+def _save_bank(workdir: str, step: int, batches, keep: int) -> None:
+  """A streaming bank's state at `step`, beside that step's checkpoint."""
+  bank = getattr(batches, 'bank', None)
+  if bank is not None:
+    stream_lib.save(workdir, step, bank, jax.process_index(), keep)
 
 
 def _timed_first_call(step_fn, timing, *args):
