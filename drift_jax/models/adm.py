@@ -28,7 +28,6 @@ import jax.numpy as jnp
 from flax import nnx
 
 from drift_jax.models import conv
-from drift_jax.models import edm
 from drift_jax.models.network import Network
 from drift_jax.theory import noise as noise_lib
 
@@ -98,8 +97,9 @@ class Resample(nnx.Module):
     return self.block(x, cond)
 
 
-class ADMDenoiser(edm.ImageDenoiser):
-  """EDM-preconditioned D(x, sigma) with the ADM U-Net F (module doc)."""
+class ADMDenoiser(conv.NetBackbone):
+  """EDM-preconditioned D(x, sigma) with the ADM U-Net F (module doc);
+  its hidden states are each level's output, down, middle and up."""
 
   def __init__(self, image_shape, *, channels: int = 192,
                mults=(1, 2, 3, 4), blocks: int = 3,
@@ -172,18 +172,6 @@ class ADMDenoiser(edm.ImageDenoiser):
       for layer in stage:
         h = layer(h, cond)
     return self.out(nnx.silu(self.out_norm(h)))
-
-  def backbone_states(self, x_in, c_noise, labels):
-    """Each level's output, down, middle and up: fine-coarse-fine."""
-    states = []
-    n = x_in.shape[0]
-    self.net(x_in.reshape((n,) + self.image_shape), c_noise, labels, states)
-    return states
-
-  def backbone(self, x_in, c_noise, labels):
-    n = x_in.shape[0]
-    f = self.net(x_in.reshape((n,) + self.image_shape), c_noise, labels)
-    return f.reshape(n, -1)
 
 
 def _build_denoiser(section, *, dim, image_shape, num_classes, rngs,

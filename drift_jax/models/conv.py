@@ -120,7 +120,28 @@ class ConvGenerator(nnx.Module):
     return jax.random.normal(key, (n, self.noise_dim))
 
 
-class UNetDenoiser(edm.ImageDenoiser):
+class NetBackbone(edm.ImageDenoiser):
+  """The EDM backbone F of an image denoiser whose `net(x_img, c_noise,
+  labels, states=None)` maps images to images, appending its hidden maps
+  to `states` when given (the U-Nets: this one and `adm`)."""
+
+  def net(self, x_img, c_noise, labels, states=None):
+    raise NotImplementedError
+
+  def backbone_states(self, x_in, c_noise, labels):
+    """The hidden maps `net` keeps, fine-coarse-fine."""
+    states = []
+    n = x_in.shape[0]
+    self.net(x_in.reshape((n,) + self.image_shape), c_noise, labels, states)
+    return states
+
+  def backbone(self, x_in, c_noise, labels):
+    n = x_in.shape[0]
+    f = self.net(x_in.reshape((n,) + self.image_shape), c_noise, labels)
+    return f.reshape(n, -1)
+
+
+class UNetDenoiser(NetBackbone):
   """EDM-preconditioned D(x, sigma) = c_skip x + c_out F(c_in x, c_noise)
   (Karras et al. 2022, Table 1) with a small U-Net F: `channels` from fine
   to coarse, one conditioned block per level down and up, 2x2 average
@@ -167,18 +188,6 @@ class UNetDenoiser(edm.ImageDenoiser):
       h = block(jnp.concatenate([h, skips[-1 - i]], axis=-1), cond)
       keep(h)
     return self.out(h)
-
-  def backbone_states(self, x_in, c_noise, labels):
-    """Every block's output (down, middle, up), fine-coarse-fine."""
-    states = []
-    n = x_in.shape[0]
-    self.net(x_in.reshape((n,) + self.image_shape), c_noise, labels, states)
-    return states
-
-  def backbone(self, x_in, c_noise, labels):
-    n = x_in.shape[0]
-    f = self.net(x_in.reshape((n,) + self.image_shape), c_noise, labels)
-    return f.reshape(n, -1)
 
 
 # Shared with the ADM U-Net (`adm`).

@@ -214,24 +214,16 @@ def main(argv):
         f'{FLAGS.fraction:.0%} of the bfloat16 peak, {FLAGS.epochs:g} '
         f'epochs = {FLAGS.epochs * IMAGENET_IMAGES / GLOBAL_BATCH:,.0f} '
         f'steps of {GLOBAL_BATCH:,}.\n')
-  print('| DiT | parameters | GFLOP / sample (step) | GB accessed / sample '
-        '| memory at this batch | ' + ' | '.join(
-            f'{name}: s/step, days' for name, _, _ in SETUPS) + ' |')
-  print('|---|---|---|---|---|' + '---|' * len(SETUPS))
+  _print_header('DiT')
   for size, mae_width in [(s, w) for s in FLAGS.sizes
                           for w in (0, FLAGS.mae_width)]:
     cost = step_cost(size, FLAGS.dtype, batch, mae_width)
     per_sample = cost['flops'] / batch
-    cells = []
-    for _, chips, peak in SETUPS:
-      seconds, days = projection(per_sample, chips, peak, FLAGS.fraction,
-                                 FLAGS.epochs)
-      cells.append(f'{seconds:.3g}, {days:.3g}')
+    cells = [projection(per_sample, chips, peak, FLAGS.fraction,
+                        FLAGS.epochs) for _, chips, peak in SETUPS]
     label = f'{size}, MAE-{mae_width} features' if mae_width else (
         f'{size}, raw latents')
-    print(f'| {label} | {cost["params"] / 1e6:.0f}M | {per_sample / 1e9:.0f} '
-          f'| {cost["bytes"] / batch / 1e9:.2f} | {cost["gib"]:.1f} GiB | '
-          + ' | '.join(cells) + ' |')
+    _print_row(label, cost, batch, cells)
   if FLAGS.dmd:
     print_dmd_table(FLAGS.dtype, FLAGS.dmd_per_device_batch, FLAGS.fraction)
 
@@ -249,13 +241,23 @@ def print_dmd_table(dtype: str, batch: int, fraction: float) -> None:
         f'update), {dtype} compute, {batch} images per chip; projected at '
         f'{fraction:.0%} of the bfloat16 peak, {DMD2_STEPS:,} steps of '
         f'{DMD2_BATCH}.\n')
-  print('| network | parameters | GFLOP / sample (step) | GB accessed / '
+  _print_header('network')
+  _print_row('EDM-ADM U-Net', cost, batch, cells)
+
+
+def _print_header(first: str) -> None:
+  print(f'| {first} | parameters | GFLOP / sample (step) | GB accessed / '
         'sample | memory at this batch | ' + ' | '.join(
             f'{name}: s/step, days' for name, _, _ in SETUPS) + ' |')
   print('|---|---|---|---|---|' + '---|' * len(SETUPS))
-  print(f'| EDM-ADM U-Net | {cost["params"] / 1e6:.0f}M | '
-        f'{per_sample / 1e9:.0f} | {cost["bytes"] / batch / 1e9:.2f} | '
-        f'{cost["gib"]:.1f} GiB | '
+
+
+def _print_row(label: str, cost: dict, batch: int, cells) -> None:
+  """One table row: `cost` of a step of `batch` samples, and (seconds a
+  step, days) per setup."""
+  print(f'| {label} | {cost["params"] / 1e6:.0f}M | '
+        f'{cost["flops"] / batch / 1e9:.0f} | '
+        f'{cost["bytes"] / batch / 1e9:.2f} | {cost["gib"]:.1f} GiB | '
         + ' | '.join(f'{s:.3g}, {d:.3g}' for s, d in cells) + ' |')
 
 
