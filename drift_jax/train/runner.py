@@ -483,6 +483,15 @@ def _num_classes(config, dataset) -> int:
   return num_classes
 
 
+def _scoring_classifier(config, workdir, method, dataset, num_classes):
+  """The evaluation classifier of a run's samples (`_eval_classifier`, in
+  pixels for a latent-space run); None for a method that evaluates itself
+  (a pre-training run scores no samples)."""
+  if method.evaluate is not None:
+    return None
+  return _eval_classifier(config, workdir, scored_data(dataset), num_classes)
+
+
 def _eval_classifier(config, workdir, dataset, num_classes):
   """The evaluation classifier of labelled images (None otherwise, or
   with `eval.classifier='none'`), resolved like any prerequisite."""
@@ -507,9 +516,8 @@ def _train(config, workdir, method, state, start, ctx, dataset, constants,
   # The floors cost two 5,000 x 5,000 distance passes: skip them when the
   # run is already finished (a reused teacher, a re-printed quality table).
   evaluator = (_Evaluator(method, dataset, config, constants, ctx.mesh,
-                          _eval_classifier(config, workdir,
-                                           scored_data(dataset),
-                                           ctx.num_classes),
+                          _scoring_classifier(config, workdir, method,
+                                              dataset, ctx.num_classes),
                           ctx.num_classes)
                if start < tc.steps else None)
   guard = guards.DivergenceGuard(tc.divergence_factor)
