@@ -159,7 +159,8 @@ def test_dmd_generator_gradient_over_micro_batches_is_the_full_batch(kind):
     key = jax.random.key(2)
     out.append(jax.jit(functools.partial(
         dmd._accumulated_generator_grads, spec))(  # noqa: SLF001
-            state, method.constants, batch, dmd.draw_noise(spec, key), key))
+            state, method.constants, batch, dmd.draw_noise(spec, key), key,
+            jax.random.fold_in(key, 2), jax.random.fold_in(key, 3)))
   (loss, aux), grads = out[0]
   (loss4, aux4), grads4 = out[1]
   np.testing.assert_allclose(loss4, loss, rtol=1e-6)

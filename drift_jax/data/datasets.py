@@ -339,13 +339,17 @@ def config_section() -> dict:
   return section
 
 
+def _check_draw(draw: str) -> None:
+  if draw not in DRAWS:
+    raise ValueError(f'`data.draw` must be one of {DRAWS}, got {draw!r}.')
+
+
 def for_run(config) -> Dataset:
   """The dataset of a run's config (`data`, `seed`, `eval.num_samples`,
   `eval.seed`; a config.json written before `eval.seed` existed follows
   its seed)."""
   draw = config.data.get('draw', 'replacement')
-  if draw not in DRAWS:
-    raise ValueError(f'`data.draw` must be one of {DRAWS}, got {draw!r}.')
+  _check_draw(draw)
   if draw == 'stream' and not config.conditional.enabled:
     raise ValueError("`data.draw='stream'` is a per-class bank: it needs "
                      'a class-conditional run (conditional.enabled).')
@@ -409,8 +413,7 @@ def make_batch_fn(dataset: Dataset, mesh, *, batch_size: int,
   finite dataset's rows are picked ('stream' is built by
   `data.stream.make_batch_fn`).
   """
-  if draw not in DRAWS:
-    raise ValueError(f'`data.draw` must be one of {DRAWS}, got {draw!r}.')
+  _check_draw(draw)
   parallel.check_divisible('train.batch_size', batch_size, mesh)
   data_key = jax.random.fold_in(jax.random.key(seed), 0xDA7A)
   sharding = parallel.batch_sharding(mesh, leading_axes=1)

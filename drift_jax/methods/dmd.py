@@ -454,12 +454,10 @@ def _grid_noise(spec: DMDSpec, k_sigma, k_eps, shape):
           jax.random.normal(k_eps, shape))
 
 
-def generator_gan_loss(spec: DMDSpec, state, x, key, labels=None):
-  """DMD2's generator GAN loss on generated x (D_fake and head fixed);
-  `labels`: x's classes (default: the whole generated batch's)."""
+def generator_gan_loss(spec: DMDSpec, state, x, key):
+  """DMD2's generator GAN loss on generated x (D_fake and head fixed)."""
   x_t, sigma = _noised(spec, x, *jax.random.split(key))
-  return _gan_loss_at(spec, state, x_t, sigma,
-                      spec.gen_labels if labels is None else labels)
+  return _gan_loss_at(spec, state, x_t, sigma, spec.gen_labels)
 
 
 def _gan_loss_at(spec: DMDSpec, state, x_t, sigma, labels):
@@ -534,7 +532,7 @@ def train_step(spec: DMDSpec, state, constants, batch, key, step=0):
   z = draw_noise(spec, key)
   if spec.microbatches > 1:
     (loss, aux), grads = _accumulated_generator_grads(
-        spec, state, constants, batch, z, key)
+        spec, state, constants, batch, z, key, k_dir, k_reg)
   else:
     def loss_fn(params):
       x = spec.gen.apply(params, z, **_gen_cond(spec))
@@ -570,7 +568,7 @@ def _generator_loss(spec: DMDSpec, x, v, gan_loss, regression):
 
 
 def _accumulated_generator_grads(spec: DMDSpec, state, constants, batch, z,
-                                 key):
+                                 key, k_dir, k_reg):
   """((loss, metrics), gradient) of the generator over
   `spec.microbatches` micro-batches, equal to the whole batch's.
 
@@ -581,7 +579,6 @@ def _accumulated_generator_grads(spec: DMDSpec, state, constants, batch, z,
   and the regression batch are drawn whole first and split with it: every
   term is a mean over samples, so the micro-batches' mean is the whole
   batch's."""
-  k_dir, k_reg = jax.random.fold_in(key, 2), jax.random.fold_in(key, 3)
   params, cond = state['gen']['params'], _gen_cond(spec)
   x = lax.stop_gradient(spec.gen.apply(params, z, **cond))
   inputs = {'z': z, 'cond': cond,

@@ -76,22 +76,6 @@ def _frozen_network(module):
   return resolve_network
 
 
-def _latent_space(request, *, folder, dataset, config, num_classes,
-                  train_run):
-  """The latent space `latent.autoencoder` names (`encoders.latent`):
-  an autoencoder trained in `folder` (reused when finished there), a
-  finished one's directory, or a user's 'python:FILE'."""
-  del num_classes
-  choice = request.choice
-  if choice == workdir_lib.TRAIN_HERE:
-    choice = folder
-    if workdir_lib.read_budget(folder)['steps'] < (
-        request.run_config.train.steps):
-      train_run(request.run_config, folder)
-  return latent_lib.load(choice, dataset,
-                         allow_unfinished=_allow_unfinished(config))
-
-
 def _autoencoder_run(config):
   return autoencoder_method.run_config(
       config, autoencoder_method.LATENT_SEED, methods.base_config())
@@ -178,7 +162,8 @@ KINDS: dict[str, Kind] = {
                     _encoder_run),
     # The latent space's autoencoder is charged as an encoder (a run that
     # has one cannot have a feature encoder: `validate_latent`).
-    'autoencoder': Kind(_latent_space, workdir_lib.AUTOENCODER_DIR,
+    'autoencoder': Kind(_frozen_network(lambda config: latent_lib),
+                        workdir_lib.AUTOENCODER_DIR,
                         ('budget/encoder_steps', 'time/encoder_wall_seconds'),
                         _autoencoder_run),
     'classifier': Kind(_frozen_network(_evaluation_classifier),

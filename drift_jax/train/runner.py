@@ -424,9 +424,9 @@ def _run(config, workdir, method, ctx, dataset, extra_costs,
   started checkpoint and closes the manager and the metric writer."""
   replicated = parallel.replicated(ctx.mesh)
   constants = jax.device_put(method.constants, replicated)
+  shapes = jax.eval_shape(method.init, _init_key(config.seed))
   abstract = checkpoint.abstract_like(
-      jax.eval_shape(method.init, _init_key(config.seed)),
-      state_shardings(method, ctx.mesh, config.seed))
+      shapes, parallel.state_shardings(shapes, ctx.mesh))
   manager = checkpoint.make_manager(os.path.join(workdir, CHECKPOINT_DIR),
                                     max_to_keep=config.train.keep_checkpoints)
   saver = guards.Checkpoints(manager, workdir, on_recorded=_AFTER_SAVE.get())
