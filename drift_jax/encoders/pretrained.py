@@ -43,8 +43,11 @@ def restore_finished(directory: str, run, what: str, abstract_state,
     checkpoint does not match the data.
   """
   budget = check_finished(directory, run, what, allow_unfinished)
+  # On this process's first device: a process of a multi-host run cannot
+  # place arrays on another's (jax.devices()[0] belongs to process 0).
   abstract = checkpoint.abstract_like(
-      abstract_state, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
+      abstract_state,
+      jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
   try:
     _, state = checkpoint.restore_from(
         os.path.join(directory, workdir_lib.CHECKPOINT_DIR), abstract)
