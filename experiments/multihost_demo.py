@@ -32,7 +32,10 @@ apart.
 step: both processes must save the same step and exit 75 (they agree on
 the signal every step, `preemption.agreed`). The same command then resumes
 both, and their trajectory must equal an uninterrupted run's (one 8-device
-process, up to float32 reduction order).
+process, up to float32 reduction order; with --against=pair, an
+uninterrupted pair: the check for the streaming bank, whose per-process
+rings are saved with every checkpoint and whose batches depend on the
+number of processes).
 
 --stop_one stops process 1 with SIGSTOP (it hangs) or SIGKILL (it dies)
 once a step is logged: process 0 must exit with status 1 within the peer
@@ -66,6 +69,10 @@ def _define_flags():
                        'one-process run keeps 1).')
   flags.DEFINE_bool('preempt_one', False, 'SIGTERM to one process only, '
                     'then resume (see the module docstring).')
+  flags.DEFINE_enum('against', 'one_process', ['one_process', 'pair'],
+                    "--preempt_one's reference: one uninterrupted 8-device "
+                    'process, or an uninterrupted pair (for data.draw='
+                    'stream, whose batches depend on the process count).')
   flags.DEFINE_enum('stop_one', None, ['hang', 'die'], 'SIGSTOP (hang) or '
                     'SIGKILL (die) to process 1 mid-run: process 0 must '
                     'stop within --peer_timeout with one line.')
@@ -144,17 +151,36 @@ def preempt_one(root, steps, env) -> bool:
   resumed = _start_pair(stopped, steps, _free_port(), env)
   if any(p.wait(timeout=600) for p in resumed):
     return False
-  # The uninterrupted run: one 8-device process, as without --preempt_one
-  # (equal up to float32 reduction order).
-  single = os.path.join(root, 'one_process')
-  subprocess.run(_command(single, steps) + ['--config.train.log_every=1'],
-                 cwd=ROOT, check=True, env=dict(env, JAX_NUM_CPU_DEVICES='8'))
-  a, b = _losses(stopped), _losses(single)
+  reference = _uninterrupted(root, steps, env)
+  a, b = _losses(stopped), _losses(reference)
   same = a.shape == b.shape == (steps,) and np.allclose(a, b, rtol=FLAGS.rtol)
-  print(f'resumed pair: {len(a)} logged steps; against one uninterrupted '
-        f'8-device process: {"match" if same else "MISMATCH"} (max relative '
+  print(f'resumed pair: {len(a)} logged steps; against '
+        f'{REFERENCES[FLAGS.against]}: {"match" if same else "MISMATCH"} '
+        '(max relative '
         f'difference {np.max(np.abs(a - b) / np.abs(b)):.1e})')
   return same
+
+
+REFERENCES = {'one_process': 'one uninterrupted 8-device process',
+              'pair': 'an uninterrupted pair'}
+
+
+def _uninterrupted(root, steps, env) -> str:
+  """The workdir of the run --preempt_one's resumed pair must equal: one
+  8-device process, as without --preempt_one (up to float32 reduction
+  order), or with --against=pair two processes again (bit for bit up to
+  the same, and the only reference for a run whose batches depend on the
+  number of processes: data.draw=stream)."""
+  if FLAGS.against == 'pair':
+    workdir = os.path.join(root, 'uninterrupted_pair')
+    if any(p.wait(timeout=600)
+           for p in _start_pair(workdir, steps, _free_port(), env)):
+      sys.exit('an uninterrupted distributed process failed')
+    return workdir
+  workdir = os.path.join(root, 'one_process')
+  subprocess.run(_command(workdir, steps) + ['--config.train.log_every=1'],
+                 cwd=ROOT, check=True, env=dict(env, JAX_NUM_CPU_DEVICES='8'))
+  return workdir
 
 
 def _wait_for_a_step(workdir, procs):

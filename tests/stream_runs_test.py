@@ -4,7 +4,14 @@ trains exactly the uninterrupted trajectory."""
 
 import json
 
+import pytest
+
+from drift_jax import methods
 from drift_jax.config import config_lib
+from drift_jax.data import datasets
+from drift_jax.methods import autoencoder
+from drift_jax.methods import classifier
+from drift_jax.methods import mae
 from drift_jax.train import runner
 
 
@@ -36,3 +43,18 @@ def test_a_streamed_run_resumes_its_batches_exactly(tmp_path,
   runner.train_and_evaluate(_config(digits_classifier, 6), str(parts))
   assert _losses(parts) == _losses(whole)
   assert len(_losses(whole)) == 6
+
+
+@pytest.mark.parametrize('method', [classifier, mae, autoencoder])
+def test_the_networks_a_streamed_run_trains_first_draw_the_default_way(
+    method):
+  """A prerequisite (an evaluation classifier, an MAE, an autoencoder) is
+  an unconditional run whose steps draw their own minibatches: it takes
+  the default `data.draw`, not the student's per-class stream, which
+  would refuse it (and did, for every streamed run that trained its own
+  evaluation classifier)."""
+  student = _config('train', 6)
+  run = method.run_config(student, 0, methods.base_config())
+  assert not run.conditional.enabled
+  assert run.data.draw == methods.base_config().data.draw == 'replacement'
+  datasets.for_run(run)  # the check that refused 'stream'

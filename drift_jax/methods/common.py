@@ -239,6 +239,10 @@ def pretraining_run_config(config, method_name: str, section: str,
   # Over the schema's defaults: a config from before a data key existed
   # (a stored student's) gets its default.
   c.data.update(config.data.to_dict())
+  # These steps draw their own minibatches (the runner's batch is unused),
+  # so the student's `data.draw` means nothing here, and its per-class
+  # streaming bank would refuse an unconditional run.
+  c.data.draw = schema.data.draw
   for key in ('num_samples', 'seed', 'split'):
     if key in config.eval:
       c.eval[key] = config.eval[key]
