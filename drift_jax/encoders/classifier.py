@@ -22,14 +22,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from flax import nnx
 
 from drift_jax.encoders import pretrained
 from drift_jax.methods import classifier as method
 from drift_jax.train import reporting
-from drift_jax.train import workdir as workdir_lib
 
 NAME = 'classifier'
 SEED = method.ENCODER_SEED  # the feature encoder's copy
@@ -92,16 +90,13 @@ def load(directory: str, dataset, allow_unfinished: bool = False
   """
   if is_legacy(directory):
     return check_matches(_load_legacy(directory), dataset, directory)
-  try:
-    run = ml_collections.ConfigDict(workdir_lib.read_config(directory))
-  except FileNotFoundError as e:
-    raise FileNotFoundError(
-        f'Classifier directory {directory!r} holds no classifier run '
-        f"(train one with eval.classifier='train' or "
-        f"features.encoder='train').") from e
-  if run.method != method.NAME:
-    raise ValueError(f'Classifier {directory!r} is a {run.method!r} run; '
-                     f'a classifier must be a `method={method.NAME}` run.')
+  run = pretrained.read_run(
+      directory, method.NAME,
+      f'Classifier directory {directory!r} holds no classifier run '
+      "(train one with eval.classifier='train' or "
+      "features.encoder='train').",
+      f'Classifier {directory!r} is a {{method}} run; '
+      f'a classifier must be a `method={method.NAME}` run.')
   return check_matches(_load_run(directory, run, dataset, allow_unfinished),
                        dataset, directory)
 

@@ -33,14 +33,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from flax import nnx
 
 from drift_jax.encoders import pretrained
 from drift_jax.methods import autoencoder as method
 from drift_jax.train import reporting
-from drift_jax.train import workdir as workdir_lib
 
 PYTHON_PREFIX = 'python:'
 CACHE_ENV = 'DRIFT_JAX_LATENT_CACHE'
@@ -83,16 +81,12 @@ def load(choice: str, dataset, allow_unfinished: bool = False
 
 
 def _from_run(directory, dataset, allow_unfinished):
-  try:
-    run = ml_collections.ConfigDict(workdir_lib.read_config(directory))
-  except FileNotFoundError as e:
-    raise FileNotFoundError(
-        f'Autoencoder directory {directory!r} holds no autoencoder run '
-        "(train one with latent.autoencoder='train').") from e
-  if run.method != method.NAME:
-    raise ValueError(f'Autoencoder {directory!r} is a {run.method!r} run; '
-                     '`latent.autoencoder` needs a `method=autoencoder` '
-                     'run.')
+  run = pretrained.read_run(
+      directory, method.NAME,
+      f'Autoencoder directory {directory!r} holds no autoencoder run '
+      "(train one with latent.autoencoder='train').",
+      f'Autoencoder {directory!r} is a {{method}} run; '
+      '`latent.autoencoder` needs a `method=autoencoder` run.')
   image_shape = tuple(dataset.image_shape)
   spec = method.make_spec(run.autoencoder, image_shape)
   state, budget = pretrained.restore_finished(

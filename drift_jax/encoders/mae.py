@@ -11,13 +11,11 @@ from __future__ import annotations
 from typing import Any
 from typing import NamedTuple
 
-import ml_collections
 from flax import nnx
 
 from drift_jax.encoders import pretrained
 from drift_jax.methods import mae as method
 from drift_jax.train import reporting
-from drift_jax.train import workdir as workdir_lib
 
 NAME = 'mae'
 SEED = method.ENCODER_SEED
@@ -49,15 +47,12 @@ def load(directory: str, dataset, allow_unfinished: bool = False
          ) -> FrozenMAE:
   """The finished `mae` run in `directory`, checked against `dataset`
   (FileNotFoundError / ValueError naming `directory`)."""
-  try:
-    run = ml_collections.ConfigDict(workdir_lib.read_config(directory))
-  except FileNotFoundError as e:
-    raise FileNotFoundError(
-        f'MAE directory {directory!r} holds no mae run (train one with '
-        "features.encoder='train' and features.encoder_kind='mae').") from e
-  if run.method != method.NAME:
-    raise ValueError(f'Encoder {directory!r} is a {run.method!r} run; '
-                     f"features.encoder_kind='mae' needs a `method=mae` run.")
+  run = pretrained.read_run(
+      directory, method.NAME,
+      f'MAE directory {directory!r} holds no mae run (train one with '
+      "features.encoder='train' and features.encoder_kind='mae').",
+      f'Encoder {directory!r} is a {{method}} run; '
+      "features.encoder_kind='mae' needs a `method=mae` run.")
   image_shape = tuple(dataset.image_shape or ())
   if len(image_shape) != 3:
     raise ValueError(f'An MAE encoder needs images; data {dataset.name!r} '

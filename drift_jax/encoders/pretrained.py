@@ -6,9 +6,28 @@ from __future__ import annotations
 import os
 
 import jax
+import ml_collections
 
 from drift_jax.train import checkpoint
 from drift_jax.train import workdir as workdir_lib
+
+
+def read_run(directory: str, method_name: str, missing: str,
+             wrong_method: str) -> ml_collections.ConfigDict:
+  """The config of the `method_name` run in `directory`.
+
+  Raises:
+    FileNotFoundError `missing` when `directory` holds no run's config;
+    ValueError `wrong_method`, its '{method}' replaced by the run's
+    method, when it is a run of another method.
+  """
+  try:
+    run = ml_collections.ConfigDict(workdir_lib.read_config(directory))
+  except FileNotFoundError as e:
+    raise FileNotFoundError(missing) from e
+  if run.method != method_name:
+    raise ValueError(wrong_method.replace('{method}', repr(run.method)))
+  return run
 
 
 def check_finished(directory: str, run, what: str,
