@@ -134,8 +134,7 @@ def init(spec: AutoencoderSpec, key):
   travels with them."""
   del key
   _, params = nnx.split(build(spec, spec.image_shape, spec.seed))
-  return {'params': params, 'opt_state': spec.tx.init(params),
-          'image_shape': jnp.asarray(spec.image_shape, jnp.int32)}
+  return common.image_network_state(params, spec.tx, spec.image_shape)
 
 
 def abstract_state(spec: AutoencoderSpec):
@@ -149,15 +148,12 @@ def round_trip_mse(spec: AutoencoderSpec, params, images):
 def train_step(spec: AutoencoderSpec, state, constants, batch, key, step=0):
   """One Adam step on a minibatch from (`autoencoder.seed`, step)."""
   del batch, key
-  pick = jax.random.fold_in(jax.random.key(spec.seed), step)
+  pick = common.own_minibatch_key(spec.seed, step)
   idx = jax.random.randint(pick, (spec.batch_size,), 0,
                            constants['images'].shape[0])
   loss, grads = jax.value_and_grad(functools.partial(round_trip_mse, spec))(
       state['params'], constants['images'][idx])
-  updates, opt_state = spec.tx.update(grads, state['opt_state'],
-                                      state['params'])
-  return ({'params': optax.apply_updates(state['params'], updates),
-           'opt_state': opt_state, 'image_shape': state['image_shape']},
+  return (common.image_network_update(state, grads, spec.tx),
           {'train/loss': loss})
 
 

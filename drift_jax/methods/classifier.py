@@ -135,11 +135,7 @@ def init(spec: ClassifierSpec, key):
   del key
   _, params = nnx.split(build(spec.image_shape, spec.num_classes,
                               spec.channels, spec.seed))
-  # The image shape travels with the weights: a loader refuses a
-  # classifier trained for other images even where the parameter shapes
-  # agree (they do not depend on H and W).
-  return {'params': params, 'opt_state': spec.tx.init(params),
-          'image_shape': jnp.asarray(spec.image_shape, jnp.int32)}
+  return common.image_network_state(params, spec.tx, spec.image_shape)
 
 
 def abstract_state(spec: ClassifierSpec):
@@ -152,7 +148,7 @@ def train_step(spec: ClassifierSpec, state, constants, batch, key, step=0):
   constants' training set with indices from (`classifier.seed`, step)."""
   del batch, key  # the classifier's own stream (module docstring)
   images, labels = constants['images'], constants['labels']
-  draw = jax.random.fold_in(jax.random.key(spec.seed), step)
+  draw = common.own_minibatch_key(spec.seed, step)
   idx = jax.random.randint(draw, (spec.batch_size,), 0, images.shape[0])
 
   def loss_fn(params):
@@ -161,10 +157,7 @@ def train_step(spec: ClassifierSpec, state, constants, batch, key, step=0):
         logits, labels[idx]).mean()
 
   loss, grads = jax.value_and_grad(loss_fn)(state['params'])
-  updates, opt_state = spec.tx.update(grads, state['opt_state'],
-                                      state['params'])
-  return ({'params': optax.apply_updates(state['params'], updates),
-           'opt_state': opt_state, 'image_shape': state['image_shape']},
+  return (common.image_network_update(state, grads, spec.tx),
           {'train/loss': loss})
 
 

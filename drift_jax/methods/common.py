@@ -131,6 +131,27 @@ def apply_gradients(state: dict, grads, tx, ema_decay: float = 0.0) -> dict:
   return new
 
 
+def image_network_state(params, tx, image_shape) -> dict:
+  """The state of a network trained first (a classifier, an MAE, an
+  autoencoder): parameters, optimiser state, and the image shape, which
+  travels with the weights so that a loader refuses a network trained for
+  other images even where the parameter shapes agree."""
+  return dict(net_state(params, tx, ema=False),
+              image_shape=jnp.asarray(image_shape, jnp.int32))
+
+
+def image_network_update(state: dict, grads, tx) -> dict:
+  """One optimiser step of `image_network_state`'s state."""
+  return dict(apply_gradients(state, grads, tx),
+              image_shape=state['image_shape'])
+
+
+def own_minibatch_key(seed: int, step):
+  """The key of step `step`'s minibatch of a network that draws its own
+  (from its section's `seed`, not the runner's key or batch)."""
+  return jax.random.fold_in(jax.random.key(seed), step)
+
+
 def eval_params(state: dict):
   """EMA parameters when kept, else the raw ones (used for sampling)."""
   return state.get('ema', state['params'])

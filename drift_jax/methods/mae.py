@@ -149,8 +149,7 @@ def init(spec: MAESpec, key):
   del key
   _, params = nnx.split(build(spec.image_shape, spec.num_classes,
                               spec.network, spec.seed))
-  return {'params': params, 'opt_state': spec.tx.init(params),
-          'image_shape': jnp.asarray(spec.image_shape, jnp.int32)}
+  return common.image_network_state(params, spec.tx, spec.image_shape)
 
 
 def abstract_state(spec: MAESpec):
@@ -172,7 +171,7 @@ def loss_terms(spec: MAESpec, params, images, mask, labels=None):
 def train_step(spec: MAESpec, state, constants, batch, key, step=0):
   """One Adam step on a minibatch from (`mae.seed`, step)."""
   del batch, key
-  draw = jax.random.fold_in(jax.random.key(spec.seed), step)
+  draw = common.own_minibatch_key(spec.seed, step)
   pick, mask_key = jax.random.split(draw)
   idx = jax.random.randint(pick, (spec.batch_size,), 0,
                            constants['images'].shape[0])
@@ -187,14 +186,10 @@ def train_step(spec: MAESpec, state, constants, batch, key, step=0):
 
   (loss, (mse, ce)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state['params'])
-  updates, opt_state = spec.tx.update(grads, state['opt_state'],
-                                      state['params'])
   metrics = {'train/loss': loss, 'train/masked_mse': mse}
   if spec.cls_weight:
     metrics['train/cross_entropy'] = ce
-  return ({'params': optax.apply_updates(state['params'], updates),
-           'opt_state': opt_state, 'image_shape': state['image_shape']},
-          metrics)
+  return common.image_network_update(state, grads, spec.tx), metrics
 
 
 def evaluate(spec: MAESpec, state, constants) -> dict:
