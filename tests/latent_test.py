@@ -17,6 +17,7 @@ from drift_jax.config import config_lib
 from drift_jax.encoders import latent as latent_lib
 from drift_jax.methods import autoencoder
 from drift_jax.train import runner
+from drift_jax.train import sampling
 
 # 8x8 digits -> 4x4x2 latents: 32 numbers, not the 64 pixels, so a run
 # that forgot to decode would be caught by its samples' shape.
@@ -59,6 +60,9 @@ def test_drifting_and_dmd_train_in_the_latent_space(tmp_path, cache,
     last = [json.loads(line) for line in f][-1]
   assert 0 < last[autoencoder.MSE] < 1.0  # pixels in [-1, 1]
   assert len(list(cache.iterdir())) == 1
+  # Loaded for sampling, the run decodes: its evaluation's pixels, exactly.
+  np.testing.assert_array_equal(
+      sampling.load_generator(str(drift)).sample(256), _samples(drift))
 
   dmd = tmp_path / 'dmd'
   summary = runner.train_and_evaluate(
@@ -71,6 +75,9 @@ def test_drifting_and_dmd_train_in_the_latent_space(tmp_path, cache,
   assert not (dmd / 'teacher' / 'autoencoder').exists()
   # The same data and the same (seeded) autoencoder: the same cache.
   assert len(list(cache.iterdir())) == 1
+  loaded = sampling.load_generator(str(dmd))
+  assert loaded.image_shape == (8, 8, 1)
+  np.testing.assert_array_equal(loaded.sample(256), _samples(dmd))
 
 
 def test_the_round_trip_error_falls_with_training(tmp_path):

@@ -296,7 +296,7 @@ def _prepare(config, workdir: str):
   if not changes:  # an accepted change is written once it has restored
     workdir_lib.write_json(os.path.join(workdir, CONFIG_FILE),
                            config.to_dict())
-  dataset, requests, resolved = _resolve_prerequisites(
+  dataset, requests, resolved = resolve_prerequisites(
       config, workdir, dataset, requests, latent, num_classes)
   ctx = RunContext(dim=dataset.dim, mesh=mesh,
                    image_shape=dataset.image_shape, num_classes=num_classes,
@@ -305,14 +305,16 @@ def _prepare(config, workdir: str):
           prerequisites_lib.cost_metrics(requests, resolved), changes)
 
 
-def _resolve_prerequisites(config, workdir, dataset, requests, latent,
-                           num_classes):
+def resolve_prerequisites(config, workdir, dataset, requests, latent,
+                          num_classes, train_run=None):
   """(the data the run trains on, every request, the resolved
   prerequisites): the latent space first, when there is one, since the
-  run's data become its latents and a teacher trains in them."""
+  run's data become its latents and a teacher trains in them. `train_run`
+  trains a missing one (default `train_and_evaluate`; `load_generator`
+  passes one that refuses)."""
   resolve = functools.partial(
       prerequisites_lib.resolve, workdir=workdir, config=config,
-      num_classes=num_classes, train_run=train_and_evaluate)
+      num_classes=num_classes, train_run=train_run or train_and_evaluate)
   resolved = {}
   if latent is not None:
     resolved['latent'] = resolve(latent, dataset=dataset)

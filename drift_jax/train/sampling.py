@@ -23,6 +23,7 @@ import numpy as np
 
 from drift_jax import methods
 from drift_jax.data import datasets as data_lib
+from drift_jax.encoders import latent as latent_lib
 from drift_jax.encoders import pretrained
 from drift_jax.methods.context import RunContext
 from drift_jax.parallel import sharding as parallel
@@ -56,6 +57,7 @@ class Generator:
   _sample: Any
   _state: Any
   _constants: Any
+  _decode: Any = None  # a latent-space run's decoder
 
   def labels(self, n: int) -> np.ndarray | None:
     """[n] class of each row of `sample(n)` (class-major), or None."""
@@ -64,9 +66,9 @@ class Generator:
     return np.asarray(data_lib.class_major_labels(n, self.num_classes))
 
   def sample(self, n: int, seed: int | None = None) -> np.ndarray:
-    """[n, D] samples; class-major labels (`labels(n)`) when conditional,
-    at the guidance scale given to `load_generator`. `seed` None: the key
-    of the run's evaluation."""
+    """[n, D] samples (pixels for a latent-space run); class-major labels
+    (`labels(n)`) when conditional, at the guidance scale given to
+    `load_generator`. `seed` None: the key of the run's evaluation."""
     if not isinstance(n, int) or n < 1:
       raise ValueError(f'`n` must be a positive integer, got {n!r}.')
     if self.num_classes and n < self.num_classes:
@@ -74,7 +76,10 @@ class Generator:
                        f'({self.num_classes}), got {n}.')
     key = (runner.evaluation_key(self.config.seed) if seed is None
            else jax.random.key(seed))
-    return np.asarray(self._sample(self._state, self._constants, key, n))
+    samples = np.asarray(self._sample(self._state, self._constants, key, n))
+    if self._decode is not None:
+      samples = latent_lib.decode_all(self._decode, samples)
+    return samples
 
 
 def load_generator(workdir: str, ema: bool = True,
@@ -110,11 +115,12 @@ def load_generator(workdir: str, ema: bool = True,
   dataset = data_lib.for_run(config)
   num_classes = (dataset.num_classes if config.conditional.enabled else 0)
   mesh = parallel.make_mesh(1)
-  resolved = {}
-  for name, request in module.prerequisites(config).items():
-    resolved[name] = prerequisites_lib.resolve(
-        request, workdir=workdir, dataset=dataset, config=config,
-        num_classes=num_classes, train_run=_never_train(config))
+  # As the runner resolves them (a latent space first: the method then
+  # generates latents, decoded by `sample`), but never trained here.
+  dataset, _, resolved = runner.resolve_prerequisites(
+      config, workdir, dataset, module.prerequisites(config),
+      prerequisites_lib.latent_request(config), num_classes,
+      train_run=_never_train(config))
   ctx = RunContext(dim=dataset.dim, mesh=mesh,
                    image_shape=dataset.image_shape, num_classes=num_classes,
                    prerequisites=resolved, data=dataset)
@@ -129,12 +135,14 @@ def load_generator(workdir: str, ema: bool = True,
       os.path.join(workdir, workdir_lib.CHECKPOINT_DIR), abstract)
   if not ema:
     state = _without_ema(state)
+  pixels = runner.scored_data(dataset)
   return Generator(
       config=config, step=int(step), finished=step >= config.train.steps,
       ema=ema and _has_ema(state), num_classes=num_classes,
-      image_shape=dataset.image_shape, dataset=dataset,
+      image_shape=pixels.image_shape, dataset=pixels,
       _sample=jax.jit(method.sample, static_argnums=3),
-      _state=state, _constants=jax.device_put(method.constants, replicated))
+      _state=state, _constants=jax.device_put(method.constants, replicated),
+      _decode=dataset.decode)
 
 
 def _never_train(config):
