@@ -48,6 +48,8 @@ def auto_block_size(n_queries: int, n_targets: int, n_temperatures: int = 1,
 
 
 def _device_memory() -> int:
-  """Bytes the default device may allocate (a fixed guess if unknown)."""
-  stats = jax.devices()[0].memory_stats() or {}
+  """Bytes this process's first device may allocate (a fixed guess if
+  unknown). Its own: in a multi-host run jax.devices()[0] is process 0's,
+  and another process cannot read its memory."""
+  stats = jax.local_devices()[0].memory_stats() or {}
   return int(stats.get('bytes_limit', _ACCELERATOR_DEFAULT_MEMORY))
