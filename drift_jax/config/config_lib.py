@@ -320,6 +320,15 @@ def check_choice(name: str, value, choices) -> None:
                      f'{value!r}.')
 
 
+def check_at_least_one(prefix: str, section, keys) -> None:
+  """Raises ValueError naming `prefix.key` for the first of `keys` whose
+  value in `section` is below 1 (counts, sizes, intervals)."""
+  for key in keys:
+    if section[key] < 1:
+      raise ValueError(f'`{prefix}.{key}` must be >= 1, got '
+                       f'{section[key]}.')
+
+
 def check_prerequisite(name: str, value: str, extra=()) -> None:
   """A prerequisite key holds 'train', a directory, or one of `extra`."""
   if value in (workdir_lib.TRAIN_HERE, *extra) or os.path.isdir(value):
@@ -430,10 +439,9 @@ def _validate_ranges(c):
 def _validate_train(c, device_count):
   check_choice('train.wandb_mode', c.train.get('wandb_mode', 'online'),
                WANDB_MODES)
-  for name in ('steps', 'batch_size', 'gen_batch_size', 'steps_per_call',
-               'log_every', 'eval_every', 'checkpoint_every'):
-    if c.train[name] < 1:
-      raise ValueError(f'`train.{name}` must be >= 1, got {c.train[name]}.')
+  check_at_least_one('train', c.train, (
+      'steps', 'batch_size', 'gen_batch_size', 'steps_per_call', 'log_every',
+      'eval_every', 'checkpoint_every'))
   for name in ('batch_size', 'gen_batch_size'):
     if c.train[name] % device_count:
       raise ValueError(

@@ -43,9 +43,8 @@ def validate(config) -> None:
   """Start-up checks of the `autoencoder` section."""
   common.check_no_feature_space(config, NAME)
   a = config.autoencoder
-  for name in ('steps', 'batch_size', 'latent_channels'):
-    if a[name] < 1:
-      raise ValueError(f'`autoencoder.{name}` must be >= 1, got {a[name]}.')
+  config_lib.check_at_least_one('autoencoder', a,
+                                ('steps', 'batch_size', 'latent_channels'))
   if not a.channels or min(a.channels) < 1:
     raise ValueError('`autoencoder.channels` must list >= 1 positive '
                      f'width, got {tuple(a.channels)}.')

@@ -35,6 +35,7 @@ import ml_collections
 import optax
 from flax import nnx
 
+from drift_jax.config import config_lib
 from drift_jax.methods import common
 from drift_jax.methods.context import RunContext
 from drift_jax.models.classifier import ConvClassifier
@@ -62,10 +63,8 @@ def validate(config) -> None:
   """Start-up checks of the `classifier` section (and of the data: a
   classifier needs labelled images)."""
   common.check_no_feature_space(config, NAME)
-  for name in ('steps', 'batch_size'):
-    if config.classifier[name] < 1:
-      raise ValueError(f'`classifier.{name}` must be >= 1, got '
-                       f'{config.classifier[name]}.')
+  config_lib.check_at_least_one('classifier', config.classifier,
+                                ('steps', 'batch_size'))
   if not config.classifier.lr > 0:
     raise ValueError(f'`classifier.lr` must be > 0, got '
                      f'{config.classifier.lr}.')

@@ -27,6 +27,7 @@ import ml_collections
 import optax
 from flax import nnx
 
+from drift_jax.config import config_lib
 from drift_jax.methods import common
 from drift_jax.methods.context import RunContext
 from drift_jax.models.mae import MAEResNet
@@ -48,9 +49,8 @@ def validate(config) -> None:
   """Start-up checks of the `mae` section."""
   common.check_no_feature_space(config, NAME)
   m = config.mae
-  for name in ('steps', 'batch_size', 'width', 'patch'):
-    if m[name] < 1:
-      raise ValueError(f'`mae.{name}` must be >= 1, got {m[name]}.')
+  config_lib.check_at_least_one('mae', m,
+                                ('steps', 'batch_size', 'width', 'patch'))
   if not m.blocks or min(m.blocks) < 1:
     raise ValueError(f'`mae.blocks` must list >= 1 block per stage, got '
                      f'{tuple(m.blocks)}.')
