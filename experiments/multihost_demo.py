@@ -4,7 +4,7 @@ r"""Multi-host on one machine: 2 processes x 4 CPU devices vs 1 x 8.
   python -m experiments.multihost_demo \
       --config configs/digits.py:runlocal,conditional \
       --set data.draw=epochs [--steps 6] [--rtol 1e-4]
-  python -m experiments.multihost_demo --preempt_one [--steps 400] [--fsdp 4]
+  python -m experiments.multihost_demo --preempt_one [--steps 400] [--fsdp 8]
   python -m experiments.multihost_demo --stop_one=hang|die [--peer_timeout 10]
 
 Starts `experiments.main` twice with --jax_distributed (a local coordinator,
@@ -13,8 +13,9 @@ half of every global batch), then once as a single 8-device process, and
 compares the loss trajectories in the two metrics.jsonl files. Global
 negatives make them equal up to float32 reduction order. Exits 1 if not.
 With --fsdp N the two processes train on a ('data', 'fsdp') = (8 / N, N)
-mesh, the state sharded along 'fsdp' across both processes' devices, and
-the one process stays at fsdp = 1: the trajectories must still agree.
+mesh, the state sharded along 'fsdp' (at N = 8 across both processes'
+devices, at N = 4 over each process's own four), and the one process
+stays at fsdp = 1: the trajectories must still agree.
 --config / --set run another config (default the 2-D toy, whose batches
 come from its sampler): a labelled dataset with `data.draw=epochs` reads
 every batch from the per-class memory bank, each process its half, and
@@ -149,7 +150,13 @@ def preempt_one(root, steps, env) -> bool:
     print(outputs[0][-2000:], outputs[1][-2000:])
     return False
   resumed = _start_pair(stopped, steps, _free_port(), env)
-  if any(p.wait(timeout=600) for p in resumed):
+  outputs = [p.communicate(timeout=600)[0] for p in resumed]
+  if any(p.returncode for p in resumed):
+    for i, (p, output) in enumerate(zip(resumed, outputs, strict=True)):
+      lines = [line for line in output.splitlines()
+               if not line.startswith(('[Gloo]', 'step ', 'I'))]
+      print(f'resumed process {i} exited with status {p.returncode}:\n'
+            + '\n'.join(lines[-5:]))
     return False
   reference = _uninterrupted(root, steps, env)
   a, b = _losses(stopped), _losses(reference)

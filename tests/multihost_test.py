@@ -17,9 +17,11 @@ def test_a_signal_to_one_process_stops_both_at_one_step(tmp_path):
   exit 75 (they agree on signals every step); resumed, the pair's
   trajectory equals an uninterrupted 8-device process's up to float32
   reduction order (experiments/multihost_demo.py --preempt_one). The
-  pair runs on a ('data', 'fsdp') = (2, 4) mesh, the state sharded across
+  pair runs on a ('data', 'fsdp') = (1, 8) mesh, the state split across
   both processes (the uninterrupted process replicates it): one run
-  checks preemption, resume and the sharded multi-process state.
+  checks preemption, resume and the sharded multi-process state, whose
+  checkpoint digests must be the whole arrays' (one process's shard read
+  as corrupt on resume).
 
   The runs are class-conditional digits drawn from the per-class memory
   bank (data.draw=epochs), each process loading its half of every batch:
@@ -31,7 +33,7 @@ def test_a_signal_to_one_process_stops_both_at_one_step(tmp_path):
   env = {k: v for k, v in os.environ.items() if k != 'JAX_NUM_CPU_DEVICES'}
   result = subprocess.run(
       [sys.executable, '-m', 'experiments.multihost_demo', '--preempt_one',
-       '--steps', '40', '--fsdp', '4', '--workdir', str(tmp_path),
+       '--steps', '40', '--fsdp', '8', '--workdir', str(tmp_path),
        '--config', 'configs/digits.py:runlocal,conditional',
        '--set', 'data.draw=epochs', '--rtol', '1e-4'],
       cwd=ROOT, env=env,

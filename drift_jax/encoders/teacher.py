@@ -64,7 +64,7 @@ def _restore(teacher_dir: str, *, dim: int, image_shape, num_classes,
                      f'a teacher must be a `method={diffusion.NAME}` run.')
   budget = pretrained.check_finished(teacher_dir, tconfig, 'Teacher',
                                      allow_unfinished)
-  mesh = parallel.make_mesh(1)
+  mesh = parallel.local_mesh()
   ctx = RunContext(dim=dim, mesh=mesh, image_shape=image_shape,
                    num_classes=num_classes)
   method = diffusion.make(tconfig, ctx)

@@ -47,6 +47,15 @@ def make_mesh(num_devices: int = -1, fsdp: int = 1) -> jax.sharding.Mesh:
                        devices=jax.devices()[:num_devices])
 
 
+def local_mesh() -> jax.sharding.Mesh:
+  """A (1, 1) mesh on this process's first device: where a frozen network
+  is restored in any run, multi-host too (`make_mesh(1)` is refused there,
+  and jax.devices()[0] belongs to process 0). In one process it is
+  `make_mesh(1)`."""
+  return jax.make_mesh((1, 1), BATCH_AXES, axis_types=(AxisType.Auto,) * 2,
+                       devices=jax.local_devices()[:1])
+
+
 def fsdp_size(mesh) -> int:
   """The size of the mesh's 'fsdp' axis (1: the state is replicated)."""
   return dict(mesh.shape).get(FSDP_AXIS, 1)
@@ -75,6 +84,33 @@ def state_shardings(abstract_state, mesh):
   return jax.tree.map(
       lambda a: NamedSharding(mesh, leaf_spec(a.shape, a.dtype, fsdp)),
       abstract_state)
+
+
+def constant_shardings(constants, mesh):
+  """NamedShardings of a method's constants (a frozen teacher's or
+  encoder's weights, data arrays) under the state's rule, `leaf_spec`:
+  split along 'fsdp' like the trained weights, so that a DMD2-sized
+  teacher is not held whole on every device; replicated when fsdp = 1
+  (the 1-D mesh's placement, unchanged)."""
+  fsdp = fsdp_size(mesh)
+
+  def sharding(a):
+    dtype = a.dtype if hasattr(a, 'dtype') else np.result_type(a)
+    return NamedSharding(mesh, leaf_spec(np.shape(a), dtype, fsdp))
+  return jax.tree.map(sharding, constants)
+
+
+def place_constants(constants, mesh):
+  """A method's constants on `mesh` in `constant_shardings`. In a
+  multi-process run, arrays committed to this process's device (a frozen
+  network restored there) go through the host: device_put places host
+  values on other processes' devices, not arrays it cannot address."""
+  if jax.process_count() > 1:
+    constants = jax.tree.map(
+        lambda a: np.asarray(a) if isinstance(a, jax.Array)
+        and not jnp.issubdtype(a.dtype, jax.dtypes.prng_key) else a,
+        constants)
+  return jax.device_put(constants, constant_shardings(constants, mesh))
 
 
 def replicated(mesh) -> NamedSharding:

@@ -20,6 +20,7 @@ import os
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 SUFFIX = '.digest.json'
 
@@ -31,14 +32,22 @@ def path(directory: str, step: int) -> str:
 
 
 def _host_array(leaf) -> np.ndarray:
-  """The array's values on this host (a replicated array's local copy)."""
+  """The array's whole value on this host, whatever its sharding: a
+  replicated array's local copy, or a sharded one's shards gathered from
+  every process (`process_allgather`, a collective: every process digests
+  the same state). One shard would not do: it depends on the mesh, so a
+  checkpoint restored on another mesh (or a teacher restored on one
+  device) would read as corrupt, and processes would disagree."""
   if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
-    return np.asarray(leaf.addressable_data(0))
+    if leaf.sharding.is_fully_replicated:
+      return np.asarray(leaf.addressable_data(0))
+    return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
   return np.asarray(leaf)
 
 
 def of_state(state) -> dict[str, str]:
-  """{array path: sha256 of dtype, shape and bytes} of a state pytree."""
+  """{array path: sha256 of dtype, shape and bytes} of a state pytree.
+  Every process of a run must call it together (`_host_array`)."""
   out = {}
   for key, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
     array = np.ascontiguousarray(_host_array(leaf))

@@ -56,13 +56,16 @@ class Checkpoints:
           f'The weights at step {step} are not finite; not saved, the run '
           f'stops ({newest_good(self.manager)}).')
     self.flush()
-    digest = None
+    # What this checkpoint must contain, from the state in memory: every
+    # process computes it (it gathers arrays sharded across processes),
+    # process 0 records it.
+    digest = digests.of_state(state)
     if jax.process_index() == 0:
-      # What this checkpoint must contain, from the state in memory; an
-      # older digest of the same step number must not vouch for it.
-      digest = digests.of_state(state)
+      # An older digest of the same step number must not vouch for it.
       digests.forget(self.manager.directory,
                      keep=[s for s in self.manager.all_steps() if s != step])
+    else:
+      digest = None
     checkpoint.save(self.manager, step, state)
     self._pending = (step, wall_seconds, digest)
 

@@ -354,7 +354,7 @@ def chained_step(config, workdir: str) -> ChainedStep:
   k = tc.steps_per_call
   batches = run_batches(config, ctx, dataset)
   step_fn = make_step_fn(method, ctx.mesh, config.seed)
-  constants = jax.device_put(method.constants, parallel.replicated(ctx.mesh))
+  constants = parallel.place_constants(method.constants, ctx.mesh)
 
   def advance(state, step):
     state, metrics = step_fn(state, constants, batches(step),
@@ -424,8 +424,7 @@ def _run(config, workdir, method, ctx, dataset, extra_costs,
          changes=()) -> dict:
   """Restores or initialises the state, trains, and always completes the
   started checkpoint and closes the manager and the metric writer."""
-  replicated = parallel.replicated(ctx.mesh)
-  constants = jax.device_put(method.constants, replicated)
+  constants = parallel.place_constants(method.constants, ctx.mesh)
   shapes = jax.eval_shape(method.init, _init_key(config.seed))
   abstract = checkpoint.abstract_like(
       shapes, parallel.state_shardings(shapes, ctx.mesh))
