@@ -103,15 +103,7 @@ def load_generator(workdir: str, ema: bool = True,
   config = methods.finalize(ml_collections.ConfigDict(saved))
   module = methods.get(config.method)
   if guidance is not None:
-    # A method whose sampler follows `conditional.eval_alpha` says so.
-    if not (getattr(module, 'GUIDED_SAMPLING', False)
-            and config.conditional.enabled):
-      raise ValueError(f'`guidance` applies to class-conditional runs of a '
-                       f'method that samples with guidance; {workdir!r} is '
-                       f'a {config.method} run'
-                       + ('' if config.conditional.enabled
-                          else ' without classes') + '.')
-    config.conditional.eval_alpha = float(guidance)
+    _set_guidance(config, module, workdir, guidance)
   dataset = data_lib.for_run(config)
   num_classes = (dataset.num_classes if config.conditional.enabled else 0)
   mesh = parallel.make_mesh(1)
@@ -143,6 +135,19 @@ def load_generator(workdir: str, ema: bool = True,
       _sample=jax.jit(method.sample, static_argnums=3),
       _state=state, _constants=jax.device_put(method.constants, replicated),
       _decode=dataset.decode)
+
+
+def _set_guidance(config, module, workdir: str, guidance: float) -> None:
+  """`conditional.eval_alpha` = `guidance`, for a class-conditional run of
+  a method whose sampler follows it (it says so: `GUIDED_SAMPLING`)."""
+  if not (getattr(module, 'GUIDED_SAMPLING', False)
+          and config.conditional.enabled):
+    raise ValueError(f'`guidance` applies to class-conditional runs of a '
+                     f'method that samples with guidance; {workdir!r} is '
+                     f'a {config.method} run'
+                     + ('' if config.conditional.enabled
+                        else ' without classes') + '.')
+  config.conditional.eval_alpha = float(guidance)
 
 
 def _never_train(config):
