@@ -138,9 +138,11 @@ def _encode_all(encode, images) -> np.ndarray:
                                                    ENCODE_CHUNK)])
 
 
-def decode_all(decode, latents) -> np.ndarray:
-  """Pixels [N, D] of latents [N, d], `ENCODE_CHUNK` at a time."""
-  return _encode_all(decode, latents)
+def to_pixels(decode, samples) -> np.ndarray:
+  """A run's samples in pixels: latents [N, d] decoded to [N, D] by
+  `decode` (a latent-space run's `Dataset.decode`), `ENCODE_CHUNK` at a
+  time, or the samples as they are when it is None."""
+  return samples if decode is None else _encode_all(decode, samples)
 
 
 def cache_dir() -> str:

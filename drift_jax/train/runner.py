@@ -189,10 +189,8 @@ class _Evaluator:
     run)."""
     if self._evaluate is not None:
       return self._evaluate(state, self._constants), None
-    samples = np.asarray(
-        self._sample(state, self._constants, self._key, self._n))
-    if self._decode is not None:
-      samples = latent_lib.decode_all(self._decode, samples)
+    samples = latent_lib.to_pixels(self._decode, np.asarray(
+        self._sample(state, self._constants, self._key, self._n)))
     return self.scorer(samples), samples
 
 

@@ -76,10 +76,8 @@ class Generator:
                        f'({self.num_classes}), got {n}.')
     key = (runner.evaluation_key(self.config.seed) if seed is None
            else jax.random.key(seed))
-    samples = np.asarray(self._sample(self._state, self._constants, key, n))
-    if self._decode is not None:
-      samples = latent_lib.decode_all(self._decode, samples)
-    return samples
+    return latent_lib.to_pixels(self._decode, np.asarray(
+        self._sample(self._state, self._constants, key, n)))
 
 
 def load_generator(workdir: str, ema: bool = True,
